@@ -1,0 +1,242 @@
+//! `ApiError`: the one place that names status codes and renders the
+//! contract's error bodies.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use socialauth_common::jobs::JobError;
+use socialauth_common::queue::QueueError;
+use socialauth_common::secret::Secret;
+use socialauth_common::store::StoreError;
+use std::collections::BTreeMap;
+
+/// Which endpoint family an error belongs to: the djoser flow lists
+/// `non_field_errors`, the `/social-auth` API gives a bare string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Djoser,
+    SocialAuth,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid provider")]
+    InvalidProvider,
+    /// 400 `{"non_field_errors": ["<code>"]}`.
+    #[error("{0}")]
+    NonField(&'static str),
+    /// 400 `{"<field>": "<code>"}` (the `/social-auth` style).
+    #[error("{0}: {1}")]
+    FieldCode(&'static str, &'static str),
+    /// 400 `{"<field>": ["<message>", …], …}` (DRF field errors).
+    #[error("invalid fields")]
+    Fields(BTreeMap<&'static str, Vec<String>>),
+    /// A body that is not valid JSON / form data.
+    #[error("malformed body: {0}")]
+    MalformedBody(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("not found")]
+    NotFound,
+    /// A job's final outcome.
+    #[error("{0}")]
+    Job(JobError, Flow),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+pub const REQUIRED: &str = "This field is required.";
+
+impl ApiError {
+    /// `{"<field>": ["This field is required."]}` for each missing field.
+    pub fn required(fields: &[&'static str]) -> Self {
+        Self::Fields(
+            fields
+                .iter()
+                .map(|f| (*f, vec![REQUIRED.to_owned()]))
+                .collect(),
+        )
+    }
+
+    pub fn field(field: &'static str, message: &str) -> Self {
+        Self::Fields(BTreeMap::from([(field, vec![message.to_owned()])]))
+    }
+
+    /// Status and body, exactly as the contract shows them.
+    pub fn parts(&self) -> (StatusCode, Value) {
+        let bad = StatusCode::BAD_REQUEST;
+        match self {
+            Self::InvalidProvider => (bad, json!({"provider": ["Invalid provider"]})),
+            Self::NonField(code) => (bad, json!({"non_field_errors": [code]})),
+            Self::Fields(fields) => (bad, json!(fields)),
+            Self::FieldCode(field, code) => (bad, json!({ *field: code })),
+            Self::MalformedBody(reason) => (
+                bad,
+                json!({"non_field_errors": [format!("Malformed request body: {reason}")]}),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"detail": "Unsupported media type; send application/json or application/x-www-form-urlencoded."}),
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"detail": "Request body too large."}),
+            ),
+            Self::NotAuthenticated => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Authentication credentials were not provided."}),
+            ),
+            Self::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Invalid token."}),
+            ),
+            Self::NotFound => (StatusCode::NOT_FOUND, json!({"detail": "Not found."})),
+            Self::Job(e, flow) => job_error_parts(e, *flow),
+            Self::Store(_) | Self::Queue(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"detail": "Service temporarily unavailable, try again."}),
+            ),
+        }
+    }
+}
+
+/// The body of a job's failure, also used by `GET /auth/jobs/{id}`.
+pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
+    let bad = StatusCode::BAD_REQUEST;
+    let non_field = |code: &str| match flow {
+        Flow::Djoser => json!({"non_field_errors": [code]}),
+        Flow::SocialAuth => json!({"non_field_errors": code}),
+    };
+    match e {
+        JobError::InvalidProvider => (bad, json!({"provider": ["Invalid provider"]})),
+        JobError::InvalidCredentials => (bad, non_field("invalid_credentials")),
+        JobError::NoEmailProvided { partial_token } => (
+            bad,
+            with_partial(
+                json!({"email": "no_email_provided"}),
+                partial_token.as_ref(),
+            ),
+        ),
+        JobError::InvalidReferralCode { partial_token } => (
+            bad,
+            with_partial(
+                json!({"referral_code": "invalid_referral_code"}),
+                partial_token.as_ref(),
+            ),
+        ),
+        JobError::InvalidPartialToken => (bad, non_field("invalid_partial_token")),
+        JobError::EmailAlreadyInUse => (bad, json!({"email": "email_already_in_use"})),
+        JobError::EmailNotAllowed => (bad, json!({"email": "email_not_allowed"})),
+        JobError::InactiveUser => (bad, json!({"non_field_errors": ["inactive_user"]})),
+        JobError::ProviderUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"non_field_errors": ["provider_unavailable"]}),
+        ),
+        JobError::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"detail": "The login could not be completed."}),
+        ),
+    }
+}
+
+/// Adds `"partial_token"` to a resumable error's body.
+fn with_partial(mut body: Value, token: Option<&Secret>) -> Value {
+    if let (Some(token), Some(map)) = (token, body.as_object_mut()) {
+        map.insert(
+            "partial_token".into(),
+            Value::String(token.expose().clone()),
+        );
+    }
+    body
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if matches!(self, Self::Store(_) | Self::Queue(_)) {
+            tracing::warn!(error = %self, "dependency unavailable");
+        }
+        let (status, body) = self.parts();
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_bodies_are_exact() {
+        assert_eq!(
+            ApiError::InvalidProvider.parts().1.to_string(),
+            r#"{"provider":["Invalid provider"]}"#
+        );
+        assert_eq!(
+            ApiError::Job(JobError::InvalidCredentials, Flow::SocialAuth)
+                .parts()
+                .1
+                .to_string(),
+            r#"{"non_field_errors":"invalid_credentials"}"#
+        );
+        assert_eq!(
+            ApiError::Job(JobError::InvalidCredentials, Flow::Djoser)
+                .parts()
+                .1
+                .to_string(),
+            r#"{"non_field_errors":["invalid_credentials"]}"#
+        );
+        assert_eq!(
+            ApiError::required(&["code", "state"]).parts().1.to_string(),
+            r#"{"code":["This field is required."],"state":["This field is required."]}"#
+        );
+        assert_eq!(
+            ApiError::Job(JobError::EmailAlreadyInUse, Flow::Djoser)
+                .parts()
+                .1
+                .to_string(),
+            r#"{"email":"email_already_in_use"}"#
+        );
+    }
+
+    #[test]
+    fn resumable_errors_carry_their_partial_token() {
+        let token = Some(Secret::new("pt".to_owned()));
+        assert_eq!(
+            ApiError::Job(
+                JobError::NoEmailProvided {
+                    partial_token: token.clone()
+                },
+                Flow::SocialAuth
+            )
+            .parts()
+            .1,
+            json!({"email": "no_email_provided", "partial_token": "pt"})
+        );
+        assert_eq!(
+            ApiError::Job(
+                JobError::InvalidReferralCode {
+                    partial_token: token
+                },
+                Flow::SocialAuth
+            )
+            .parts()
+            .1,
+            json!({"referral_code": "invalid_referral_code", "partial_token": "pt"})
+        );
+    }
+
+    #[test]
+    fn dependency_failures_are_503_without_details() {
+        let (status, body) = ApiError::Store(StoreError::Unavailable("pw=secret".into())).parts();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!body.to_string().contains("secret"));
+    }
+}

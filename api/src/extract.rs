@@ -1,0 +1,129 @@
+//! Extractors: request bodies as JSON or form, the app-token user, the
+//! request id. Their rejections are `ApiError`s, so every bad request gets
+//! the contract's shape.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use socialauth_common::crypto::hash_token;
+use socialauth_common::now_ms;
+use socialauth_common::types::User;
+
+/// A body sent as `application/json` or `application/x-www-form-urlencoded`.
+pub struct FormOrJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for FormOrJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedBody("could not read the body".into())
+            }
+        })?;
+        let value = match content_type.as_deref() {
+            Some("application/json") => {
+                serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?
+            }
+            Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&body)
+                .map_err(|e| ApiError::MalformedBody(e.to_string()))?,
+            None if body.is_empty() => serde_urlencoded::from_bytes(b"")
+                .map_err(|e| ApiError::MalformedBody(e.to_string()))?,
+            _ => return Err(ApiError::UnsupportedMediaType),
+        };
+        Ok(Self(value))
+    }
+}
+
+/// The user behind `Authorization: Token <key>` (or `Bearer <key>`).
+pub struct AuthUser {
+    pub user: User,
+    pub token_hash: String,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::NotAuthenticated)?;
+        let (scheme, key) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(ApiError::InvalidToken)?;
+        if !(scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")) {
+            return Err(ApiError::NotAuthenticated);
+        }
+        let token_hash = hash_token(key.trim());
+        let user = state
+            .store
+            .find_user_by_token(&token_hash, now_ms())
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(ApiError::InvalidToken)?;
+        Ok(Self { user, token_hash })
+    }
+}
+
+/// The id set by the request-id layer; it travels into the job.
+pub struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
+/// `Path` whose rejection is an `ApiError` (404 shape).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::NotFound
+    }
+}
+
+/// `Query` whose rejection is an `ApiError` (400 shape).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::MalformedBody(e.body_text())
+    }
+}

@@ -1,0 +1,12 @@
+//! The thin HTTP front: validates, builds authorization URLs, publishes jobs
+//! and returns the worker's result or a job to poll. No provider HTTP.
+
+pub mod error;
+pub mod extract;
+pub mod http_metrics;
+pub mod routes;
+pub mod service;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;

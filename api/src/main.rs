@@ -1,0 +1,37 @@
+use clap::{Parser, Subcommand};
+use socialauth_common::bootstrap;
+use socialauth_common::config::Settings;
+use std::path::PathBuf;
+
+/// socialauth's HTTP api. Without [database] and [queue] it runs embedded:
+/// SQLite, an in-process queue and the worker inside this process.
+#[derive(Parser)]
+#[command(name = "socialauth-api", version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "SOCIALAUTH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    bootstrap::init_tracing(&settings.telemetry);
+    match cli.command {
+        Some(Command::Migrate) => socialauth_api::startup::migrate(&settings).await,
+        None => {
+            let app = socialauth_api::Application::build(settings).await?;
+            app.run_until(socialauth_worker::app::shutdown_signal())
+                .await
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The HTTP surface: one `router()` per area, merged with the OpenAPI
+//! document generated from the handlers.
+
+pub mod jobs;
+pub mod ops;
+pub mod social;
+pub mod social_auth;
+pub mod users;
+
+use crate::http_metrics;
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "socialauth", description = "Social login: provider answers in, app users and tokens out."),
+    modifiers(&TokenAuth)
+)]
+struct ApiDoc;
+
+struct TokenAuth;
+
+impl utoipa::Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <key>` or `Bearer <key>`",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI document and the router it describes.
+pub fn openapi_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(social::router())
+        .merge(social_auth::router())
+        .merge(jobs::router())
+        .merge(users::router())
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = openapi_router();
+    let request_id = HeaderName::from_static("x-request-id");
+    routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc).into_response() }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn(http_metrics::track))
+        .fallback(|| async { crate::error::ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

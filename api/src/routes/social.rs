@@ -1,0 +1,99 @@
+//! The djoser-compatible redirect flow: `/auth/o/{provider}/`.
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery, FormOrJson, RequestId};
+use crate::service::login::{CallbackForm, LoginOutcome};
+use crate::service::views::{AuthorizationUrl, JobAccepted, TokenResponse};
+use crate::service::{authorize, login};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(authorize_url, complete_login))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuthorizeQuery {
+    /// Where the provider sends the user back; must be on the allow-list.
+    redirect_uri: Option<String>,
+}
+
+/// Start a login: the provider's authorization URL.
+#[utoipa::path(
+    get,
+    path = "/auth/o/{provider}/",
+    tag = "social",
+    params(("provider" = String, Path, description = "Provider name"), AuthorizeQuery),
+    responses(
+        (status = 200, body = AuthorizationUrl),
+        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`"),
+    )
+)]
+async fn authorize_url(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(query): ApiQuery<AuthorizeQuery>,
+    RequestId(request_id): RequestId,
+) -> Result<Json<AuthorizationUrl>, ApiError> {
+    let authorization_url =
+        authorize::authorization_url(&state, &provider, query.redirect_uri.as_deref(), request_id)
+            .await?;
+    Ok(Json(AuthorizationUrl { authorization_url }))
+}
+
+/// Finish a login with the provider's `code` and `state` (JSON or form).
+#[utoipa::path(
+    post,
+    path = "/auth/o/{provider}/",
+    tag = "social",
+    params(("provider" = String, Path, description = "Provider name")),
+    request_body(content((CallbackForm = "application/json"), (CallbackForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, body = TokenResponse),
+        (status = 202, body = JobAccepted, description = "The worker has not answered within reply_timeout: poll status_url"),
+        (status = 400, description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\"]}`, a pipeline error, or missing fields"),
+    )
+)]
+async fn complete_login(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    RequestId(request_id): RequestId,
+    FormOrJson(form): FormOrJson<CallbackForm>,
+) -> Result<Response, ApiError> {
+    let outcome = login::complete(&state, &provider, form, request_id).await?;
+    Ok(login_response(outcome, Some(StatusCode::CREATED)))
+}
+
+/// The token response — `status`, or by default 201 for a new user and 200
+/// for an existing one — or 202 with the job to poll.
+pub fn login_response(outcome: LoginOutcome, status: Option<StatusCode>) -> Response {
+    match outcome {
+        LoginOutcome::Done(result) => {
+            let default = if result.is_new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (
+                status.unwrap_or(default),
+                Json(TokenResponse::from(&result)),
+            )
+                .into_response()
+        }
+        LoginOutcome::Accepted(id) => (
+            StatusCode::ACCEPTED,
+            Json(JobAccepted {
+                job_id: id.to_string(),
+                status_url: format!("/auth/jobs/{id}"),
+            }),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,47 @@
+//! `POST /social-auth`: the provider's answer, obtained by the client.
+
+use crate::error::ApiError;
+use crate::extract::{FormOrJson, RequestId};
+use crate::routes::social::login_response;
+use crate::service::social_auth::{self, RequestTokenResponse, SocialAuthForm, SocialAuthOutcome};
+use crate::service::views::{JobAccepted, TokenResponse};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(social_auth))
+}
+
+/// Log in with a provider's answer: OAuth1 step 1 (`provider`,
+/// `redirect_uri`), OAuth1 step 2 (`oauth_token`, `oauth_token_secret`,
+/// `oauth_verifier`), OAuth2/OIDC (`code`, `redirect_uri`, `code_verifier?`),
+/// or a resume (`partial_token` with `email` or `referral_code`).
+#[utoipa::path(
+    post,
+    path = "/social-auth",
+    tag = "social",
+    request_body(content((SocialAuthForm = "application/json"), (SocialAuthForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "An existing user's token, or OAuth1 step 1's request token", body = TokenResponse),
+        (status = 201, description = "A new user's token", body = TokenResponse),
+        (status = 202, body = JobAccepted),
+        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}`, `{\"non_field_errors\": \"invalid_credentials\"}`, `{\"email\": \"no_email_provided\", \"partial_token\": …}`, `{\"email\": \"email_already_in_use\"}`, `{\"referral_code\": \"invalid_referral_code\", \"partial_token\": …}`, or missing fields"),
+    )
+)]
+async fn social_auth(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    FormOrJson(form): FormOrJson<SocialAuthForm>,
+) -> Result<Response, ApiError> {
+    Ok(match social_auth::handle(&state, form, request_id).await? {
+        SocialAuthOutcome::RequestToken(token) => {
+            (StatusCode::OK, Json::<RequestTokenResponse>(token)).into_response()
+        }
+        SocialAuthOutcome::Login(outcome) => login_response(outcome, None),
+    })
+}

@@ -1,0 +1,157 @@
+//! `Application::build`: wire store, queue and (embedded) worker, bind.
+
+use crate::routes;
+use crate::state::{AppState, EndpointCache};
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use socialauth_common::bootstrap;
+use socialauth_common::catalogue::Catalogue;
+use socialauth_common::config::Settings;
+use socialauth_common::queue::amqp::AmqpQueue;
+use socialauth_common::queue::inproc::InProcessQueue;
+use socialauth_common::queue::{JobQueue, connect_with_retry};
+use socialauth_common::store::{self, SharedStore};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+/// Jobs waiting in the in-process queue before `submit` waits.
+const EMBEDDED_QUEUE_CAPACITY: usize = 4096;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    port: u16,
+    worker: Option<(JoinHandle<()>, watch::Sender<bool>)>,
+}
+
+impl Application {
+    /// Connects everything and binds `server.bind` (port 0: any free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
+        let store = connect_store(&settings).await?;
+        let mut worker = None;
+        let queue: Arc<dyn JobQueue> = match &settings.queue {
+            Some(q) => Arc::new(
+                connect_with_retry("api", || AmqpQueue::connect(q))
+                    .await
+                    .context("queue")?,
+            ),
+            None => {
+                let (queue, source) = InProcessQueue::new(EMBEDDED_QUEUE_CAPACITY);
+                let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
+                let deps = socialauth_worker::Deps::new(
+                    &settings,
+                    store.clone(),
+                    catalogue.clone(),
+                    cipher,
+                );
+                let (stop_tx, stop_rx) = watch::channel(false);
+                let handle = tokio::spawn(socialauth_worker::runner::run(
+                    deps,
+                    Box::new(source),
+                    settings.worker.concurrency,
+                    stop_rx,
+                ));
+                worker = Some((handle, stop_tx));
+                info!("embedded mode: the worker runs in this process");
+                Arc::new(queue)
+            }
+        };
+        let state = AppState {
+            store,
+            queue,
+            catalogue,
+            settings: settings.clone(),
+            endpoints: EndpointCache::default(),
+            metrics: prometheus(),
+        };
+        let listener = TcpListener::bind(&settings.server.bind)
+            .await
+            .with_context(|| format!("bind {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            router: routes::router(state),
+            port,
+            worker,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then lets the embedded worker
+    /// finish the jobs it holds.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        info!(port = self.port, "listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        if let Some((handle, stop)) = self.worker {
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
+        }
+        Ok(())
+    }
+}
+
+/// The configured store; SQLite (the embedded default) is migrated at start,
+/// PostgreSQL by `socialauth-api migrate`.
+async fn connect_store(settings: &Settings) -> anyhow::Result<SharedStore> {
+    let max = settings.database.as_ref().map_or(8, |d| d.max_connections);
+    let store = store::connect(&settings.database_url(), max)
+        .await
+        .context("database")?;
+    if store.backend() == "sqlite" {
+        store.migrate().await.context("migrations")?;
+    }
+    Ok(store)
+}
+
+/// Applies the migrations of the configured database.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let max = settings.database.as_ref().map_or(2, |d| d.max_connections);
+    let store = store::connect(&settings.database_url(), max)
+        .await
+        .context("database")?;
+    store.migrate().await.context("migrations")?;
+    info!(backend = store.backend(), "migrations applied");
+    Ok(())
+}
+
+/// The process-wide Prometheus recorder (the `metrics` facade has one).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed already (tests); then this
+            // handle renders nothing, which only tests can observe.
+            let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    upkeep.run_upkeep();
+                }
+            });
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,422 @@
+//! The provider catalogue: protocols with endpoints and profile mappings.
+//! Brands (google, github, …) are presets: data, not code.
+
+use crate::config::{ProfileSettings, ProviderSettings, Settings};
+use crate::secret::Secret;
+use crate::types::{Profile, ProviderName};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenID Connect: endpoints by discovery from the issuer.
+    Oidc,
+    /// OAuth 2 with explicit endpoints.
+    OAuth2,
+    /// OAuth 1.0a with HMAC-SHA1.
+    OAuth1,
+}
+
+impl Protocol {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "oidc" => Some(Self::Oidc),
+            "oauth2" => Some(Self::OAuth2),
+            "oauth1" => Some(Self::OAuth1),
+            _ => None,
+        }
+    }
+}
+
+/// Where the profile's fields are in the provider's answer: dotted paths
+/// into the JSON (`picture.data.url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileMapping {
+    pub uid: String,
+    pub email: String,
+    pub email_verified: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub name: String,
+    pub picture: String,
+}
+
+impl Default for ProfileMapping {
+    /// OpenID Connect claim names.
+    fn default() -> Self {
+        Self {
+            uid: "sub".into(),
+            email: "email".into(),
+            email_verified: "email_verified".into(),
+            username: "preferred_username".into(),
+            first_name: "given_name".into(),
+            last_name: "family_name".into(),
+            name: "name".into(),
+            picture: "picture".into(),
+        }
+    }
+}
+
+impl ProfileMapping {
+    fn overlay(mut self, s: &ProfileSettings) -> Self {
+        let set = |field: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                field.clone_from(v);
+            }
+        };
+        set(&mut self.uid, &s.uid);
+        set(&mut self.email, &s.email);
+        set(&mut self.email_verified, &s.email_verified);
+        set(&mut self.username, &s.username);
+        set(&mut self.first_name, &s.first_name);
+        set(&mut self.last_name, &s.last_name);
+        set(&mut self.name, &s.name);
+        set(&mut self.picture, &s.picture);
+        self
+    }
+
+    /// Reads a profile out of a userinfo / claims document. `None` when it
+    /// has no uid.
+    pub fn extract(&self, doc: &Value) -> Option<Profile> {
+        let uid = scalar(doc, &self.uid).filter(|s| !s.is_empty())?;
+        let email = scalar(doc, &self.email).filter(|s| !s.is_empty());
+        let email_verified = match lookup(doc, &self.email_verified) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        };
+        Some(Profile {
+            uid,
+            email,
+            email_verified,
+            username: scalar(doc, &self.username).filter(|s| !s.is_empty()),
+            first_name: scalar(doc, &self.first_name).filter(|s| !s.is_empty()),
+            last_name: scalar(doc, &self.last_name).filter(|s| !s.is_empty()),
+            name: scalar(doc, &self.name).filter(|s| !s.is_empty()),
+            picture: scalar(doc, &self.picture).filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(doc, |v, key| v.get(key))
+}
+
+fn scalar(doc: &Value, path: &str) -> Option<String> {
+    match lookup(doc, path)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// One configured provider, presets applied.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: ProviderName,
+    pub protocol: Protocol,
+    pub issuer: Option<Url>,
+    pub authorize_url: Option<Url>,
+    pub token_url: Option<Url>,
+    pub userinfo_url: Option<Url>,
+    pub request_token_url: Option<Url>,
+    pub access_token_url: Option<Url>,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    pub pkce: bool,
+    pub profile: ProfileMapping,
+    pub allowed_email_domains: Vec<String>,
+    pub authorize_params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("provider {provider}: {message}")]
+pub struct CatalogueError {
+    pub provider: String,
+    pub message: String,
+}
+
+/// The enabled providers by name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    providers: HashMap<String, Arc<ProviderConfig>>,
+}
+
+impl Catalogue {
+    pub fn from_settings(settings: &Settings) -> Result<Self, CatalogueError> {
+        let mut providers = HashMap::new();
+        for (name, p) in &settings.providers {
+            if !p.enabled {
+                continue;
+            }
+            let config = resolve(name, p)?;
+            providers.insert(name.clone(), Arc::new(config));
+        }
+        Ok(Self { providers })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<ProviderConfig>> {
+        self.providers.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+}
+
+/// Known brands: protocol, endpoints, scopes and profile mapping.
+fn preset(name: &str) -> Option<ProviderSettings> {
+    let s = |v: &str| Some(v.to_owned());
+    let scopes = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
+    let oidc = |issuer: &str, sc: &[&str]| ProviderSettings {
+        protocol: s("oidc"),
+        issuer: s(issuer),
+        scopes: scopes(sc),
+        ..ProviderSettings::default()
+    };
+    let mapping = |uid: &str, username: &str, name: &str, picture: &str| ProfileSettings {
+        uid: s(uid),
+        username: s(username),
+        name: s(name),
+        picture: s(picture),
+        ..ProfileSettings::default()
+    };
+    Some(match name {
+        "google" => oidc(
+            "https://accounts.google.com",
+            &["openid", "email", "profile"],
+        ),
+        "microsoft" => oidc(
+            "https://login.microsoftonline.com/common/v2.0",
+            &["openid", "email", "profile"],
+        ),
+        "gitlab" => oidc("https://gitlab.com", &["openid", "email", "profile"]),
+        "linkedin" => oidc(
+            "https://www.linkedin.com/oauth",
+            &["openid", "email", "profile"],
+        ),
+        "apple" => oidc("https://appleid.apple.com", &["openid", "email", "name"]),
+        "github" => ProviderSettings {
+            protocol: s("oauth2"),
+            authorize_url: s("https://github.com/login/oauth/authorize"),
+            token_url: s("https://github.com/login/oauth/access_token"),
+            userinfo_url: s("https://api.github.com/user"),
+            scopes: scopes(&["read:user", "user:email"]),
+            profile: Some(mapping("id", "login", "name", "avatar_url")),
+            ..ProviderSettings::default()
+        },
+        "facebook" => ProviderSettings {
+            protocol: s("oauth2"),
+            authorize_url: s("https://www.facebook.com/v19.0/dialog/oauth"),
+            token_url: s("https://graph.facebook.com/v19.0/oauth/access_token"),
+            userinfo_url: s(
+                "https://graph.facebook.com/v19.0/me?fields=id,name,email,first_name,last_name,picture",
+            ),
+            scopes: scopes(&["email", "public_profile"]),
+            profile: Some(ProfileSettings {
+                first_name: s("first_name"),
+                last_name: s("last_name"),
+                ..mapping("id", "id", "name", "picture.data.url")
+            }),
+            ..ProviderSettings::default()
+        },
+        "discord" => ProviderSettings {
+            protocol: s("oauth2"),
+            authorize_url: s("https://discord.com/oauth2/authorize"),
+            token_url: s("https://discord.com/api/oauth2/token"),
+            userinfo_url: s("https://discord.com/api/users/@me"),
+            scopes: scopes(&["identify", "email"]),
+            profile: Some(ProfileSettings {
+                email_verified: s("verified"),
+                ..mapping("id", "username", "global_name", "avatar")
+            }),
+            ..ProviderSettings::default()
+        },
+        "twitter" => ProviderSettings {
+            protocol: s("oauth1"),
+            request_token_url: s("https://api.twitter.com/oauth/request_token"),
+            authorize_url: s("https://api.twitter.com/oauth/authenticate"),
+            access_token_url: s("https://api.twitter.com/oauth/access_token"),
+            userinfo_url: s(
+                "https://api.twitter.com/1.1/account/verify_credentials.json?include_email=true",
+            ),
+            profile: Some(mapping(
+                "id_str",
+                "screen_name",
+                "name",
+                "profile_image_url_https",
+            )),
+            ..ProviderSettings::default()
+        },
+        _ => return None,
+    })
+}
+
+fn resolve(name: &str, p: &ProviderSettings) -> Result<ProviderConfig, CatalogueError> {
+    let err = |message: String| CatalogueError {
+        provider: name.to_owned(),
+        message,
+    };
+    let provider_name = ProviderName::parse(name)
+        .ok_or_else(|| err("names are lowercase letters, digits, '-' and '_'".into()))?;
+    let base = match &p.preset {
+        Some(preset_name) => {
+            preset(preset_name).ok_or_else(|| err(format!("unknown preset {preset_name:?}")))?
+        }
+        None => ProviderSettings::default(),
+    };
+    let pick = |own: &Option<String>, fallback: &Option<String>| own.clone().or(fallback.clone());
+    let url = |field: &str, v: Option<String>| -> Result<Option<Url>, CatalogueError> {
+        v.map(|raw| Url::parse(&raw).map_err(|e| err(format!("{field}: {e}"))))
+            .transpose()
+    };
+    let protocol_raw = pick(&p.protocol, &base.protocol)
+        .ok_or_else(|| err("needs a `protocol` (oidc, oauth2, oauth1) or a `preset`".into()))?;
+    let protocol = Protocol::parse(&protocol_raw)
+        .ok_or_else(|| err(format!("unknown protocol {protocol_raw:?}")))?;
+    let issuer = url("issuer", pick(&p.issuer, &base.issuer))?;
+    let authorize_url = url("authorize_url", pick(&p.authorize_url, &base.authorize_url))?;
+    let token_url = url("token_url", pick(&p.token_url, &base.token_url))?;
+    let userinfo_url = url("userinfo_url", pick(&p.userinfo_url, &base.userinfo_url))?;
+    let request_token_url = url(
+        "request_token_url",
+        pick(&p.request_token_url, &base.request_token_url),
+    )?;
+    let access_token_url = url(
+        "access_token_url",
+        pick(&p.access_token_url, &base.access_token_url),
+    )?;
+    if p.client_id.is_empty() {
+        return Err(err("needs a `client_id`".into()));
+    }
+    match protocol {
+        Protocol::Oidc if issuer.is_none() => return Err(err("oidc needs an `issuer`".into())),
+        Protocol::OAuth2 if authorize_url.is_none() || token_url.is_none() => {
+            return Err(err("oauth2 needs `authorize_url` and `token_url`".into()));
+        }
+        Protocol::OAuth2 if userinfo_url.is_none() => {
+            return Err(err("oauth2 needs a `userinfo_url`".into()));
+        }
+        Protocol::OAuth1
+            if request_token_url.is_none()
+                || authorize_url.is_none()
+                || access_token_url.is_none() =>
+        {
+            return Err(err(
+                "oauth1 needs `request_token_url`, `authorize_url` and `access_token_url`".into(),
+            ));
+        }
+        _ => {}
+    }
+    let default_scopes = match protocol {
+        Protocol::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
+        _ => Vec::new(),
+    };
+    let mut profile = ProfileMapping::default();
+    if let Some(m) = &base.profile {
+        profile = profile.overlay(m);
+    }
+    if let Some(m) = &p.profile {
+        profile = profile.overlay(m);
+    }
+    let mut authorize_params = base.authorize_params.clone();
+    authorize_params.extend(p.authorize_params.clone());
+    Ok(ProviderConfig {
+        name: provider_name,
+        protocol,
+        issuer,
+        authorize_url,
+        token_url,
+        userinfo_url,
+        request_token_url,
+        access_token_url,
+        client_id: p.client_id.clone(),
+        client_secret: p.client_secret.clone(),
+        scopes: p.scopes.clone().or(base.scopes).unwrap_or(default_scopes),
+        pkce: p.pkce.unwrap_or(protocol != Protocol::OAuth1),
+        profile,
+        allowed_email_domains: p
+            .allowed_email_domains
+            .iter()
+            .map(|d| d.to_lowercase())
+            .collect(),
+        authorize_params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(toml_text: &str) -> Settings {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml_text).expect("write");
+        Settings::load_with_env(Some(&path), vec![]).expect("load")
+    }
+
+    #[test]
+    fn presets_fill_endpoints_and_can_be_overridden() {
+        let s = settings(
+            "[providers.github]\npreset = \"github\"\nclient_id = \"id\"\ntoken_url = \"http://127.0.0.1:9/token\"\n",
+        );
+        let c = Catalogue::from_settings(&s).expect("catalogue");
+        let gh = c.get("github").expect("github");
+        assert_eq!(gh.protocol, Protocol::OAuth2);
+        assert_eq!(
+            gh.authorize_url.as_ref().map(Url::as_str),
+            Some("https://github.com/login/oauth/authorize")
+        );
+        assert_eq!(
+            gh.token_url.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:9/token")
+        );
+        assert_eq!(gh.profile.uid, "id");
+        assert!(gh.pkce);
+    }
+
+    #[test]
+    fn disabled_providers_are_left_out() {
+        let s = settings(
+            "[providers.corp]\nprotocol = \"oidc\"\nissuer = \"http://127.0.0.1:1\"\nclient_id = \"x\"\nenabled = false\n",
+        );
+        assert!(
+            Catalogue::from_settings(&s)
+                .expect("ok")
+                .get("corp")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn incomplete_providers_are_refused_with_their_name() {
+        let s = settings("[providers.acme]\nprotocol = \"oauth2\"\nclient_id = \"x\"\n");
+        let e = Catalogue::from_settings(&s).expect_err("incomplete");
+        assert!(e.to_string().contains("acme"), "{e}");
+    }
+
+    #[test]
+    fn profiles_follow_dotted_paths_and_stringify_ids() {
+        let m = ProfileMapping::default().overlay(&ProfileSettings {
+            uid: Some("id".into()),
+            picture: Some("picture.data.url".into()),
+            email_verified: Some("verified".into()),
+            ..ProfileSettings::default()
+        });
+        let p = m
+            .extract(&json!({"id": 42, "email": "a@b.io", "verified": true,
+                             "picture": {"data": {"url": "http://x/p.png"}}, "name": "Zoë"}))
+            .expect("profile");
+        assert_eq!(p.uid, "42");
+        assert!(p.email_verified);
+        assert_eq!(p.picture.as_deref(), Some("http://x/p.png"));
+        assert_eq!(p.name.as_deref(), Some("Zoë"));
+        assert!(m.extract(&json!({"email": "a@b.io"})).is_none());
+    }
+}

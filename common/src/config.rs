@@ -1,0 +1,381 @@
+//! The one `Settings` tree: a TOML file, then `SOCIALAUTH__SECTION__KEY`
+//! environment variables. Unknown keys are an error.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Absent: an SQLite file (the embedded default).
+    pub database: Option<DatabaseSettings>,
+    /// Absent: the in-process queue, the worker runs inside the api.
+    pub queue: Option<QueueSettings>,
+    #[serde(default)]
+    pub worker: WorkerSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// How long the api waits for a worker's reply before answering 202.
+    pub reply_timeout_ms: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            reply_timeout_ms: 10_000,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`.
+    pub url: Secret,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub amqp_url: Secret,
+    /// Prefixed to the exchange and queue names (isolates test runs).
+    #[serde(default)]
+    pub name_prefix: String,
+    /// Channels in the api's publishing pool.
+    #[serde(default = "default_channels")]
+    pub publish_channels: usize,
+    /// Unacknowledged deliveries per worker (bounds its concurrency).
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u16,
+}
+
+fn default_channels() -> usize {
+    4
+}
+
+fn default_prefetch() -> u16 {
+    64
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Jobs handled at once by the in-process worker (embedded mode).
+    pub concurrency: usize,
+    /// Timeout of one provider HTTP call.
+    pub http_timeout_ms: u64,
+    /// Attempts of a transient provider failure before the job fails.
+    pub max_attempts: u32,
+    /// Where `socialauth-worker` serves Prometheus `/metrics`.
+    pub metrics_bind: String,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            http_timeout_ms: 10_000,
+            max_attempts: 4,
+            metrics_bind: "127.0.0.1:9100".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    pub allowed_redirect_uris: Vec<String>,
+    /// Base64 of 32 bytes. Absent in embedded mode: a key file beside the
+    /// SQLite database is created and reused.
+    pub encryption_key: Option<Secret>,
+    pub encryption_key_id: String,
+    /// Older keys still accepted for decryption, by key id.
+    pub previous_encryption_keys: BTreeMap<String, Secret>,
+    pub admin_key: Option<Secret>,
+    pub associate_by_email: bool,
+    pub state_ttl_secs: i64,
+    /// Lifetime of an app token; 0 means it lives until logout.
+    pub token_ttl_secs: i64,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            allowed_redirect_uris: Vec::new(),
+            encryption_key: None,
+            encryption_key_id: "k1".into(),
+            previous_encryption_keys: BTreeMap::new(),
+            admin_key: None,
+            associate_by_email: false,
+            state_ttl_secs: 600,
+            token_ttl_secs: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// `text` or `json`.
+    pub log_format: String,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: "text".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// One `[providers.NAME]` table. A `preset` fills in what is not given.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub preset: Option<String>,
+    pub protocol: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    pub issuer: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub request_token_url: Option<String>,
+    pub access_token_url: Option<String>,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Secret,
+    pub scopes: Option<Vec<String>>,
+    /// PKCE S256; on by default for OAuth2 and OIDC.
+    pub pkce: Option<bool>,
+    pub profile: Option<ProfileSettings>,
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Extra query parameters of the authorization URL.
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Where the profile's fields are in the provider's answer (dotted paths).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSettings {
+    pub uid: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+}
+
+impl Settings {
+    /// Loads `path` (if any) then the `SOCIALAUTH__…` environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(
+                config::File::from(path.to_path_buf()).format(config::FileFormat::Toml),
+            );
+        }
+        let vars: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SOCIALAUTH__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("SOCIALAUTH")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("security.allowed_redirect_uris")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        let settings: Settings = builder
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?
+            .try_deserialize()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.reply_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "server.reply_timeout_ms must be positive".into(),
+            ));
+        }
+        for uri in &self.security.allowed_redirect_uris {
+            url::Url::parse(uri).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "security.allowed_redirect_uris: {uri:?} is not a URL ({e})"
+                ))
+            })?;
+        }
+        if let Some(db) = &self.database {
+            let url = db.url.expose();
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
+                return Err(ConfigError::Invalid(
+                    "database.url must start with postgres:// or sqlite:".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the worker runs inside the api process.
+    pub fn is_embedded(&self) -> bool {
+        self.queue.is_none()
+    }
+
+    /// The database URL, defaulting to an SQLite file in the working directory.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(db) => db.url.expose().clone(),
+            None => "sqlite://socialauth.db".into(),
+        }
+    }
+
+    /// Where the embedded mode keeps its generated encryption key.
+    pub fn embedded_key_path(&self) -> PathBuf {
+        let url = self.database_url();
+        let file = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or("socialauth.db");
+        let file = file.split('?').next().unwrap_or(file);
+        PathBuf::from(format!("{file}.key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("tempfile");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let f = file("[server]\nbindd = \"x\"\n");
+        let err = Settings::load_with_env(Some(f.path()), vec![]).expect_err("must fail");
+        assert!(err.to_string().contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn unknown_sections_are_rejected() {
+        let f = file("[serverr]\nbind = \"x\"\n");
+        let err = Settings::load_with_env(Some(f.path()), vec![]).expect_err("must fail");
+        assert!(err.to_string().contains("serverr"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let f = file(
+            "[server]\nbind = \"127.0.0.1:1\"\n[providers.corp]\nprotocol = \"oidc\"\nclient_id = \"a\"\n",
+        );
+        let env = vec![
+            (
+                "SOCIALAUTH__SERVER__BIND".to_owned(),
+                "127.0.0.1:2".to_owned(),
+            ),
+            (
+                "SOCIALAUTH__PROVIDERS__CORP__CLIENT_SECRET".to_owned(),
+                "s3cret".to_owned(),
+            ),
+            (
+                "SOCIALAUTH__SECURITY__ALLOWED_REDIRECT_URIS".to_owned(),
+                "http://a.test/cb,http://b.test/cb".to_owned(),
+            ),
+        ];
+        let s = Settings::load_with_env(Some(f.path()), env).expect("load");
+        assert_eq!(s.server.bind, "127.0.0.1:2");
+        assert_eq!(s.providers["corp"].client_secret.expose(), "s3cret");
+        assert_eq!(s.security.allowed_redirect_uris.len(), 2);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let f = file(
+            "[database]\nurl = \"postgres://u:pw@127.0.0.1/db\"\n[providers.corp]\nprotocol = \"oidc\"\nclient_id = \"a\"\nclient_secret = \"topsecret\"\n[security]\nadmin_key = \"adminsecret\"\n",
+        );
+        let s = Settings::load_with_env(Some(f.path()), vec![]).expect("load");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("topsecret"));
+        assert!(!debug.contains("adminsecret"));
+        assert!(!debug.contains("pw@"));
+    }
+
+    #[test]
+    fn no_file_means_embedded_defaults() {
+        let s = Settings::load_with_env(None, vec![]).expect("load");
+        assert!(s.is_embedded());
+        assert_eq!(s.database_url(), "sqlite://socialauth.db");
+        assert_eq!(s.embedded_key_path(), PathBuf::from("socialauth.db.key"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Random secrets, app-token hashes, PKCE, and AES-256-GCM for provider
+//! tokens at rest.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("encryption key must be base64 of 32 bytes")]
+    BadKey,
+    #[error("no encryption key with id {0:?}")]
+    UnknownKeyId(String),
+    #[error("ciphertext could not be decrypted")]
+    Decrypt,
+}
+
+/// `n` random bytes, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    for chunk in bytes.chunks_mut(32) {
+        let r: [u8; 32] = rand::random();
+        chunk.copy_from_slice(&r[..chunk.len()]);
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a token, lowercase hex: how app tokens, states and codes are
+/// looked up without being stored.
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest.iter() {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// A new app token and the hash that is stored in its place.
+pub fn new_app_token() -> (crate::secret::Secret, String) {
+    let token = random_token(32);
+    let hash = hash_token(&token);
+    (crate::secret::Secret::new(token), hash)
+}
+
+/// A referral code: 10 characters without look-alikes (0/O, 1/I).
+pub fn referral_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes: [u8; 10] = rand::random();
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// PKCE S256 challenge of a verifier (RFC 7636 §4.2).
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A fresh 32-byte key, base64: what `security.encryption_key` holds.
+pub fn generate_key() -> String {
+    let key: [u8; 32] = rand::random();
+    STANDARD.encode(key)
+}
+
+/// Encrypts with the current key, decrypts with any known key id.
+#[derive(Clone)]
+pub struct TokenCipher {
+    current: String,
+    keys: HashMap<String, Aes256Gcm>,
+}
+
+impl fmt::Debug for TokenCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCipher")
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ciphertext with the id of the key that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    /// base64 of nonce ‖ ciphertext ‖ tag.
+    pub data: String,
+}
+
+impl TokenCipher {
+    /// `keys`: (key id, base64 key); the first is used to encrypt.
+    pub fn new<'a>(
+        current_id: &str,
+        keys: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, CryptoError> {
+        let mut map = HashMap::new();
+        for (id, b64) in keys {
+            let raw = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| CryptoError::BadKey)?;
+            let cipher = Aes256Gcm::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?;
+            map.insert(id.to_owned(), cipher);
+        }
+        if !map.contains_key(current_id) {
+            return Err(CryptoError::UnknownKeyId(current_id.to_owned()));
+        }
+        Ok(Self {
+            current: current_id.to_owned(),
+            keys: map,
+        })
+    }
+
+    pub fn encrypt(&self, plaintext: &str) -> Sealed {
+        let nonce_bytes: [u8; 12] = rand::random();
+        let nonce = Nonce::from(nonce_bytes);
+        let cipher = &self.keys[&self.current];
+        // AES-GCM encryption of an in-memory buffer cannot fail short of
+        // a 64 GiB message.
+        let ct = cipher
+            .encrypt(&nonce, plaintext.as_bytes())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + ct.len());
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&ct);
+        Sealed {
+            key_id: self.current.clone(),
+            data: STANDARD.encode(out),
+        }
+    }
+
+    pub fn decrypt(&self, sealed: &Sealed) -> Result<String, CryptoError> {
+        let cipher = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or_else(|| CryptoError::UnknownKeyId(sealed.key_id.clone()))?;
+        let raw = STANDARD
+            .decode(&sealed.data)
+            .map_err(|_| CryptoError::Decrypt)?;
+        if raw.len() < 12 + 16 {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let nonce_bytes: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
+        let pt = cipher
+            .decrypt(&Nonce::from(nonce_bytes), ct)
+            .map_err(|_| CryptoError::Decrypt)?;
+        String::from_utf8(pt).map_err(|_| CryptoError::Decrypt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_urlsafe() {
+        let a = random_token(32);
+        let b = random_token(32);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn pkce_matches_rfc7636_example() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn seal_round_trips_and_rotates() {
+        let old = generate_key();
+        let new = generate_key();
+        let c1 = TokenCipher::new("k1", [("k1", old.as_str())]).expect("key");
+        let sealed = c1.encrypt("provider-token");
+        assert!(!sealed.data.contains("provider-token"));
+        let c2 =
+            TokenCipher::new("k2", [("k2", new.as_str()), ("k1", old.as_str())]).expect("keys");
+        assert_eq!(c2.decrypt(&sealed).expect("decrypt"), "provider-token");
+        assert_eq!(c2.encrypt("x").key_id, "k2");
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let key = generate_key();
+        let c = TokenCipher::new("k1", [("k1", key.as_str())]).expect("key");
+        let mut sealed = c.encrypt("secret");
+        let mut raw = STANDARD.decode(&sealed.data).expect("b64");
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        sealed.data = STANDARD.encode(raw);
+        assert!(c.decrypt(&sealed).is_err());
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert!(TokenCipher::new("k1", [("k1", "c2hvcnQ=")]).is_err());
+        let key = generate_key();
+        assert!(TokenCipher::new("k9", [("k1", key.as_str())]).is_err());
+    }
+}

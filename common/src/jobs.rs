@@ -1,0 +1,323 @@
+//! Job payloads on the wire: versioned serde types. Never change what a
+//! published field means; add fields with defaults or add a variant.
+
+use crate::secret::Secret;
+use crate::types::User;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version written into every envelope.
+pub const JOB_VERSION: u16 = 1;
+
+/// Exchange and queue names (before the configured prefix).
+pub mod names {
+    pub const EXCHANGE: &str = "socialauth";
+    pub const LOGIN_QUEUE: &str = "login";
+    pub const REFRESH_QUEUE: &str = "refresh";
+    pub const DEAD_QUEUE: &str = "dead";
+}
+
+/// Which queue a job travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Login,
+    Refresh,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => names::LOGIN_QUEUE,
+            Self::Refresh => names::REFRESH_QUEUE,
+        }
+    }
+
+    /// Parses the name stored in the `jobs` table.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            names::LOGIN_QUEUE => Some(Self::Login),
+            names::REFRESH_QUEUE => Some(Self::Refresh),
+            _ => None,
+        }
+    }
+}
+
+/// What travels in one message. `id` is the AMQP message id and the
+/// correlation id of the reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobEnvelope {
+    pub v: u16,
+    pub id: Uuid,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub created_at: i64,
+    pub job: Job,
+}
+
+impl JobEnvelope {
+    pub fn new(job: Job, request_id: Option<String>) -> Self {
+        Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v4(),
+            request_id,
+            created_at: crate::now_ms(),
+            job,
+        }
+    }
+
+    pub fn kind(&self) -> JobKind {
+        self.job.kind()
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // A struct of strings, numbers and enums always serialises.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let env: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if env.v == 0 || env.v > JOB_VERSION {
+            return Err(format!("unsupported job version {}", env.v));
+        }
+        Ok(env)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Job {
+    /// Finish a login: exchange the provider's answer for a profile, run the
+    /// user pipeline, issue an app token.
+    Login(LoginJob),
+    /// Fetch a provider's OpenID Connect discovery document (the api needs
+    /// its authorization endpoint and makes no provider call itself).
+    Discover(DiscoverJob),
+    /// OAuth 1.0a step 1: obtain a request token; its secret is kept
+    /// server-side, keyed by `oauth_token`.
+    RequestToken(RequestTokenJob),
+}
+
+impl Job {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Self::Login(_) | Self::Discover(_) | Self::RequestToken(_) => JobKind::Login,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginJob {
+    pub provider: String,
+    pub credential: LoginCredential,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub referral_code: Option<String>,
+}
+
+/// The provider's answer the client brought back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LoginCredential {
+    /// OAuth2/OIDC authorization code.
+    AuthorizationCode {
+        code: Secret,
+        redirect_uri: String,
+        #[serde(default)]
+        pkce_verifier: Option<Secret>,
+        #[serde(default)]
+        nonce: Option<Secret>,
+        /// The api consumed a single-use state for this code (the djoser
+        /// flow), so it cannot come twice: no claim is needed.
+        #[serde(default)]
+        state_consumed: bool,
+    },
+    /// OAuth 1.0a step 2. `oauth_token_secret` is the client's echo of the
+    /// secret (the `/social-auth` API); it must match the stored one.
+    #[serde(rename = "oauth1")]
+    OAuth1 {
+        oauth_token: String,
+        #[serde(default)]
+        oauth_token_secret: Option<Secret>,
+        oauth_verifier: Secret,
+    },
+    /// Resume a login stopped for a missing email or a bad referral code:
+    /// no second provider round trip.
+    Partial { partial_token: Secret },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiscoverJob {
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestTokenJob {
+    pub provider: String,
+    /// The `oauth_callback`: an allowed redirect URI.
+    pub callback: String,
+}
+
+/// A job's result: sent as the reply and stored in `jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum JobResult {
+    Login(LoginResult),
+    Discovered(DiscoveredEndpoints),
+    RequestToken(RequestTokenResult),
+    Failed(JobError),
+}
+
+impl JobResult {
+    /// The form kept in the database: the app token is only ever stored as
+    /// a hash, so it is left out.
+    pub fn without_secrets(&self) -> Self {
+        match self {
+            Self::Login(r) => Self::Login(LoginResult {
+                token: None,
+                ..r.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        !matches!(self, Self::Failed(_))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResult {
+    /// Present in the reply; absent in the stored copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    pub is_new: bool,
+    pub user: User,
+}
+
+/// OAuth 1.0a step 1's answer (never stored in `jobs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestTokenResult {
+    pub oauth_token: String,
+    pub oauth_token_secret: Secret,
+    pub oauth_callback_confirmed: bool,
+    pub authorization_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredEndpoints {
+    pub authorization_endpoint: String,
+}
+
+/// Why a job did not succeed. The api renders each in the contract's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum JobError {
+    #[error("unknown or disabled provider")]
+    InvalidProvider,
+    #[error("the provider refused the credentials")]
+    InvalidCredentials,
+    /// Resumable with the partial token and an email.
+    #[error("the provider gave no email and none was sent")]
+    NoEmailProvided {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partial_token: Option<Secret>,
+    },
+    /// Resumable with the partial token and another code (or none).
+    #[error("unknown referral code")]
+    InvalidReferralCode {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partial_token: Option<Secret>,
+    },
+    #[error("unknown, used or expired partial token")]
+    InvalidPartialToken,
+    #[error("the email belongs to another account")]
+    EmailAlreadyInUse,
+    #[error("the email's domain is not allowed")]
+    EmailNotAllowed,
+    #[error("the user is inactive")]
+    InactiveUser,
+    #[error("the provider is unavailable")]
+    ProviderUnavailable,
+    #[error("the job could not be handled")]
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 payload as published by the first release. It must keep
+    /// decoding as long as such messages may sit in a queue.
+    const GOLDEN_LOGIN_V1: &str = r#"{"v":1,"id":"0b9a5c1e-2a49-4b3c-8f0e-0c7b8a0d7e11","request_id":"r-1","created_at":1700000000000,"job":{"type":"login","provider":"corp","credential":{"kind":"authorization_code","code":"abc","redirect_uri":"http://localhost:3000/cb","pkce_verifier":"v","nonce":"n"},"email":null,"referral_code":null}}"#;
+
+    #[test]
+    fn golden_login_v1_decodes() {
+        let env = JobEnvelope::from_json(GOLDEN_LOGIN_V1.as_bytes()).expect("decode");
+        assert_eq!(env.kind(), JobKind::Login);
+        let Job::Login(job) = env.job else {
+            panic!("not a login job")
+        };
+        assert_eq!(job.provider, "corp");
+        let LoginCredential::AuthorizationCode {
+            code, redirect_uri, ..
+        } = job.credential
+        else {
+            panic!("not an authorization code")
+        };
+        assert_eq!(code.expose(), "abc");
+        assert_eq!(redirect_uri, "http://localhost:3000/cb");
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let env = JobEnvelope::new(
+            Job::Discover(DiscoverJob {
+                provider: "corp".into(),
+            }),
+            None,
+        );
+        let back = JobEnvelope::from_json(&env.to_json()).expect("decode");
+        assert_eq!(back.id, env.id);
+    }
+
+    #[test]
+    fn future_versions_are_refused() {
+        let raw = GOLDEN_LOGIN_V1.replace("\"v\":1", "\"v\":9");
+        assert!(JobEnvelope::from_json(raw.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn stored_results_carry_no_token() {
+        let r = JobResult::Login(LoginResult {
+            token: Some(Secret::new("tok".into())),
+            is_new: true,
+            user: User {
+                id: crate::types::UserId(1),
+                username: "a".into(),
+                email: None,
+                first_name: String::new(),
+                last_name: String::new(),
+                is_active: true,
+                referral_code: "R".into(),
+                referred_by: None,
+                created_at: 0,
+            },
+        });
+        let json = serde_json::to_string(&r.without_secrets()).expect("encode");
+        assert!(!json.contains("tok"), "{json}");
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("\"tok\""), "{debug}");
+    }
+
+    #[test]
+    fn errors_have_stable_tags() {
+        let json =
+            serde_json::to_string(&JobResult::Failed(JobError::EmailAlreadyInUse)).expect("encode");
+        assert_eq!(
+            json,
+            r#"{"status":"failed","error":"email_already_in_use"}"#
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! `oauth1_request_tokens`, `partial_logins`, `login_codes`: short-lived
+//! state of unfinished logins, each consumed at most once.
+
+use super::sql::SqlRow;
+use super::{OAuth1RequestToken, PartialLogin, StoreError};
+
+pub(super) const INSERT_REQUEST_TOKEN: &str = "INSERT INTO oauth1_request_tokens \
+     (oauth_token, provider, token_secret_enc, token_key_id, redirect_uri, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Consumed in one statement; expired rows are consumed and returned too.
+pub(super) const TAKE_REQUEST_TOKEN: &str = "UPDATE oauth1_request_tokens SET consumed_at = $2 \
+     WHERE oauth_token = $1 AND consumed_at IS NULL \
+     RETURNING provider, token_secret_enc, token_key_id, redirect_uri, expires_at";
+
+pub(super) fn request_token_from_row(row: &impl SqlRow) -> Result<OAuth1RequestToken, StoreError> {
+    Ok(OAuth1RequestToken {
+        provider: row.text("provider")?,
+        token_secret_enc: row.text("token_secret_enc")?,
+        token_key_id: row.text("token_key_id")?,
+        redirect_uri: row.text("redirect_uri")?,
+        expires_at: row.int("expires_at")?,
+    })
+}
+
+pub(super) const INSERT_PARTIAL: &str = "INSERT INTO partial_logins \
+     (token_hash, provider, data_enc, token_key_id, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Read without consuming: a resume that fails (email taken, code unknown)
+/// leaves the partial login usable; a resume that succeeds consumes it in
+/// its own transaction.
+pub(super) const FIND_PARTIAL: &str = "SELECT provider, data_enc, token_key_id FROM partial_logins \
+     WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2";
+
+pub(super) const CONSUME_PARTIAL: &str = "UPDATE partial_logins SET consumed_at = $2 \
+     WHERE token_hash = $1 AND consumed_at IS NULL RETURNING token_hash";
+
+pub(super) fn partial_from_row(row: &impl SqlRow) -> Result<PartialLogin, StoreError> {
+    Ok(PartialLogin {
+        provider: row.text("provider")?,
+        data_enc: row.text("data_enc")?,
+        token_key_id: row.text("token_key_id")?,
+    })
+}
+
+/// Claims a code; an expired claim is taken over (the code is long dead by
+/// then, so the provider will refuse it anyway).
+pub(super) const CLAIM_LOGIN_CODE: &str = "INSERT INTO login_codes \
+     (provider, code_hash, job_id, request_hash, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (provider, code_hash) DO UPDATE \
+     SET job_id = excluded.job_id, request_hash = excluded.request_hash, \
+         created_at = excluded.created_at, expires_at = excluded.expires_at \
+     WHERE login_codes.expires_at <= excluded.created_at \
+     RETURNING job_id";
+
+pub(super) const FIND_LOGIN_CODE: &str =
+    "SELECT job_id, request_hash FROM login_codes WHERE provider = $1 AND code_hash = $2";

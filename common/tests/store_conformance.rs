@@ -1,0 +1,1104 @@
+//! Store conformance: each test below runs against PostgreSQL and SQLite
+//! (`postgres::<name>` and `sqlite::<name>`), each on a fresh database.
+//!
+//! PostgreSQL: a database `socialauth_t_<random hex>` is created through
+//! `SOCIALAUTH_TEST_DATABASE_URL` (default
+//! `postgres://postgres:postgres@127.0.0.1:5432/postgres`) and dropped
+//! afterwards, best effort. SQLite: a file in a temporary directory.
+
+use socialauth_common::jobs::{DiscoveredEndpoints, JobError, JobKind, JobResult, LoginResult};
+use socialauth_common::secret::Secret;
+use socialauth_common::store::{
+    self, CodeClaim, CodeClaimed, Constraint, JobStatus, LoggedIn, LoginWrite, NewOAuthState,
+    NewSocialAccount, NewUser, SealedTokens, SharedStore, StoreError,
+};
+use socialauth_common::types::{User, UserId};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::any::Any;
+use std::sync::Arc;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+
+/// A fixed clock: every timestamp in these tests is relative to it.
+const NOW: i64 = 1_700_000_000_000;
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let fixture = super::Fixture::postgres().await;
+                    super::$test(fixture.store.clone()).await;
+                }
+            )*
+        }
+
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let fixture = super::Fixture::sqlite().await;
+                    super::$test(fixture.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrating_again_is_harmless,
+    inserted_user_is_found_by_id_email_and_referral_code,
+    duplicate_username_is_a_username_conflict,
+    duplicate_normalized_email_is_an_email_conflict,
+    duplicate_referral_code_is_a_referral_code_conflict,
+    users_without_email_do_not_conflict,
+    duplicate_social_identity_is_an_identity_conflict,
+    social_identity_finds_its_user_and_link,
+    updated_tokens_replace_the_stored_ones,
+    app_token_finds_its_user_until_deleted,
+    expired_app_token_finds_no_user,
+    oauth_state_is_taken_once,
+    expired_oauth_state_is_taken_with_its_expiry,
+    finished_job_is_found_with_its_result,
+    result_written_before_the_pending_row_is_kept,
+    job_delivery_is_taken_once_and_never_while_pending,
+    stored_login_result_carries_no_app_token,
+    transaction_dropped_without_commit_leaves_nothing,
+    concurrent_links_of_one_identity_succeed_once,
+    a_first_login_writes_user_link_token_and_job_at_once,
+    a_code_is_claimed_by_its_first_job_only,
+    a_failed_first_login_writes_nothing,
+    a_returning_login_refreshes_tokens_and_issues_a_token,
+    a_returning_login_of_an_inactive_user_writes_nothing,
+    an_unknown_identity_without_a_user_to_create_is_none,
+    a_referral_code_sets_the_referrer_and_an_unknown_one_creates_nothing,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+/// A migrated store on a database of its own, removed when dropped.
+struct Fixture {
+    store: SharedStore,
+    /// The temporary directory or database, removed on drop (after `store`).
+    _scratch: Box<dyn Any>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = store::connect(&url, 4).await.expect("open SQLite");
+        store.migrate().await.expect("migrate SQLite");
+        Self {
+            store,
+            _scratch: Box::new(dir),
+        }
+    }
+
+    async fn postgres() -> Self {
+        let scratch = PgScratch::create().await;
+        let store = store::connect(&scratch.url, 4)
+            .await
+            .expect("open the scratch PostgreSQL database");
+        store.migrate().await.expect("migrate PostgreSQL");
+        Self {
+            store,
+            _scratch: Box::new(scratch),
+        }
+    }
+}
+
+/// A PostgreSQL database for one test.
+struct PgScratch {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgScratch {
+    async fn create() -> Self {
+        let admin_url = std::env::var("SOCIALAUTH_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+        let name = format!("socialauth_t_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is needed (SOCIALAUTH_TEST_DATABASE_URL or {DEFAULT_ADMIN_URL}): {e}"
+            )
+        });
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create the scratch database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("a database URL");
+        url.set_path(&name);
+        Self {
+            admin_url,
+            name,
+            url: url.into(),
+        }
+    }
+}
+
+impl Drop for PgScratch {
+    /// Best effort, on a thread of its own since `drop` cannot await; runs
+    /// after a failed test too.
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(AssertSqlSafe(drop_database))
+                        .execute(&mut admin)
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+// ----------------------------------------------------------------- helpers
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.to_owned(),
+        email: Some(format!("{name}@Example.com")),
+        email_normalized: Some(format!("{name}@example.com")),
+        first_name: "First".to_owned(),
+        last_name: "Last".to_owned(),
+        referral_code: format!("REF-{name}"),
+        referred_by: None,
+        created_at: NOW,
+    }
+}
+
+fn new_account(user_id: UserId, provider: &str, uid: &str) -> NewSocialAccount {
+    NewSocialAccount {
+        user_id,
+        provider: provider.to_owned(),
+        uid: uid.to_owned(),
+        email: Some(format!("{uid}@example.com")),
+        extra_data: r#"{"sub":"x"}"#.to_owned(),
+        tokens: SealedTokens {
+            key_id: Some("k1".to_owned()),
+            access_token: Some("sealed-access".to_owned()),
+            refresh_token: Some("sealed-refresh".to_owned()),
+            expires_at: Some(NOW + 3_600_000),
+        },
+        created_at: NOW,
+    }
+}
+
+fn new_state(state_hash: &str, expires_at: i64) -> NewOAuthState {
+    NewOAuthState {
+        state_hash: state_hash.to_owned(),
+        provider: "corp".to_owned(),
+        redirect_uri: "http://localhost:3000/cb".to_owned(),
+        pkce_verifier: Some("verifier".to_owned()),
+        nonce: None,
+        created_at: NOW - 1_000,
+        expires_at,
+    }
+}
+
+fn discovered() -> JobResult {
+    JobResult::Discovered(DiscoveredEndpoints {
+        authorization_endpoint: "https://id.example.com/authorize".to_owned(),
+    })
+}
+
+fn json(result: &JobResult) -> serde_json::Value {
+    serde_json::to_value(result).expect("a result encodes")
+}
+
+async fn create_user(store: &SharedStore, user: &NewUser) -> User {
+    let mut tx = store.begin().await.expect("begin");
+    let created = tx.insert_user(user).await.expect("insert user");
+    tx.commit().await.expect("commit");
+    created
+}
+
+/// The error of inserting `user`; the failed transaction is dropped.
+async fn insert_user_error(store: &SharedStore, user: &NewUser) -> StoreError {
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_user(user)
+        .await
+        .expect_err("the insert should fail")
+}
+
+// ------------------------------------------------------------------- tests
+
+async fn migrating_again_is_harmless(store: SharedStore) {
+    store.migrate().await.expect("second migration");
+    store.migrate().await.expect("third migration");
+    store.ping().await.expect("ping");
+    assert!(matches!(store.backend(), "postgres" | "sqlite"));
+    let ann = create_user(&store, &new_user("ann")).await;
+    assert_eq!(store.find_user(ann.id).await.expect("find"), Some(ann));
+}
+
+async fn inserted_user_is_found_by_id_email_and_referral_code(store: SharedStore) {
+    let referrer = create_user(&store, &new_user("ref")).await;
+    let ann = create_user(
+        &store,
+        &NewUser {
+            referred_by: Some(referrer.id),
+            ..new_user("ann")
+        },
+    )
+    .await;
+    assert_ne!(ann.id, referrer.id);
+    assert_eq!(ann.username, "ann");
+    assert_eq!(ann.email.as_deref(), Some("ann@Example.com"));
+    assert_eq!(
+        (ann.first_name.as_str(), ann.last_name.as_str()),
+        ("First", "Last")
+    );
+    assert!(ann.is_active);
+    assert_eq!(ann.referral_code, "REF-ann");
+    assert_eq!(ann.referred_by, Some(referrer.id));
+    assert_eq!(ann.created_at, NOW);
+
+    assert_eq!(
+        store.find_user(ann.id).await.expect("find"),
+        Some(ann.clone())
+    );
+    assert_eq!(store.find_user(UserId(i64::MAX)).await.expect("find"), None);
+
+    let mut tx = store.begin().await.expect("begin");
+    let by_email = tx
+        .find_user_by_email("ann@example.com")
+        .await
+        .expect("by email");
+    assert_eq!(by_email, Some(ann.clone()));
+    assert_eq!(
+        tx.find_user_by_email("nobody@example.com")
+            .await
+            .expect("by email"),
+        None
+    );
+    let by_code = tx
+        .find_user_by_referral_code("REF-ann")
+        .await
+        .expect("by code");
+    assert_eq!(by_code, Some(ann));
+    assert_eq!(
+        tx.find_user_by_referral_code("REF-none")
+            .await
+            .expect("by code"),
+        None
+    );
+}
+
+async fn duplicate_username_is_a_username_conflict(store: SharedStore) {
+    create_user(&store, &new_user("ann")).await;
+    let twin = NewUser {
+        username: "ann".to_owned(),
+        ..new_user("other")
+    };
+    let err = insert_user_error(&store, &twin).await;
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::UserUsername)),
+        "{err:?}"
+    );
+}
+
+async fn duplicate_normalized_email_is_an_email_conflict(store: SharedStore) {
+    create_user(&store, &new_user("ann")).await;
+    let twin = NewUser {
+        email: Some("ANN@example.com".to_owned()),
+        email_normalized: Some("ann@example.com".to_owned()),
+        ..new_user("other")
+    };
+    let err = insert_user_error(&store, &twin).await;
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::UserEmail)),
+        "{err:?}"
+    );
+}
+
+async fn duplicate_referral_code_is_a_referral_code_conflict(store: SharedStore) {
+    create_user(&store, &new_user("ann")).await;
+    let twin = NewUser {
+        referral_code: "REF-ann".to_owned(),
+        ..new_user("other")
+    };
+    let err = insert_user_error(&store, &twin).await;
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::UserReferralCode)),
+        "{err:?}"
+    );
+}
+
+async fn users_without_email_do_not_conflict(store: SharedStore) {
+    for name in ["ann", "bob"] {
+        create_user(
+            &store,
+            &NewUser {
+                email: None,
+                email_normalized: None,
+                ..new_user(name)
+            },
+        )
+        .await;
+    }
+}
+
+async fn duplicate_social_identity_is_an_identity_conflict(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_social_account(&new_account(ann.id, "corp", "42"))
+        .await
+        .expect("first link");
+    // The same uid at another provider is another identity.
+    tx.insert_social_account(&new_account(ann.id, "github", "42"))
+        .await
+        .expect("other provider");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_social_account(&new_account(bob.id, "corp", "42"))
+        .await
+        .expect_err("the identity is taken");
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::SocialAccountIdentity)),
+        "{err:?}"
+    );
+}
+
+async fn social_identity_finds_its_user_and_link(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let mut tx = store.begin().await.expect("begin");
+    let first = tx
+        .insert_social_account(&new_account(ann.id, "corp", "42"))
+        .await
+        .expect("link");
+    let second = tx
+        .insert_social_account(&new_account(ann.id, "github", "7"))
+        .await
+        .expect("link");
+    tx.commit().await.expect("commit");
+    assert_eq!(first.user_id, ann.id);
+    assert_eq!(
+        (first.provider.as_str(), first.uid.as_str()),
+        ("corp", "42")
+    );
+    assert_eq!(first.email.as_deref(), Some("42@example.com"));
+    assert_eq!(first.expires_at, Some(NOW + 3_600_000));
+    assert!(!first.needs_reauth);
+    assert_eq!(first.created_at, NOW);
+
+    let mut tx = store.begin().await.expect("begin");
+    let found = tx.find_user_by_social("corp", "42").await.expect("find");
+    assert_eq!(found, Some((ann.clone(), first.id)));
+    assert_eq!(
+        tx.find_user_by_social("corp", "7").await.expect("find"),
+        None
+    );
+    drop(tx);
+
+    let links = store.find_social_accounts(ann.id).await.expect("list");
+    assert_eq!(links, vec![first, second]);
+    let nobody = store
+        .find_social_accounts(UserId(i64::MAX))
+        .await
+        .expect("list");
+    assert!(nobody.is_empty());
+}
+
+async fn updated_tokens_replace_the_stored_ones(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let mut tx = store.begin().await.expect("begin");
+    let link = tx
+        .insert_social_account(&new_account(ann.id, "corp", "42"))
+        .await
+        .expect("link");
+    let fresh = SealedTokens {
+        key_id: Some("k2".to_owned()),
+        access_token: Some("sealed-access-2".to_owned()),
+        refresh_token: None,
+        expires_at: Some(NOW + 7_200_000),
+    };
+    tx.update_social_account_tokens(link.id, &fresh, NOW + 1)
+        .await
+        .expect("update");
+    tx.commit().await.expect("commit");
+
+    let links = store.find_social_accounts(ann.id).await.expect("list");
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].expires_at, Some(NOW + 7_200_000));
+    assert!(!links[0].needs_reauth);
+}
+
+async fn app_token_finds_its_user_until_deleted(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    store
+        .insert_auth_token("hash-1", ann.id, NOW, None)
+        .await
+        .expect("insert token");
+    let found = store.find_user_by_token("hash-1", NOW).await.expect("find");
+    assert_eq!(found, Some(ann.clone()));
+    assert_eq!(
+        store.find_user_by_token("hash-2", NOW).await.expect("find"),
+        None
+    );
+
+    // Tokens issued inside a login's transaction count once committed.
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_auth_token("hash-3", ann.id, NOW, None)
+        .await
+        .expect("insert token");
+    tx.commit().await.expect("commit");
+    let found = store.find_user_by_token("hash-3", NOW).await.expect("find");
+    assert_eq!(found, Some(ann));
+
+    assert!(store.delete_auth_token("hash-1").await.expect("delete"));
+    assert!(
+        !store
+            .delete_auth_token("hash-1")
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(
+        store.find_user_by_token("hash-1", NOW).await.expect("find"),
+        None
+    );
+}
+
+async fn expired_app_token_finds_no_user(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    store
+        .insert_auth_token("hash-1", ann.id, NOW - 10, Some(NOW))
+        .await
+        .expect("insert token");
+    let before = store
+        .find_user_by_token("hash-1", NOW - 1)
+        .await
+        .expect("find");
+    assert_eq!(before, Some(ann));
+    assert_eq!(
+        store.find_user_by_token("hash-1", NOW).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_user_by_token("hash-1", NOW + 1)
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+async fn oauth_state_is_taken_once(store: SharedStore) {
+    store
+        .insert_oauth_state(&new_state("state-1", NOW + 600_000))
+        .await
+        .expect("insert state");
+    let taken = store
+        .take_oauth_state("state-1", NOW)
+        .await
+        .expect("take")
+        .expect("the state is there");
+    assert_eq!(taken.provider, "corp");
+    assert_eq!(taken.redirect_uri, "http://localhost:3000/cb");
+    assert_eq!(taken.pkce_verifier.as_deref(), Some("verifier"));
+    assert_eq!(taken.nonce, None);
+    assert_eq!(taken.expires_at, NOW + 600_000);
+
+    assert!(
+        store
+            .take_oauth_state("state-1", NOW)
+            .await
+            .expect("take")
+            .is_none()
+    );
+    assert!(
+        store
+            .take_oauth_state("unknown", NOW)
+            .await
+            .expect("take")
+            .is_none()
+    );
+}
+
+async fn expired_oauth_state_is_taken_with_its_expiry(store: SharedStore) {
+    store
+        .insert_oauth_state(&new_state("state-1", NOW - 1))
+        .await
+        .expect("insert state");
+    let taken = store
+        .take_oauth_state("state-1", NOW)
+        .await
+        .expect("take")
+        .expect("expired states are returned");
+    assert_eq!(taken.expires_at, NOW - 1);
+    assert!(
+        store
+            .take_oauth_state("state-1", NOW)
+            .await
+            .expect("take")
+            .is_none()
+    );
+}
+
+async fn finished_job_is_found_with_its_result(store: SharedStore) {
+    let id = Uuid::new_v4();
+    assert!(store.find_job(id).await.expect("find").is_none());
+    store
+        .insert_pending_job(id, JobKind::Login, NOW)
+        .await
+        .expect("pending");
+    let pending = store.find_job(id).await.expect("find").expect("the job");
+    assert_eq!(pending.id, id);
+    assert_eq!(pending.kind, JobKind::Login);
+    assert_eq!(pending.status, JobStatus::Pending);
+    assert!(pending.result.is_none());
+    assert_eq!((pending.attempts, pending.created_at), (0, NOW));
+    assert_eq!(pending.delivered_at, None);
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_job_result(
+        id,
+        JobKind::Login,
+        JobStatus::Succeeded,
+        &discovered(),
+        2,
+        NOW + 5,
+    )
+    .await
+    .expect("upsert");
+    tx.commit().await.expect("commit");
+
+    let done = store.find_job(id).await.expect("find").expect("the job");
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.result.as_ref().map(json), Some(json(&discovered())));
+    assert_eq!(done.attempts, 2);
+    assert_eq!((done.created_at, done.updated_at), (NOW, NOW + 5));
+}
+
+async fn result_written_before_the_pending_row_is_kept(store: SharedStore) {
+    let id = Uuid::new_v4();
+    let failed = JobResult::Failed(JobError::InvalidCredentials);
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_job_result(id, JobKind::Login, JobStatus::Failed, &failed, 1, NOW)
+        .await
+        .expect("upsert");
+    tx.commit().await.expect("commit");
+    store
+        .insert_pending_job(id, JobKind::Login, NOW + 1)
+        .await
+        .expect("late pending row");
+
+    let job = store.find_job(id).await.expect("find").expect("the job");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.result.as_ref().map(json), Some(json(&failed)));
+    assert_eq!(job.attempts, 1);
+}
+
+async fn job_delivery_is_taken_once_and_never_while_pending(store: SharedStore) {
+    let id = Uuid::new_v4();
+    assert!(!store.take_job_delivery(id, NOW).await.expect("unknown job"));
+    store
+        .insert_pending_job(id, JobKind::Login, NOW)
+        .await
+        .expect("pending");
+    assert!(!store.take_job_delivery(id, NOW).await.expect("pending job"));
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_job_result(
+        id,
+        JobKind::Login,
+        JobStatus::Succeeded,
+        &discovered(),
+        1,
+        NOW + 1,
+    )
+    .await
+    .expect("upsert");
+    tx.commit().await.expect("commit");
+
+    assert!(
+        store
+            .take_job_delivery(id, NOW + 2)
+            .await
+            .expect("first delivery")
+    );
+    assert!(
+        !store
+            .take_job_delivery(id, NOW + 3)
+            .await
+            .expect("second delivery")
+    );
+    let job = store.find_job(id).await.expect("find").expect("the job");
+    assert_eq!(job.delivered_at, Some(NOW + 2));
+}
+
+async fn stored_login_result_carries_no_app_token(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let id = Uuid::new_v4();
+    let login = JobResult::Login(LoginResult {
+        token: Some(Secret::new("app-token-value".to_owned())),
+        is_new: true,
+        user: ann.clone(),
+    });
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_job_result(id, JobKind::Login, JobStatus::Succeeded, &login, 1, NOW)
+        .await
+        .expect("upsert");
+    tx.commit().await.expect("commit");
+
+    let job = store.find_job(id).await.expect("find").expect("the job");
+    let Some(JobResult::Login(stored)) = job.result else {
+        panic!("a login result: {:?}", job.result)
+    };
+    assert!(stored.token.is_none());
+    assert!(stored.is_new);
+    assert_eq!(stored.user, ann);
+}
+
+async fn transaction_dropped_without_commit_leaves_nothing(store: SharedStore) {
+    let job_id = Uuid::new_v4();
+    {
+        let mut tx = store.begin().await.expect("begin");
+        let ann = tx.insert_user(&new_user("ann")).await.expect("insert user");
+        tx.insert_social_account(&new_account(ann.id, "corp", "42"))
+            .await
+            .expect("link");
+        tx.insert_auth_token("hash-1", ann.id, NOW, None)
+            .await
+            .expect("token");
+        tx.upsert_job_result(
+            job_id,
+            JobKind::Login,
+            JobStatus::Succeeded,
+            &discovered(),
+            1,
+            NOW,
+        )
+        .await
+        .expect("job");
+    }
+
+    assert_eq!(
+        store.find_user_by_token("hash-1", NOW).await.expect("find"),
+        None
+    );
+    assert!(store.find_job(job_id).await.expect("find").is_none());
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.find_user_by_social("corp", "42").await.expect("find"),
+        None
+    );
+    assert_eq!(
+        tx.find_user_by_email("ann@example.com")
+            .await
+            .expect("find"),
+        None
+    );
+    // Nothing left to conflict with.
+    let ann = tx
+        .insert_user(&new_user("ann"))
+        .await
+        .expect("insert again");
+    tx.insert_social_account(&new_account(ann.id, "corp", "42"))
+        .await
+        .expect("link again");
+    tx.commit().await.expect("commit");
+}
+
+async fn concurrent_links_of_one_identity_succeed_once(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let barrier = Arc::new(Barrier::new(2));
+    let attempt = move |store: SharedStore, barrier: Arc<Barrier>| async move {
+        barrier.wait().await;
+        let mut tx = store.begin().await?;
+        tx.insert_social_account(&new_account(ann.id, "corp", "42"))
+            .await?;
+        tx.commit().await
+    };
+    let first = tokio::spawn(attempt(store.clone(), barrier.clone()));
+    let second = tokio::spawn(attempt(store.clone(), barrier));
+    let results = [
+        first.await.expect("first attempt ran"),
+        second.await.expect("second attempt ran"),
+    ];
+
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().any(|r| matches!(
+            r,
+            Err(StoreError::Conflict(Constraint::SocialAccountIdentity))
+        )),
+        "{results:?}"
+    );
+    let links = store.find_social_accounts(ann.id).await.expect("list");
+    assert_eq!(links.len(), 1);
+}
+
+// ------------------------------------------------------------ SQLite only
+
+#[tokio::test]
+async fn in_memory_sqlite_store_keeps_its_data() {
+    let store = store::connect("sqlite::memory:", 8)
+        .await
+        .expect("open in-memory SQLite");
+    assert_eq!(store.backend(), "sqlite");
+    store.migrate().await.expect("migrate");
+    let ann = create_user(&store, &new_user("ann")).await;
+    store
+        .insert_auth_token("hash-1", ann.id, NOW, None)
+        .await
+        .expect("insert token");
+    let found = store.find_user_by_token("hash-1", NOW).await.expect("find");
+    assert_eq!(found, Some(ann));
+}
+
+// ------------------------------------------------- one-unit logins
+
+fn login<'a>(
+    account: &'a NewSocialAccount,
+    user: Option<&'a NewUser>,
+    token: &'a str,
+    job: Uuid,
+) -> LoginWrite<'a> {
+    LoginWrite {
+        account,
+        user,
+        referral_code: None,
+        token_hash: token,
+        token_expires_at: None,
+        job_id: job,
+        now: NOW,
+    }
+}
+
+async fn log_in(store: &SharedStore, write: &LoginWrite<'_>) -> LoggedIn {
+    store.log_in(write).await.expect("log in").expect("a user")
+}
+
+async fn a_first_login_writes_user_link_token_and_job_at_once(store: SharedStore) {
+    let user = NewUser {
+        first_name: "Zoë".to_owned(),
+        last_name: "Ñandú 山田 \"quoted\"".to_owned(),
+        ..new_user("ann")
+    };
+    let account = new_account(UserId(0), "corp", "uid-ann");
+    let job = Uuid::new_v4();
+    let done = log_in(&store, &login(&account, Some(&user), "tok-ann", job)).await;
+    assert!(done.is_new);
+    let created = done.user;
+    assert_eq!(created.username, "ann");
+    assert_eq!(created.last_name, "Ñandú 山田 \"quoted\"");
+    let by_token = store
+        .find_user_by_token("tok-ann", NOW)
+        .await
+        .expect("find");
+    assert_eq!(by_token.as_ref().map(|u| u.id), Some(created.id));
+    let links = store.find_social_accounts(created.id).await.expect("links");
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].uid, "uid-ann");
+    let record = store
+        .find_job(job)
+        .await
+        .expect("find job")
+        .expect("job row");
+    assert_eq!(record.status, JobStatus::Succeeded);
+    let Some(JobResult::Login(LoginResult {
+        token,
+        is_new,
+        user: stored,
+    })) = record.result
+    else {
+        panic!("not a login result: {:?}", record.result)
+    };
+    assert!(token.is_none());
+    assert!(is_new);
+    assert_eq!(stored, created);
+}
+
+async fn a_code_is_claimed_by_its_first_job_only(store: SharedStore) {
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let claim = |provider: &'static str, request: &'static str, job: Uuid, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_login_code(&CodeClaim {
+                    provider,
+                    code_hash: "code-1",
+                    request_hash: request,
+                    job_id: job,
+                    now,
+                    expires_at: now + 600_000,
+                })
+                .await
+                .expect("claim")
+        }
+    };
+    assert_eq!(claim("corp", "r1", first, NOW).await, CodeClaimed::Claimed);
+    assert_eq!(
+        claim("corp", "r1", first, NOW).await,
+        CodeClaimed::Claimed,
+        "the same job"
+    );
+    assert_eq!(
+        claim("corp", "r1", second, NOW).await,
+        CodeClaimed::UsedBy(first)
+    );
+    assert_eq!(
+        claim("corp", "r2", second, NOW).await,
+        CodeClaimed::UsedByAnotherRequest,
+        "another verifier or redirect URI"
+    );
+    // The same value at another provider is another code.
+    assert_eq!(
+        claim("other", "r2", second, NOW).await,
+        CodeClaimed::Claimed
+    );
+    // Once expired, a claim is taken over.
+    assert_eq!(
+        claim("corp", "r2", second, NOW + 600_000).await,
+        CodeClaimed::Claimed
+    );
+    assert_eq!(
+        claim("corp", "r2", first, NOW + 600_001).await,
+        CodeClaimed::UsedBy(second)
+    );
+}
+
+async fn a_failed_first_login_writes_nothing(store: SharedStore) {
+    let first = new_user("bea");
+    log_in(
+        &store,
+        &login(
+            &new_account(UserId(0), "corp", "uid-1"),
+            Some(&first),
+            "t1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await;
+    // Same email, another identity: the email conflict rolls everything back.
+    let clash = NewUser {
+        username: "bea2".to_owned(),
+        referral_code: "REF-bea2".to_owned(),
+        ..new_user("bea")
+    };
+    let job = Uuid::new_v4();
+    let account = new_account(UserId(0), "corp", "uid-2");
+    let err = store
+        .log_in(&login(&account, Some(&clash), "t2", job))
+        .await
+        .expect_err("email taken");
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::UserEmail)),
+        "{err:?}"
+    );
+    assert!(
+        store
+            .find_user_by_token("t2", NOW)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(store.find_job(job).await.expect("find job").is_none());
+}
+
+async fn a_returning_login_refreshes_tokens_and_issues_a_token(store: SharedStore) {
+    let user = new_user("dan");
+    let created = log_in(
+        &store,
+        &login(
+            &new_account(UserId(0), "corp", "uid-dan"),
+            Some(&user),
+            "t1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await
+    .user;
+    let fresh = NewSocialAccount {
+        tokens: SealedTokens {
+            key_id: Some("k2".to_owned()),
+            access_token: Some("sealed-new".to_owned()),
+            refresh_token: None,
+            expires_at: Some(NOW + 1),
+        },
+        ..new_account(UserId(0), "corp", "uid-dan")
+    };
+    // A returning identity never creates a user, even when offered one.
+    let other = new_user("someone-else");
+    let job = Uuid::new_v4();
+    let found = log_in(
+        &store,
+        &LoginWrite {
+            token_expires_at: Some(NOW + 10),
+            ..login(&fresh, Some(&other), "t2", job)
+        },
+    )
+    .await;
+    assert!(!found.is_new);
+    assert_eq!(found.user, created);
+    assert!(
+        store
+            .find_user_by_referral_code("REF-someone-else")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        store
+            .find_user_by_token("t2", NOW)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        store
+            .find_user_by_token("t2", NOW + 10)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    let links = store.find_social_accounts(created.id).await.expect("links");
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].expires_at, Some(NOW + 1));
+    let record = store.find_job(job).await.expect("find").expect("row");
+    let Some(JobResult::Login(result)) = record.result else {
+        panic!("not a login result")
+    };
+    assert!(!result.is_new);
+    assert_eq!(result.user, created);
+}
+
+async fn a_returning_login_of_an_inactive_user_writes_nothing(store: SharedStore) {
+    let created = log_in(
+        &store,
+        &login(
+            &new_account(UserId(0), "corp", "uid-eve"),
+            Some(&new_user("eve")),
+            "t1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await
+    .user;
+    deactivate(&store, created.id).await;
+    let fresh = NewSocialAccount {
+        tokens: SealedTokens::default(),
+        ..new_account(UserId(0), "corp", "uid-eve")
+    };
+    let job = Uuid::new_v4();
+    let found = log_in(&store, &login(&fresh, None, "t2", job)).await;
+    assert!(!found.user.is_active);
+    assert!(
+        store
+            .find_user_by_token("t2", NOW)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(store.find_job(job).await.expect("find").is_none());
+    let links = store.find_social_accounts(created.id).await.expect("links");
+    assert_eq!(
+        links[0].expires_at,
+        Some(NOW + 3_600_000),
+        "tokens untouched"
+    );
+}
+
+async fn an_unknown_identity_without_a_user_to_create_is_none(store: SharedStore) {
+    let account = new_account(UserId(0), "corp", "nobody");
+    let found = store
+        .log_in(&login(&account, None, "t", Uuid::new_v4()))
+        .await
+        .expect("log in");
+    assert!(found.is_none());
+    assert!(
+        store
+            .find_user_by_token("t", NOW)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.find_user_by_social("corp", "nobody")
+            .await
+            .expect("find")
+            .is_none()
+    );
+}
+
+async fn a_referral_code_sets_the_referrer_and_an_unknown_one_creates_nothing(store: SharedStore) {
+    let referrer = log_in(
+        &store,
+        &login(
+            &new_account(UserId(0), "corp", "uid-r"),
+            Some(&new_user("rita")),
+            "t1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await
+    .user;
+    let referred = new_user("sam");
+    let account = new_account(UserId(0), "corp", "uid-s");
+    let none = store
+        .log_in(&LoginWrite {
+            referral_code: Some("NOSUCHCODE"),
+            ..login(&account, Some(&referred), "t2", Uuid::new_v4())
+        })
+        .await
+        .expect("log in");
+    assert!(none.is_none());
+    assert!(
+        store
+            .find_user_by_referral_code("REF-sam")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    let done = log_in(
+        &store,
+        &LoginWrite {
+            referral_code: Some("REF-rita"),
+            ..login(&account, Some(&referred), "t3", Uuid::new_v4())
+        },
+    )
+    .await;
+    assert!(done.is_new);
+    assert_eq!(done.user.referred_by, Some(referrer.id));
+}
+
+async fn deactivate(store: &SharedStore, id: UserId) {
+    assert!(
+        store
+            .update_user_active(id, false)
+            .await
+            .expect("deactivate")
+    );
+    assert!(
+        !store
+            .update_user_active(UserId(-1), false)
+            .await
+            .expect("no such user")
+    );
+}

@@ -1,0 +1,9 @@
+pub mod browser;
+pub mod child;
+pub mod idp;
+pub mod loadgen;
+pub mod oauth1_idp;
+pub mod procstat;
+pub mod stack;
+pub mod stubidp;
+pub mod world;

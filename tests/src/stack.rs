@@ -1,0 +1,372 @@
+//! Starts socialauth as its users run it: `socialauth-api` and
+//! `socialauth-worker` as separate processes on a fresh PostgreSQL database
+//! and uniquely named RabbitMQ queues (production mode), or one
+//! `socialauth-api` process with nothing configured (embedded mode).
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use socialauth_common::store::{self, SharedStore};
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Where the tests find PostgreSQL (an admin connection).
+pub fn admin_database_url() -> String {
+    std::env::var("SOCIALAUTH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("SOCIALAUTH_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A built binary of the workspace (`cargo build --bins` once if missing).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let path = target.join("debug").join(name);
+    if !path.exists() {
+        BUILT
+            .get_or_init(|| {
+                let status = std::process::Command::new(env!("CARGO"))
+                    .args([
+                        "build",
+                        "-p",
+                        "socialauth-api",
+                        "-p",
+                        "socialauth-worker",
+                        "--bins",
+                    ])
+                    .current_dir(workspace_root())
+                    .status()
+                    .map_err(|e| e.to_string())?;
+                status
+                    .success()
+                    .then_some(())
+                    .ok_or_else(|| "cargo build failed".to_owned())
+            })
+            .clone()
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(path)
+}
+
+/// A database of its own, dropped (best effort) with this value.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> anyhow::Result<Self> {
+        let admin = admin_database_url();
+        let name = format!("socialauth_t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .context("connect to PostgreSQL (is it running on 127.0.0.1:5432?)")?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await?;
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or(admin.clone());
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = admin_database_url();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A child process whose output goes to a log file; killed when dropped.
+pub struct Process {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    fn spawn(bin: &Path, args: &[&str], cwd: &Path, log: PathBuf) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(&log)?;
+        let err = out.try_clone()?;
+        let child = Command::new(bin)
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .env_remove("SOCIALAUTH_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
+        Ok(Self { child, log })
+    }
+
+    /// Stops the process (SIGKILL) and waits for it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// How to run the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PostgreSQL + RabbitMQ, api and worker as separate processes.
+    Production,
+    /// Nothing configured but the providers: SQLite, in-process queue.
+    Embedded,
+}
+
+pub struct StackOptions {
+    pub mode: Mode,
+    /// `[providers.*]` tables, as TOML.
+    pub providers_toml: String,
+    pub allowed_redirect_uris: Vec<String>,
+    pub reply_timeout_ms: u64,
+    /// Start a worker with the api (production mode).
+    pub start_worker: bool,
+    /// Extra lines for `[security]`.
+    pub security_toml: String,
+}
+
+impl StackOptions {
+    pub fn new(mode: Mode, providers_toml: String, redirect_uri: &str) -> Self {
+        Self {
+            mode,
+            providers_toml,
+            allowed_redirect_uris: vec![redirect_uri.to_owned()],
+            reply_timeout_ms: 30_000,
+            start_worker: true,
+            security_toml: String::new(),
+        }
+    }
+}
+
+pub struct Stack {
+    pub base_url: String,
+    pub mode: Mode,
+    pub api: Process,
+    pub workers: Vec<Process>,
+    pub config_path: PathBuf,
+    pub database: Option<TestDatabase>,
+    pub queue_prefix: String,
+    dir: tempfile::TempDir,
+    worker_count: usize,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let prefix = format!("t_{}.", uuid::Uuid::new_v4().simple());
+        let mut config = format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\nreply_timeout_ms = {}\n\n",
+            opts.reply_timeout_ms
+        );
+        let database = match opts.mode {
+            Mode::Production => {
+                let db = TestDatabase::create().await?;
+                config.push_str(&format!(
+                    "[database]\nurl = {:?}\nmax_connections = 8\n\n[queue]\namqp_url = {:?}\nname_prefix = {prefix:?}\nprefetch = 32\n\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n\n",
+                    db.url,
+                    amqp_url()
+                ));
+                Some(db)
+            }
+            Mode::Embedded => None,
+        };
+        let key = socialauth_common::crypto::generate_key();
+        let key_line = match opts.mode {
+            Mode::Production => format!("encryption_key = {key:?}\n"),
+            // The embedded default makes and keeps its own key.
+            Mode::Embedded => String::new(),
+        };
+        config.push_str(&format!(
+            "[security]\nallowed_redirect_uris = {}\n{key_line}{}\n\n{}\n",
+            toml_list(&opts.allowed_redirect_uris),
+            opts.security_toml,
+            opts.providers_toml
+        ));
+        let config_path = dir.path().join("socialauth.toml");
+        std::fs::write(&config_path, &config)?;
+        let config_arg = config_path.display().to_string();
+
+        let api_bin = binary("socialauth-api")?;
+        if opts.mode == Mode::Production {
+            let status = Command::new(&api_bin)
+                .args(["--config", &config_arg, "migrate"])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .status()
+                .await?;
+            if !status.success() {
+                bail!("socialauth-api migrate failed");
+            }
+        }
+        let api = Process::spawn(
+            &api_bin,
+            &["--config", &config_arg],
+            dir.path(),
+            dir.path().join("api.log"),
+        )?;
+        let mut stack = Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            mode: opts.mode,
+            api,
+            workers: Vec::new(),
+            config_path,
+            database,
+            queue_prefix: prefix,
+            dir,
+            worker_count: 0,
+        };
+        if opts.mode == Mode::Production && opts.start_worker {
+            stack.start_worker()?;
+        }
+        stack.wait_ready().await?;
+        Ok(stack)
+    }
+
+    /// Starts one more `socialauth-worker` process.
+    pub fn start_worker(&mut self) -> anyhow::Result<()> {
+        self.worker_count += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("worker-{}.log", self.worker_count));
+        let config_arg = self.config_path.display().to_string();
+        let worker = Process::spawn(
+            &binary("socialauth-worker")?,
+            &["--config", &config_arg],
+            self.dir.path(),
+            log,
+        )?;
+        self.workers.push(worker);
+        Ok(())
+    }
+
+    /// Kills every worker process.
+    pub async fn stop_workers(&mut self) {
+        for w in self.workers.drain(..) {
+            w.kill().await;
+        }
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base_url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("api not ready in time; its log:\n{}", self.api.output());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The embedded default's SQLite database.
+    pub fn sqlite_url(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("socialauth.db").display()
+        )
+    }
+
+    /// The store the running stack uses (to arrange or inspect data).
+    pub async fn store(&self) -> anyhow::Result<SharedStore> {
+        let url = match &self.database {
+            Some(db) => db.url.clone(),
+            None => self.sqlite_url(),
+        };
+        Ok(store::connect(&url, 2).await?)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// All process logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = format!("--- api ---\n{}", self.api.output());
+        for (i, w) in self.workers.iter().enumerate() {
+            out.push_str(&format!("\n--- worker {i} ---\n{}", w.output()));
+        }
+        out
+    }
+}
+
+/// Polls `GET url` until `done(json)` holds or the deadline passes.
+pub async fn poll_json(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let body: Value = client.get(url).send().await?.json().await?;
+        if done(&body) {
+            return Ok(body);
+        }
+        if Instant::now() > deadline {
+            bail!("gave up polling {url}; last answer {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

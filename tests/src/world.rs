@@ -1,0 +1,249 @@
+//! A running IdP plus a running socialauth stack configured for it, and the
+//! steps a client of the djoser flow takes.
+
+use crate::browser::{Callback, ScriptedUser};
+use crate::idp::{Idp, IdpConfig, STANDARD_CLIENT_ID};
+use crate::oauth1_idp::{Oauth1Config, Oauth1Idp, STANDARD_CONSUMER_KEY};
+use crate::stack::{Mode, Stack, StackOptions};
+use anyhow::Context;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Where the app wants its users back (nothing listens there: the scripted
+/// user stops at the redirect).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/auth/callback";
+
+pub struct World {
+    pub idp: Idp,
+    pub oauth1: Oauth1Idp,
+    pub stack: Stack,
+    pub http: reqwest::Client,
+}
+
+/// `twitter`: the preset pointed at the OAuth 1.0a test provider.
+pub fn twitter_toml(oauth1: &Oauth1Idp) -> String {
+    let base = &oauth1.base_url;
+    let secret = &oauth1.consumer().secret;
+    format!(
+        r#"[providers.twitter]
+preset = "twitter"
+request_token_url = "{base}/oauth/request_token"
+authorize_url = "{base}/oauth/authenticate"
+access_token_url = "{base}/oauth/access_token"
+userinfo_url = "{base}/1.1/account/verify_credentials.json?include_email=true"
+client_id = "{STANDARD_CONSUMER_KEY}"
+client_secret = "{secret}"
+"#
+    )
+}
+
+/// `corp`: OpenID Connect by discovery; `corpoauth`: the same IdP as a plain
+/// OAuth2 provider with explicit endpoints.
+pub fn providers_toml(idp: &Idp) -> String {
+    let secret = &idp.config.clients[0].client_secret;
+    let issuer = &idp.issuer;
+    format!(
+        r#"[providers.corp]
+protocol = "oidc"
+issuer = "{issuer}"
+client_id = "{STANDARD_CLIENT_ID}"
+client_secret = "{secret}"
+
+[providers.corpoauth]
+protocol = "oauth2"
+authorize_url = "{issuer}/auth"
+token_url = "{issuer}/token"
+userinfo_url = "{issuer}/me"
+client_id = "{STANDARD_CLIENT_ID}"
+client_secret = "{secret}"
+scopes = ["openid", "email", "profile"]
+"#
+    )
+}
+
+impl World {
+    pub async fn start(mode: Mode) -> anyhow::Result<Self> {
+        Self::start_with(mode, |_| {}).await
+    }
+
+    pub async fn start_with(
+        mode: Mode,
+        adjust: impl FnOnce(&mut StackOptions),
+    ) -> anyhow::Result<Self> {
+        let (idp, oauth1) = tokio::try_join!(
+            Idp::start(IdpConfig::standard(REDIRECT_URI)),
+            Oauth1Idp::start(Oauth1Config::standard())
+        )?;
+        let providers = format!("{}\n{}", providers_toml(&idp), twitter_toml(&oauth1));
+        let mut opts = StackOptions::new(mode, providers, REDIRECT_URI);
+        adjust(&mut opts);
+        let stack = Stack::start(opts).await?;
+        Ok(Self {
+            idp,
+            oauth1,
+            stack,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// `GET /auth/o/{provider}/?redirect_uri=…` → (status, body).
+    pub async fn begin(&self, provider: &str, redirect_uri: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .get(self.stack.url(&format!("/auth/o/{provider}/")));
+        if let Some(r) = redirect_uri {
+            req = req.query(&[("redirect_uri", r)]);
+        }
+        send(req).await
+    }
+
+    /// The provider's redirect back to the app after `user` logged in.
+    pub async fn callback(&self, provider: &str, user: &str) -> anyhow::Result<Callback> {
+        let (status, body) = self.begin(provider, Some(REDIRECT_URI)).await;
+        anyhow::ensure!(status == StatusCode::OK, "begin: {status} {body}");
+        let url = body["authorization_url"]
+            .as_str()
+            .context("authorization_url")?;
+        let password = &self
+            .idp
+            .config
+            .user(user)
+            .context("no such IdP user")?
+            .password;
+        ScriptedUser::new()?
+            .authorize(url, user, password, REDIRECT_URI)
+            .await
+    }
+
+    /// `POST /auth/o/{provider}/` with a JSON body.
+    pub async fn post_json(&self, provider: &str, body: &Value) -> (StatusCode, Value) {
+        send(
+            self.http
+                .post(self.stack.url(&format!("/auth/o/{provider}/")))
+                .json(body),
+        )
+        .await
+    }
+
+    /// `POST /auth/o/{provider}/` as a form.
+    pub async fn post_form(&self, provider: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
+        send(
+            self.http
+                .post(self.stack.url(&format!("/auth/o/{provider}/")))
+                .form(fields),
+        )
+        .await
+    }
+
+    /// A whole login of `user` through `provider` (JSON body).
+    pub async fn login(&self, provider: &str, user: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let cb = self.callback(provider, user).await?;
+        Ok(self
+            .post_json(
+                provider,
+                &json!({"code": cb.code.context("code")?, "state": cb.state.context("state")?}),
+            )
+            .await)
+    }
+
+    /// `GET path` with `Authorization: <scheme> <token>`.
+    pub async fn get_auth(&self, path: &str, scheme: &str, token: &str) -> (StatusCode, Value) {
+        send(
+            self.http
+                .get(self.stack.url(path))
+                .header("Authorization", format!("{scheme} {token}")),
+        )
+        .await
+    }
+}
+
+impl World {
+    /// What a mobile app or SPA does itself: an authorization request with
+    /// its own PKCE pair, the user's login, and the code it brings back.
+    /// Returns (code, code_verifier).
+    pub async fn client_side_code(&self, user: &str) -> anyhow::Result<(String, String)> {
+        use base64::Engine;
+        use sha2::Digest;
+        let verifier = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let mut url = url::Url::parse(&format!("{}/auth", self.idp.issuer))?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", STANDARD_CLIENT_ID)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("scope", "openid email profile")
+            .append_pair("state", "client-state")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let password = &self
+            .idp
+            .config
+            .user(user)
+            .context("no such IdP user")?
+            .password;
+        let cb = ScriptedUser::new()?
+            .authorize(url.as_str(), user, password, REDIRECT_URI)
+            .await?;
+        Ok((cb.code.context("code")?, verifier))
+    }
+
+    /// `POST /social-auth` with a JSON body.
+    pub async fn social_auth(&self, body: &Value) -> (StatusCode, Value) {
+        send(self.http.post(self.stack.url("/social-auth")).json(body)).await
+    }
+
+    /// `POST /social-auth` as a form.
+    pub async fn social_auth_form(&self, fields: &[(&str, &str)]) -> (StatusCode, Value) {
+        send(self.http.post(self.stack.url("/social-auth")).form(fields)).await
+    }
+
+    /// The user authorizes a request token at the OAuth 1.0a provider;
+    /// returns (oauth_token, oauth_verifier) from the callback.
+    pub async fn authorize_oauth1(
+        &self,
+        authorization_url: &str,
+        screen_name: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let password = &self.oauth1.user(screen_name).password;
+        let cb = ScriptedUser::new()?
+            .authorize_oauth1(authorization_url, screen_name, password, REDIRECT_URI)
+            .await?;
+        Ok((
+            cb.oauth_token().context("oauth_token")?.to_owned(),
+            cb.oauth_verifier().context("oauth_verifier")?.to_owned(),
+        ))
+    }
+
+    /// `PATCH path` with a JSON body and `Authorization: Token …`.
+    pub async fn patch_auth(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        send(
+            self.http
+                .patch(self.stack.url(path))
+                .header("Authorization", format!("Token {token}"))
+                .json(body),
+        )
+        .await
+    }
+}
+
+/// Sends and returns the status with the JSON body (`null` when empty).
+pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let body = if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            };
+            (status, body)
+        }
+        Err(e) => (StatusCode::IM_A_TEAPOT, Value::String(e.to_string())),
+    }
+}

@@ -1,0 +1,75 @@
+//! `socialauth-worker` as a process: connect, consume, stop on a signal.
+
+use crate::deps::Deps;
+use crate::runner;
+use anyhow::Context;
+use socialauth_common::bootstrap;
+use socialauth_common::catalogue::Catalogue;
+use socialauth_common::config::Settings;
+use socialauth_common::jobs::JobKind;
+use socialauth_common::queue::amqp::AmqpSource;
+use socialauth_common::queue::connect_with_retry;
+use socialauth_common::store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let queue = settings.queue.clone().context(
+        "socialauth-worker needs a [queue] section; without one the api runs the worker itself",
+    )?;
+    let metrics_addr: SocketAddr = settings
+        .worker
+        .metrics_bind
+        .parse()
+        .context("worker.metrics_bind")?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(metrics_addr)
+        .install()
+        .context("metrics listener")?;
+
+    let db = settings.database.as_ref();
+    let store = store::connect(
+        &settings.database_url(),
+        db.map_or(8, |d| d.max_connections),
+    )
+    .await
+    .context("database")?;
+    let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
+    let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
+    let deps = Deps::new(&settings, store, catalogue, cipher);
+    let kinds = [JobKind::Login, JobKind::Refresh];
+    let source = connect_with_retry("worker", || AmqpSource::connect(&queue, &kinds))
+        .await
+        .context("queue")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    runner::run(deps, Box::new(source), usize::from(queue.prefetch), stop_rx).await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,61 @@
+//! What a job handler needs, built once per process.
+
+use crate::providers::ProviderClient;
+use socialauth_common::catalogue::Catalogue;
+use socialauth_common::config::Settings;
+use socialauth_common::crypto::TokenCipher;
+use socialauth_common::store::SharedStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Account-linking and token policy, from `[security]`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Link a new identity to the account that owns its email, when the
+    /// provider says the email is verified.
+    pub associate_by_email: bool,
+    /// App token lifetime in milliseconds; `None`: until logout.
+    pub token_ttl_ms: Option<i64>,
+}
+
+impl Policy {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let ttl = settings.security.token_ttl_secs;
+        Self {
+            associate_by_email: settings.security.associate_by_email,
+            token_ttl_ms: (ttl > 0).then(|| ttl.saturating_mul(1000)),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Deps {
+    pub store: SharedStore,
+    pub catalogue: Arc<Catalogue>,
+    pub providers: ProviderClient,
+    pub cipher: Arc<TokenCipher>,
+    pub policy: Policy,
+    /// Attempts of a transient store failure before the job fails.
+    pub max_attempts: u32,
+}
+
+impl Deps {
+    pub fn new(
+        settings: &Settings,
+        store: SharedStore,
+        catalogue: Arc<Catalogue>,
+        cipher: Arc<TokenCipher>,
+    ) -> Self {
+        Self {
+            store,
+            catalogue,
+            providers: ProviderClient::new(
+                Duration::from_millis(settings.worker.http_timeout_ms),
+                settings.worker.max_attempts,
+            ),
+            cipher,
+            policy: Policy::from_settings(settings),
+            max_attempts: settings.worker.max_attempts.max(1),
+        }
+    }
+}

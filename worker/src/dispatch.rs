@@ -1,0 +1,131 @@
+//! One job in, one result out: plain async functions that tests call
+//! without a broker.
+
+use crate::deps::Deps;
+use crate::error::WorkerError;
+use crate::pipeline::{self, Obtained};
+use crate::{oauth1, replay};
+use backon::{ExponentialBuilder, Retryable};
+use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginJob};
+use socialauth_common::now_ms;
+use socialauth_common::store::JobStatus;
+use std::time::Duration;
+use tracing::{instrument, warn};
+use uuid::Uuid;
+
+/// Handles one job. A redelivered job that already finished gets its stored
+/// result again instead of being run twice.
+#[instrument(skip_all, fields(
+    job_id = %envelope.id,
+    kind = envelope.kind().as_str(),
+    request_id = envelope.request_id.as_deref().unwrap_or("-"),
+))]
+pub async fn handle(deps: &Deps, envelope: &JobEnvelope, redelivered: bool) -> JobResult {
+    if redelivered && let Some(stored) = stored_result(deps, envelope.id).await {
+        return stored;
+    }
+    match &envelope.job {
+        Job::Login(job) => login(deps, envelope.id, job).await,
+        Job::Discover(job) => discover(deps, &job.provider).await,
+        Job::RequestToken(job) => oauth1::request_token(deps, job).await,
+    }
+}
+
+async fn stored_result(deps: &Deps, id: Uuid) -> Option<JobResult> {
+    match deps.store.find_job(id).await {
+        Ok(Some(record)) if record.status != JobStatus::Pending => record.result,
+        Ok(_) => None,
+        Err(e) => {
+            warn!(error = %e, "could not look up a redelivered job");
+            None
+        }
+    }
+}
+
+async fn discover(deps: &Deps, provider: &str) -> JobResult {
+    let Some(config) = deps.catalogue.get(provider) else {
+        return JobResult::Failed(JobError::InvalidProvider);
+    };
+    match deps.providers.discover(config).await {
+        Ok(endpoints) => JobResult::Discovered(endpoints),
+        Err(e) => {
+            warn!(provider, error = %e, "discovery failed");
+            JobResult::Failed(WorkerError::from(e).to_job_error())
+        }
+    }
+}
+
+async fn login(deps: &Deps, job_id: Uuid, job: &LoginJob) -> JobResult {
+    let outcome = run_login(deps, job_id, job).await;
+    let provider = job.provider.as_str();
+    match outcome {
+        Ok(result) => {
+            let event = if result.is_new { "signup" } else { "login" };
+            metrics::counter!("socialauth_logins_total", "provider" => provider.to_owned(), "kind" => event)
+                .increment(1);
+            JobResult::Login(result)
+        }
+        Err(e) => {
+            if !matches!(e, WorkerError::Job(_)) {
+                warn!(provider, error = %e, "login job failed");
+            }
+            let failed = JobResult::Failed(e.to_job_error());
+            record_failure(deps, job_id, &failed).await;
+            failed
+        }
+    }
+}
+
+async fn run_login(
+    deps: &Deps,
+    job_id: Uuid,
+    job: &LoginJob,
+) -> Result<socialauth_common::jobs::LoginResult, WorkerError> {
+    let provider = deps
+        .catalogue
+        .get(&job.provider)
+        .ok_or(JobError::InvalidProvider)?;
+    // The provider step runs once: a code is single-use, so only the store
+    // part below is retried.
+    let fetched = match pipeline::fetch_profile(deps, provider, job_id, &job.credential).await? {
+        Obtained::Fresh(fetched) => *fetched,
+        Obtained::Replay(first) => return replay::outcome_of(deps, job_id, first).await,
+    };
+    let ctx = pipeline::context(job_id, provider, &fetched, job)?;
+    (|| pipeline::persist(deps, &ctx))
+        .retry(backoff(deps.max_attempts))
+        .when(WorkerError::is_retryable)
+        .await
+}
+
+/// Keeps a failed login's outcome so a poll finds it.
+async fn record_failure(deps: &Deps, job_id: Uuid, failed: &JobResult) {
+    let write = || async {
+        let mut tx = deps.store.begin().await?;
+        tx.upsert_job_result(
+            job_id,
+            JobKind::Login,
+            JobStatus::Failed,
+            failed,
+            1,
+            now_ms(),
+        )
+        .await?;
+        tx.commit().await
+    };
+    if let Err(e) = write
+        .retry(backoff(deps.max_attempts))
+        .when(|e: &socialauth_common::store::StoreError| e.is_transient())
+        .await
+    {
+        warn!(error = %e, "could not record a failed job");
+    }
+}
+
+pub(crate) fn backoff(max_attempts: u32) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(max_attempts.saturating_sub(1) as usize)
+        .with_jitter()
+}

@@ -1,0 +1,40 @@
+//! The worker's error boundary.
+
+use crate::providers::ProviderError;
+use socialauth_common::jobs::JobError;
+use socialauth_common::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A final outcome the client is told about (stored with the job).
+    #[error("{0}")]
+    Job(#[from] JobError),
+    /// The store failed; the job may be retried.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl WorkerError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_transient())
+    }
+
+    /// What the client is told when the job ends with this error.
+    pub fn to_job_error(&self) -> JobError {
+        match self {
+            Self::Job(e) => e.clone(),
+            Self::Store(_) => JobError::Internal,
+        }
+    }
+}
+
+impl From<ProviderError> for WorkerError {
+    fn from(e: ProviderError) -> Self {
+        Self::Job(match e {
+            ProviderError::Refused(_) => JobError::InvalidCredentials,
+            ProviderError::Unavailable(_) | ProviderError::Misconfigured(_) => {
+                JobError::ProviderUnavailable
+            }
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! The worker: consumes jobs, makes every provider HTTP call, runs the user
+//! pipeline, writes the store and replies.
+
+pub mod app;
+pub mod deps;
+pub mod dispatch;
+pub mod error;
+mod oauth1;
+pub mod pipeline;
+pub mod providers;
+mod replay;
+pub mod runner;
+
+pub use deps::{Deps, Policy};
+pub use error::WorkerError;
