@@ -15,7 +15,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// How long a child may take to announce itself.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Starts tried before giving up: a start can lose to a busy machine.
+const START_ATTEMPTS: usize = 3;
 /// A lock older than this was left by a killed run.
 const STALE_LOCK: Duration = Duration::from_secs(900);
 /// How much of a child's stderr is kept.
@@ -44,11 +46,33 @@ pub struct Announced {
     pub stderr: Arc<Mutex<String>>,
 }
 
-/// Spawns `command` (pipes, killed on drop, told to exit when its stdin
-/// closes) and waits for the stdout line `<ready_prefix> <url>`; the URL
-/// must be on 127.0.0.1. `what` names the child in errors, which carry its
-/// stderr.
+/// Spawns the command that `make_command` builds (pipes, killed on drop,
+/// told to exit when its stdin closes) and waits for the stdout line
+/// `<ready_prefix> <url>`; the URL must be on 127.0.0.1. A start that fails
+/// is reported on stderr and tried again, up to three times. `what` names
+/// the child in errors, which carry its stderr.
 pub async fn spawn_announced(
+    what: &str,
+    make_command: impl Fn() -> Command,
+    ready_prefix: &str,
+) -> anyhow::Result<Announced> {
+    let mut failures = Vec::new();
+    for attempt in 1..=START_ATTEMPTS {
+        match spawn_once(what, make_command(), ready_prefix).await {
+            Ok(announced) => return Ok(announced),
+            Err(e) => {
+                eprintln!("start {attempt} of {START_ATTEMPTS} of {what} failed: {e:#}");
+                failures.push(format!("{e:#}"));
+            }
+        }
+    }
+    bail!(
+        "{what} did not start in {START_ATTEMPTS} attempts:\n{}",
+        failures.join("\n---\n")
+    )
+}
+
+async fn spawn_once(
     what: &str,
     mut command: Command,
     ready_prefix: &str,

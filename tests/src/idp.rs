@@ -193,12 +193,15 @@ impl Idp {
         ensure_node_modules(&dir).await?;
 
         let file = json_config_file("socialauth-idp-", &config)?;
-        let mut command = Command::new(node_command());
-        command
-            .arg("server.js")
-            .arg(file.path())
-            .current_dir(&dir)
-            .env_remove("IDP_CONFIG");
+        let command = || {
+            let mut command = Command::new(node_command());
+            command
+                .arg("server.js")
+                .arg(file.path())
+                .current_dir(&dir)
+                .env_remove("IDP_CONFIG");
+            command
+        };
         let Announced {
             child,
             url: issuer,

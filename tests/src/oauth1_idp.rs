@@ -166,13 +166,16 @@ impl Oauth1Idp {
         ensure_venv(&dir).await?;
 
         let file = json_config_file("socialauth-oauth1-", &config)?;
-        let mut command = Command::new(venv_python(&dir));
-        // -I: ignore PYTHON* variables and the user's site-packages;
-        // -B: no __pycache__ in the source tree; -u: unbuffered output.
-        command
-            .args(["-I", "-B", "-u", "server.py"])
-            .arg(file.path())
-            .current_dir(&dir);
+        let command = || {
+            let mut command = Command::new(venv_python(&dir));
+            // -I: ignore PYTHON* variables and the user's site-packages;
+            // -B: no __pycache__ in the source tree; -u: unbuffered output.
+            command
+                .args(["-I", "-B", "-u", "server.py"])
+                .arg(file.path())
+                .current_dir(&dir);
+            command
+        };
         let Announced {
             child,
             url: base_url,
