@@ -10,8 +10,8 @@
 #                  INSERT auth_tokens; COMMIT   at 1, 4, 8, 16, 32 clients
 #     code-claim   the worker's one-statement code claim (INSERT INTO
 #                  login_codes … ON CONFLICT … DO UPDATE … RETURNING), autocommit
-#     job-pending  the api's INSERT INTO jobs … ON CONFLICT (id) DO NOTHING
-#                  (both at 16 clients)
+#     login        the worker's one-statement login of a new identity
+#                  (user, link, app token, job result; both at 16 clients)
 #   TPS, and the CPU time of every postgres process per transaction.
 # - RabbitMQ: target/release/amqpbench (tests/src/bin/amqpbench.rs):
 #   persistent messages of 600 bytes on a durable queue, publisher confirms,
@@ -190,22 +190,58 @@ EOF
 # a new code each time.
 cat >"$TMP/code-claim.sql" <<'EOF'
 \set r random(1, 2147483647)
-INSERT INTO login_codes (provider, code_hash, job_id, created_at, expires_at)
+INSERT INTO login_codes (provider, code_hash, job_id, request_hash, created_at, expires_at)
   VALUES ('stub', encode(sha256(('code' || :client_id || '_' || nextval('bench_seq') || '_' || :r)::bytea), 'hex'),
-          'job-' || :client_id || '-' || :r, (extract(epoch from clock_timestamp()) * 1000)::bigint,
+          'job-' || :client_id || '-' || :r, encode(sha256(('req' || :r)::bytea), 'hex'),
+          (extract(epoch from clock_timestamp()) * 1000)::bigint,
           (extract(epoch from clock_timestamp()) * 1000)::bigint + 600000)
   ON CONFLICT (provider, code_hash) DO UPDATE
-  SET job_id = excluded.job_id, created_at = excluded.created_at, expires_at = excluded.expires_at
+  SET job_id = excluded.job_id, request_hash = excluded.request_hash,
+      created_at = excluded.created_at, expires_at = excluded.expires_at
   WHERE login_codes.expires_at <= excluded.created_at
   RETURNING job_id;
 EOF
 
-# The api's pending job row (common/src/store/jobs.rs INSERT_PENDING).
-cat >"$TMP/job-pending.sql" <<'EOF'
-INSERT INTO jobs (id, kind, status, attempts, created_at, updated_at)
-  VALUES (gen_random_uuid()::text, 'login', 'pending', 0, (extract(epoch from clock_timestamp()) * 1000)::bigint,
-          (extract(epoch from clock_timestamp()) * 1000)::bigint)
-  ON CONFLICT (id) DO NOTHING;
+# The worker's login statement for a new identity (common/src/store/logins.rs
+# LOG_IN_PG): one autocommit statement that looks up the link, creates the
+# user, the link and the app token and stores the job's result.
+cat >"$TMP/login.sql" <<'EOF'
+\set r random(1, 2147483647)
+\set n random(1, 9000000000000000000)
+WITH old AS (SELECT users.id, users.username, users.email, users.first_name, users.last_name, users.is_active,
+                    users.referral_code, users.referred_by, users.created_at
+               FROM social_accounts s JOIN users ON users.id = s.user_id
+              WHERE s.provider = 'stub' AND s.uid = 'uid-' || :n::text),
+     new AS (
+       INSERT INTO users (username, email, email_normalized, first_name, last_name, referral_code, referred_by, created_at)
+       SELECT 'u' || :n::text, 'u' || :n::text || '@example.com', 'u' || :n::text || '@example.com', 'Bench', 'User',
+              upper(substr(md5(:n::text || :r::text), 1, 10)), (SELECT r.id FROM users r WHERE r.referral_code = NULL), (extract(epoch from clock_timestamp()) * 1000)::bigint
+       WHERE true AND NOT EXISTS (SELECT 1 FROM old)
+       RETURNING id, username, email, first_name, last_name, is_active, referral_code, referred_by, created_at),
+     link AS (
+       INSERT INTO social_accounts (user_id, provider, uid, email, extra_data, token_key_id, access_token_enc,
+                                    refresh_token_enc, expires_at, created_at, updated_at)
+       SELECT new.id, 'stub', 'uid-' || :n::text, 'u' || :n::text || '@example.com',
+              '{"sub":"uid-' || :n::text || '","email":"u' || :n::text || '@example.com","email_verified": true,"name":"Bench User","given_name":"Bench","family_name":"User"}',
+              'k1', encode(sha256(('a' || :n::text || :r::text)::bytea), 'base64') || encode(sha256(('b' || :n::text)::bytea), 'base64'),
+              encode(sha256(('c' || :n::text || :r::text)::bytea), 'base64') || encode(sha256(('d' || :n::text)::bytea), 'base64'),
+              (extract(epoch from clock_timestamp()) * 1000)::bigint + 3600000, (extract(epoch from clock_timestamp()) * 1000)::bigint, (extract(epoch from clock_timestamp()) * 1000)::bigint FROM new),
+     u AS (SELECT old.*, false AS is_new FROM old UNION ALL SELECT new.*, true FROM new),
+     t AS (
+       INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at)
+       SELECT encode(sha256(('t' || :n::text || '_' || :r::text)::bytea), 'hex'), u.id, (extract(epoch from clock_timestamp()) * 1000)::bigint, NULL FROM u WHERE u.is_active),
+     j AS (
+       INSERT INTO jobs (id, kind, status, result, attempts, created_at, updated_at)
+       SELECT 'job-' || :n::text, 'login', 'succeeded',
+              json_build_object('status', 'login', 'is_new', u.is_new, 'user',
+                json_build_object('id', u.id, 'username', u.username, 'email', u.email,
+                  'first_name', u.first_name, 'last_name', u.last_name, 'is_active', u.is_active,
+                  'referral_code', u.referral_code, 'referred_by', u.referred_by,
+                  'created_at', u.created_at))::text,
+              1, (extract(epoch from clock_timestamp()) * 1000)::bigint, (extract(epoch from clock_timestamp()) * 1000)::bigint FROM u WHERE u.is_active
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result,
+           attempts = excluded.attempts, updated_at = excluded.updated_at)
+SELECT id, username, email, first_name, last_name, is_active, referral_code, referred_by, created_at, is_new FROM u;
 EOF
 
 ORDER=0
@@ -236,7 +272,7 @@ pgbench_run() {
 
 for c in $CLIENTS; do pgbench_run signup "$c"; done
 pgbench_run code-claim 16
-pgbench_run job-pending 16
+pgbench_run login 16
 psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null && DB_NAME=""
 
 # ---- RabbitMQ ------------------------------------------------------------------

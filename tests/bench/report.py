@@ -451,8 +451,9 @@ def limits(directory: str) -> str:
         "`signup` = BEGIN; INSERT users; INSERT social_accounts; INSERT auth_tokens; COMMIT "
         "(tables of migrations/postgres/0001_init.sql). `code-claim` = the worker's one-statement "
         "autocommit `INSERT INTO login_codes … ON CONFLICT … DO UPDATE … WHERE … RETURNING` "
-        "(a new code each time, so an insert). `job-pending` = the api's `INSERT INTO jobs … ON CONFLICT "
-        "(id) DO NOTHING`. CPU is every postgres process's, over the run, per transaction."
+        "(a new code each time, so an insert). `login` = the worker's one-statement login of a new "
+        "identity (data-modifying CTEs: look up the link, insert the user, the link, the app token's hash and "
+        "the job's result; autocommit). CPU is every postgres process's, over the run, per transaction."
     )
     lines.append("")
     lines.append(
