@@ -10,7 +10,7 @@ use socialauth_common::config::Settings;
 use socialauth_common::queue::amqp::AmqpQueue;
 use socialauth_common::queue::inproc::InProcessQueue;
 use socialauth_common::queue::{JobQueue, connect_with_retry};
-use socialauth_common::store::{self, SharedStore};
+use socialauth_common::store::{self, SharedStore, StoreOptions};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -107,8 +107,11 @@ impl Application {
 /// The configured store; SQLite (the embedded default) is migrated at start,
 /// PostgreSQL by `socialauth-api migrate`.
 async fn connect_store(settings: &Settings) -> anyhow::Result<SharedStore> {
-    let max = settings.database.as_ref().map_or(8, |d| d.max_connections);
-    let store = store::connect(&settings.database_url(), max)
+    let options = settings
+        .database
+        .as_ref()
+        .map_or(StoreOptions::with_pool(8), |d| d.store_options());
+    let store = store::connect_with(&settings.database_url(), options)
         .await
         .context("database")?;
     if store.backend() == "sqlite" {

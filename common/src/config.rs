@@ -60,10 +60,29 @@ pub struct DatabaseSettings {
     pub url: Secret,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// PostgreSQL: how long a process's login writer, once busy, waits for
+    /// more logins to write together with the one at hand (one statement
+    /// and one commit for all). 0: never wait. An idle writer never waits.
+    #[serde(default = "default_login_batch_wait_ms")]
+    pub login_batch_wait_ms: u64,
 }
 
 fn default_max_connections() -> u32 {
     16
+}
+
+fn default_login_batch_wait_ms() -> u64 {
+    3
+}
+
+impl DatabaseSettings {
+    /// The store's options from these settings.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            max_connections: self.max_connections,
+            login_batch_wait: std::time::Duration::from_millis(self.login_batch_wait_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

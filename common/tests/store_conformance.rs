@@ -10,7 +10,7 @@ use socialauth_common::jobs::{DiscoveredEndpoints, JobError, JobKind, JobResult,
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{
     self, CodeClaim, CodeClaimed, Constraint, JobStatus, LoggedIn, LoginWrite, NewOAuthState,
-    NewSocialAccount, NewUser, SealedTokens, SharedStore, StoreError,
+    NewSocialAccount, NewUser, SealedTokens, SharedStore, Store, StoreError,
 };
 use socialauth_common::types::{User, UserId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -1101,4 +1101,308 @@ async fn deactivate(store: &SharedStore, id: UserId) {
             .await
             .expect("no such user")
     );
+}
+
+// ------------------------------------- PostgreSQL: logins written together
+
+/// A migrated PostgreSQL store, with the scratch database it lives on.
+async fn pg_store() -> (Arc<store::PgStore>, PgScratch) {
+    let scratch = PgScratch::create().await;
+    let pg = store::PgStore::connect(&scratch.url, 4)
+        .await
+        .expect("open the scratch PostgreSQL database");
+    pg.migrate().await.expect("migrate PostgreSQL");
+    (Arc::new(pg), scratch)
+}
+
+/// How many transactions wrote the app tokens `hashes`.
+async fn writing_transactions(scratch: &PgScratch, hashes: &[String]) -> i64 {
+    let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text) FROM auth_tokens WHERE token_hash = ANY($1)",
+    )
+    .bind(hashes)
+    .fetch_one(&mut conn)
+    .await
+    .expect("count writers");
+    let _ = conn.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_logins_written_together_answer_as_each_alone() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let dan = log_in(
+        &shared,
+        &login(
+            &new_account(UserId(0), "corp", "uid-dan"),
+            Some(&new_user("dan")),
+            "t-dan-1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await
+    .user;
+    let eve = log_in(
+        &shared,
+        &login(
+            &new_account(UserId(0), "corp", "uid-eve"),
+            Some(&new_user("eve")),
+            "t-eve-1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await
+    .user;
+    deactivate(&shared, eve.id).await;
+    let rita = log_in(
+        &shared,
+        &login(
+            &new_account(UserId(0), "corp", "uid-rita"),
+            Some(&new_user("rita")),
+            "t-rita-1",
+            Uuid::new_v4(),
+        ),
+    )
+    .await
+    .user;
+
+    let (ann, sam, tom, other) = (
+        new_user("ann"),
+        new_user("sam"),
+        new_user("tom"),
+        new_user("someone-else"),
+    );
+    let ann_account = new_account(UserId(0), "corp", "uid-ann");
+    let dan_fresh = NewSocialAccount {
+        tokens: SealedTokens {
+            key_id: Some("k2".to_owned()),
+            access_token: Some("sealed-new".to_owned()),
+            refresh_token: None,
+            expires_at: Some(NOW + 1),
+        },
+        ..new_account(UserId(0), "corp", "uid-dan")
+    };
+    let eve_account = new_account(UserId(0), "corp", "uid-eve");
+    let nobody = new_account(UserId(0), "corp", "nobody");
+    let sam_account = new_account(UserId(0), "corp", "uid-sam");
+    let tom_account = new_account(UserId(0), "corp", "uid-tom");
+    let jobs: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
+    let writes = [
+        login(&ann_account, Some(&ann), "t-ann", jobs[0]),
+        login(&dan_fresh, Some(&other), "t-dan-2", jobs[1]),
+        login(&eve_account, None, "t-eve-2", jobs[2]),
+        login(&nobody, None, "t-nobody", jobs[3]),
+        LoginWrite {
+            referral_code: Some("REF-rita"),
+            ..login(&sam_account, Some(&sam), "t-sam", jobs[4])
+        },
+        LoginWrite {
+            referral_code: Some("NOSUCHCODE"),
+            ..login(&tom_account, Some(&tom), "t-tom", jobs[5])
+        },
+    ];
+    let results = pg.log_in_together(&writes).await;
+    let written = ["t-ann", "t-dan-2", "t-sam"].map(str::to_owned);
+    assert_eq!(
+        writing_transactions(&scratch, &written).await,
+        1,
+        "one statement wrote them all"
+    );
+    let results: Vec<Option<LoggedIn>> =
+        results.into_iter().map(|r| r.expect("no error")).collect();
+
+    let ann_in = results[0].clone().expect("ann created");
+    assert!(ann_in.is_new);
+    assert_eq!(ann_in.user.username, "ann");
+    let dan_in = results[1].clone().expect("dan found");
+    assert!(!dan_in.is_new);
+    assert_eq!(dan_in.user, dan);
+    let eve_in = results[2].clone().expect("eve found");
+    assert_eq!(eve_in.user.id, eve.id);
+    assert!(!eve_in.user.is_active);
+    assert!(results[3].is_none(), "unknown identity, nobody to create");
+    let sam_in = results[4].clone().expect("sam created");
+    assert!(sam_in.is_new);
+    assert_eq!(sam_in.user.username, "sam");
+    assert_eq!(sam_in.user.referred_by, Some(rita.id));
+    assert!(results[5].is_none(), "unknown referral code");
+
+    // Each login's own token, link and job, and nothing for the others.
+    for (token, user) in [
+        ("t-ann", Some(ann_in.user.id)),
+        ("t-dan-2", Some(dan.id)),
+        ("t-sam", Some(sam_in.user.id)),
+        ("t-eve-2", None),
+        ("t-nobody", None),
+        ("t-tom", None),
+    ] {
+        let found = shared.find_user_by_token(token, NOW).await.expect("find");
+        assert_eq!(found.map(|u| u.id), user, "{token}");
+    }
+    let dan_links = shared.find_social_accounts(dan.id).await.expect("links");
+    assert_eq!(dan_links.len(), 1);
+    assert_eq!(dan_links[0].expires_at, Some(NOW + 1), "fresh tokens");
+    let eve_links = shared.find_social_accounts(eve.id).await.expect("links");
+    assert_eq!(eve_links[0].expires_at, Some(NOW + 3_600_000), "untouched");
+    let ann_links = shared
+        .find_social_accounts(ann_in.user.id)
+        .await
+        .expect("links");
+    assert_eq!(ann_links.len(), 1);
+    assert_eq!(ann_links[0].uid, "uid-ann");
+    for (job, expected) in [(jobs[0], &ann_in), (jobs[1], &dan_in), (jobs[4], &sam_in)] {
+        let record = shared.find_job(job).await.expect("find").expect("row");
+        let Some(JobResult::Login(stored)) = record.result else {
+            panic!("not a login result: {:?}", record.result)
+        };
+        assert_eq!(stored.user, expected.user);
+        assert_eq!(stored.is_new, expected.is_new);
+        assert!(stored.token.is_none());
+    }
+    for job in [jobs[2], jobs[3], jobs[5]] {
+        assert!(shared.find_job(job).await.expect("find").is_none());
+    }
+    for code in ["REF-someone-else", "REF-tom"] {
+        assert!(
+            shared
+                .find_user_by_referral_code(code)
+                .await
+                .expect("find")
+                .is_none(),
+            "{code}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_clash_among_logins_written_together_fails_only_its_own() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    log_in(
+        &shared,
+        &login(
+            &new_account(UserId(0), "corp", "uid-bea"),
+            Some(&new_user("bea")),
+            "t-bea",
+            Uuid::new_v4(),
+        ),
+    )
+    .await;
+    let clash = NewUser {
+        username: "bea2".to_owned(),
+        referral_code: "REF-bea2".to_owned(),
+        ..new_user("bea")
+    };
+    let (cat, dot) = (new_user("cat"), new_user("dot"));
+    let accounts = [
+        new_account(UserId(0), "corp", "uid-cat"),
+        new_account(UserId(0), "corp", "uid-bea2"),
+        new_account(UserId(0), "corp", "uid-dot"),
+    ];
+    let jobs: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let writes = [
+        login(&accounts[0], Some(&cat), "t-cat", jobs[0]),
+        login(&accounts[1], Some(&clash), "t-bea2", jobs[1]),
+        login(&accounts[2], Some(&dot), "t-dot", jobs[2]),
+    ];
+    let mut results = pg.log_in_together(&writes).await.into_iter();
+    let cat_in = results.next().expect("3").expect("cat").expect("created");
+    assert_eq!(cat_in.user.username, "cat");
+    assert!(matches!(
+        results.next().expect("3"),
+        Err(StoreError::Conflict(Constraint::UserEmail))
+    ));
+    let dot_in = results.next().expect("3").expect("dot").expect("created");
+    assert_eq!(dot_in.user.username, "dot");
+    assert!(shared.find_job(jobs[1]).await.expect("find").is_none());
+    assert!(
+        shared
+            .find_user_by_token("t-bea2", NOW)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    for (token, user) in [("t-cat", cat_in.user.id), ("t-dot", dot_in.user.id)] {
+        let found = shared.find_user_by_token(token, NOW).await.expect("find");
+        assert_eq!(found.map(|u| u.id), Some(user), "{token}");
+    }
+    let written = ["t-cat", "t-dot"].map(str::to_owned);
+    assert_eq!(
+        writing_transactions(&scratch, &written).await,
+        2,
+        "written again one by one"
+    );
+}
+
+/// Many logins at once through `Store::log_in`, which groups them: each
+/// caller gets its own user back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_logins_are_grouped_and_each_gets_its_own_user() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let mut known = Vec::new();
+    for i in 0..20 {
+        let name = format!("old{i}");
+        let user = log_in(
+            &shared,
+            &login(
+                &new_account(UserId(0), "corp", &format!("uid-{name}")),
+                Some(&new_user(&name)),
+                &format!("t-{name}-1"),
+                Uuid::new_v4(),
+            ),
+        )
+        .await
+        .user;
+        known.push(user);
+    }
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let store = shared.clone();
+            // Every third a returning user, the rest new ones.
+            let name = if i % 3 == 0 {
+                format!("old{}", i / 3)
+            } else {
+                format!("new{i}")
+            };
+            tokio::spawn(async move {
+                let account = new_account(UserId(0), "corp", &format!("uid-{name}"));
+                let user = new_user(&name);
+                let token = format!("t-{name}-2");
+                let job = Uuid::new_v4();
+                let done = store
+                    .log_in(&login(&account, Some(&user), &token, job))
+                    .await
+                    .expect("log in")
+                    .expect("a user");
+                (name, token, job, done)
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for task in tasks {
+        let (name, token, job, done) = task.await.expect("task");
+        tokens.push(token.clone());
+        if let Some(old) = name.strip_prefix("old") {
+            let i: usize = old.parse().expect("index");
+            assert!(!done.is_new, "{name}");
+            assert_eq!(done.user, known[i], "{name}");
+        } else {
+            assert!(done.is_new, "{name}");
+            assert_eq!(done.user.username, name);
+        }
+        let found = shared.find_user_by_token(&token, NOW).await.expect("find");
+        assert_eq!(found.map(|u| u.id), Some(done.user.id), "{name}");
+        let record = shared.find_job(job).await.expect("find").expect("row");
+        let Some(JobResult::Login(stored)) = record.result else {
+            panic!("not a login result")
+        };
+        assert_eq!(stored.user, done.user, "{name}");
+    }
+    // The writer writes one batch at a time: logins that come in while one
+    // is written go together in the next.
+    let writers = writing_transactions(&scratch, &tokens).await;
+    assert!(writers < 60, "{writers} transactions for 60 logins");
 }

@@ -45,6 +45,7 @@
 #   BENCH_P99_MODE [signup]       p99 scenario: signup|returning|mixed
 #   BENCH_P99_CONCURRENCY [256]   p99 scenario: most logins in flight
 #   BENCH_DB_POOL [16]            [database] max_connections per process
+#   BENCH_LOGIN_BATCH_WAIT_MS [3] [database] login_batch_wait_ms
 #   BENCH_PREFETCH [64]           [queue] prefetch per worker
 #   BENCH_PUBLISH_CHANNELS [4]    [queue] publish_channels of the api
 #   BENCH_EMBEDDED_CONCURRENCY [64]  [worker] concurrency, embedded default
@@ -145,6 +146,8 @@ RATE="${BENCH_RATE:-1000}"
 P99_MODE="${BENCH_P99_MODE:-signup}"
 P99_CONCURRENCY="${BENCH_P99_CONCURRENCY:-256}"
 DB_POOL="${BENCH_DB_POOL:-16}"
+LOGIN_BATCH_WAIT_MS="${BENCH_LOGIN_BATCH_WAIT_MS:-3}"
+is_uint "$LOGIN_BATCH_WAIT_MS" || die "BENCH_LOGIN_BATCH_WAIT_MS must be a whole number"
 PREFETCH="${BENCH_PREFETCH:-64}"
 PUBLISH_CHANNELS="${BENCH_PUBLISH_CHANNELS:-4}"
 EMBEDDED_CONCURRENCY="${BENCH_EMBEDDED_CONCURRENCY:-64}"
@@ -412,14 +415,14 @@ jq -n \
   --arg target "${BASE_URL:-}" \
   --argjson order "$ORDER_JSON" \
   --argjson settings "$(jq -n --argjson runs "$RUNS" --argjson duration "$DURATION" --argjson warmup "$WARMUP" \
-    --argjson workers "$WORKERS" --argjson db_pool "$DB_POOL" --argjson prefetch "$PREFETCH" \
+    --argjson workers "$WORKERS" --argjson db_pool "$DB_POOL" --argjson login_batch_wait_ms "$LOGIN_BATCH_WAIT_MS" --argjson prefetch "$PREFETCH" \
     --argjson publish_channels "$PUBLISH_CHANNELS" --argjson embedded_concurrency "$EMBEDDED_CONCURRENCY" \
     --argjson stub_workers "$STUB_WORKERS" --argjson loadgen_threads "$LOADGEN_THREADS" \
     --argjson users "$USERS" --argjson c_signup "$C_SIGNUP" --argjson c_returning "$C_RETURNING" \
     --argjson c_mixed "$C_MIXED" --argjson rate "$RATE" --arg p99_mode "$P99_MODE" \
     --argjson p99_concurrency "$P99_CONCURRENCY" --argjson idle "$IDLE_SECS" --argjson quick "$QUICK" \
     '{runs: $runs, duration_s: $duration, warmup_s: $warmup, workers: $workers, db_pool: $db_pool,
-      prefetch: $prefetch, publish_channels: $publish_channels, embedded_concurrency: $embedded_concurrency,
+      login_batch_wait_ms: $login_batch_wait_ms, prefetch: $prefetch, publish_channels: $publish_channels, embedded_concurrency: $embedded_concurrency,
       stub_workers: $stub_workers, loadgen_threads: $loadgen_threads, users: $users,
       concurrency: {signup: $c_signup, returning: $c_returning, mixed: $c_mixed},
       p99: {rate: $rate, mode: $p99_mode, max_in_flight: $p99_concurrency}, idle_s: $idle, quick: ($quick == 1)}')" \
@@ -606,6 +609,7 @@ bind = "127.0.0.1:$port"
 [database]
 url = "$base_db/$DB_NAME?sslmode=disable"
 max_connections = $DB_POOL
+login_batch_wait_ms = $LOGIN_BATCH_WAIT_MS
 
 [queue]
 amqp_url = "$AMQP_URL"

@@ -9,7 +9,7 @@ use socialauth_common::config::Settings;
 use socialauth_common::jobs::JobKind;
 use socialauth_common::queue::amqp::AmqpSource;
 use socialauth_common::queue::connect_with_retry;
-use socialauth_common::store;
+use socialauth_common::store::{self, StoreOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -29,12 +29,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("metrics listener")?;
 
     let db = settings.database.as_ref();
-    let store = store::connect(
-        &settings.database_url(),
-        db.map_or(8, |d| d.max_connections),
-    )
-    .await
-    .context("database")?;
+    let options = db.map_or(StoreOptions::with_pool(8), |d| d.store_options());
+    let store = store::connect_with(&settings.database_url(), options)
+        .await
+        .context("database")?;
     let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
     let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
     let deps = Deps::new(&settings, store, catalogue, cipher);

@@ -7,6 +7,7 @@
 
 mod auth_tokens;
 mod jobs;
+mod login_batch;
 mod login_flows;
 mod logins;
 mod migrations;
@@ -33,7 +34,7 @@ pub enum Constraint {
     Other,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("unique constraint violated: {0:?}")]
     Conflict(Constraint),
@@ -474,12 +475,39 @@ fn login_result(is_new: bool, user: &User) -> JobResult {
 
 pub type SharedStore = Arc<dyn Store>;
 
+/// How a store connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The pool's size (at least one).
+    pub max_connections: u32,
+    /// PostgreSQL: how long a busy login writer waits for more logins to
+    /// write with the one at hand (`[database] login_batch_wait_ms`).
+    pub login_batch_wait: std::time::Duration,
+}
+
+impl StoreOptions {
+    /// A pool of `max_connections`, the other options at their defaults.
+    pub fn with_pool(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            login_batch_wait: std::time::Duration::from_millis(3),
+        }
+    }
+}
+
 /// Connects to `url` (`postgres://…` or `sqlite:…`) with a pool of
 /// `max_connections`; SQLite files are created when missing.
 pub async fn connect(url: &str, max_connections: u32) -> Result<SharedStore, StoreError> {
+    connect_with(url, StoreOptions::with_pool(max_connections)).await
+}
+
+/// Connects to `url` with `options`.
+pub async fn connect_with(url: &str, options: StoreOptions) -> Result<SharedStore, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, options.max_connections).await?,
+        ))
     } else {
-        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+        Ok(Arc::new(PgStore::connect_with(url, options).await?))
     }
 }

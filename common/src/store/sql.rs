@@ -7,11 +7,12 @@
 //! the database's constraints ([`map_err`] turns their names into
 //! [`Constraint`]s), never checked beforehand.
 
+use super::login_batch::{LoginBatcher, LoginRow, log_in_together};
 use super::{
     CodeClaim, CodeClaimed, Constraint, JobRecord, JobStatus, LoggedIn, LoginWrite,
     NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser,
-    OAuth1RequestToken, OAuthState, PartialLogin, SealedTokens, Store, StoreError, StoreTx,
-    auth_tokens, jobs, login_flows, logins, migrations, oauth_states, social_accounts, users,
+    OAuth1RequestToken, OAuthState, PartialLogin, SealedTokens, Store, StoreError, StoreOptions,
+    StoreTx, auth_tokens, jobs, login_flows, migrations, oauth_states, social_accounts, users,
 };
 use crate::jobs::{JobKind, JobResult};
 use crate::types::{SocialAccount, User, UserId};
@@ -34,6 +35,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// PostgreSQL, the production store.
 pub struct PgStore {
     pool: PgPool,
+    logins: LoginBatcher,
 }
 
 /// A SQLite file (or `sqlite::memory:`), the embedded default.
@@ -44,9 +46,14 @@ pub struct SqliteStore {
 impl PgStore {
     /// Opens a pool of `max_connections` (at least one) to `url`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::with_pool(max_connections)).await
+    }
+
+    /// Opens a pool to `url` as `store` says.
+    pub async fn connect_with(url: &str, store: StoreOptions) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(map_err)?;
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections(store.max_connections.max(1))
             // No ping before each call (one round trip per method). A
             // connection that died while idle fails its call with
             // `Unavailable`, which callers retry, and is then replaced.
@@ -56,7 +63,19 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(Self { pool })
+        let logins = LoginBatcher::start(pool.clone(), store.login_batch_wait);
+        Ok(Self { pool, logins })
+    }
+
+    /// Logins written together, as the login queue writes a batch: one
+    /// statement, or, if the server refuses it, each login alone. Answers
+    /// in their order. The identities and job ids must be distinct.
+    pub async fn log_in_together(
+        &self,
+        logins: &[LoginWrite<'_>],
+    ) -> Vec<Result<Option<LoggedIn>, StoreError>> {
+        let rows: Vec<LoginRow> = logins.iter().map(LoginRow::new).collect();
+        log_in_together(&self.pool, &rows.iter().collect::<Vec<_>>()).await
     }
 }
 
@@ -675,40 +694,7 @@ impl_store! {
     migrator: migrations::postgres,
     overrides: {
         async fn log_in(&self, l: &LoginWrite<'_>) -> Result<Option<LoggedIn>, StoreError> {
-            let a = l.account;
-            let u = l.user;
-            let row = sqlx::query(logins::LOG_IN_PG)
-                .bind(&a.provider)
-                .bind(&a.uid)
-                .bind(u.map(|u| u.username.as_str()))
-                .bind(u.and_then(|u| u.email.as_deref()))
-                .bind(u.and_then(|u| u.email_normalized.as_deref()))
-                .bind(u.map(|u| u.first_name.as_str()))
-                .bind(u.map(|u| u.last_name.as_str()))
-                .bind(u.map(|u| u.referral_code.as_str()))
-                .bind(l.referral_code)
-                .bind(l.now)
-                .bind(u.is_some())
-                .bind(a.email.as_deref())
-                .bind(&a.extra_data)
-                .bind(a.tokens.key_id.as_deref())
-                .bind(a.tokens.access_token.as_deref())
-                .bind(a.tokens.refresh_token.as_deref())
-                .bind(a.tokens.expires_at)
-                .bind(l.token_hash)
-                .bind(l.token_expires_at)
-                .bind(l.job_id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-            row.as_ref()
-                .map(|r| {
-                    Ok(LoggedIn {
-                        user: users::from_row(r)?,
-                        is_new: r.flag("is_new")?,
-                    })
-                })
-                .transpose()
+            self.logins.log_in(LoginRow::new(l)).await
         }
     },
 }

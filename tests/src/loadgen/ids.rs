@@ -4,8 +4,8 @@
 use crate::stubidp::splitmix64;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Digits of the run prefix: a 48-bit number is at most 15 decimal digits.
-const PREFIX_DIGITS: usize = 15;
+/// Hex digits of the run prefix, a 48-bit number.
+const PREFIX_DIGITS: usize = 12;
 /// Digits of the per-run counter (wider once it passes a billion).
 const COUNTER_DIGITS: usize = 9;
 
@@ -14,10 +14,13 @@ pub fn random_run_prefix() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0 & ((1 << 48) - 1)
 }
 
-/// The uid of the `n`th user of the run `prefix`: decimal digits, the prefix
-/// at a fixed width so that no two runs' uids meet.
+/// The uid of the `n`th user of the run `prefix`: the prefix in hex at a
+/// fixed width, so that no two runs' uids meet, then the counter in
+/// decimal. 21 characters: the stub's username for it, `u<uid>`, stays
+/// under the 24 characters socialauth keeps of a username, so no two users
+/// of a run clash on it (as no two GitHub logins do).
 pub fn uid(prefix: u64, n: u64) -> String {
-    format!("{prefix:0PREFIX_DIGITS$}{n:0COUNTER_DIGITS$}")
+    format!("{prefix:0PREFIX_DIGITS$x}{n:0COUNTER_DIGITS$}")
 }
 
 /// The code of one login of `uid`: the stub reads the uid before the dot;
@@ -98,11 +101,12 @@ mod tests {
     use crate::stubidp::uid_of_code;
 
     #[test]
-    fn uids_are_decimal_with_a_fixed_width_prefix() {
-        assert_eq!(uid(42, 7), "000000000000042000000007");
-        let max = uid((1 << 48) - 1, 0);
-        assert_eq!(max, "281474976710655000000000");
-        assert!(max.bytes().all(|b| b.is_ascii_digit()));
+    fn uids_have_a_fixed_width_hex_prefix_and_fit_a_username() {
+        assert_eq!(uid(42, 7), "00000000002a000000007");
+        let max = uid((1 << 48) - 1, 999_999_999);
+        assert_eq!(max, "ffffffffffff999999999");
+        assert!(format!("u{max}").len() <= 24);
+        assert_ne!(uid(1, 10), uid(1, 11));
     }
 
     #[test]
