@@ -229,17 +229,11 @@ async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>, wait: Durat
         let mut batch = Batch::new(first);
         let mut still_held = VecDeque::new();
         while let Some(p) = held.pop_front() {
-            if let Some(p) = batch.offer(p) {
-                still_held.push_back(p);
-            }
+            batch.offer_or_hold(p, &mut still_held);
         }
         while !batch.is_full() {
             match rx.try_recv() {
-                Ok(p) => {
-                    if let Some(p) = batch.offer(p) {
-                        still_held.push_back(p);
-                    }
-                }
+                Ok(p) => batch.offer_or_hold(p, &mut still_held),
                 Err(_) => break,
             }
         }
@@ -247,11 +241,7 @@ async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>, wait: Durat
             let deadline = now + wait;
             while !batch.is_full() {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(p)) => {
-                        if let Some(p) = batch.offer(p) {
-                            still_held.push_back(p);
-                        }
-                    }
+                    Ok(Some(p)) => batch.offer_or_hold(p, &mut still_held),
                     Ok(None) | Err(_) => break,
                 }
             }
@@ -281,6 +271,13 @@ impl Batch {
 
     fn is_full(&self) -> bool {
         self.logins.len() >= MAX_BATCH
+    }
+
+    /// Takes `p`, or puts it on `held` for a later batch.
+    fn offer_or_hold(&mut self, p: Pending, held: &mut VecDeque<Pending>) {
+        if let Some(p) = self.offer(p) {
+            held.push_back(p);
+        }
     }
 
     /// Takes `p`, or gives it back when the batch is full or `p` clashes.
