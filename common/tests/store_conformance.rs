@@ -1406,3 +1406,144 @@ async fn postgres_concurrent_logins_are_grouped_and_each_gets_its_own_user() {
     let writers = writing_transactions(&scratch, &tokens).await;
     assert!(writers < 60, "{writers} transactions for 60 logins");
 }
+
+/// How many transactions wrote the claims of the codes `hashes`.
+async fn claiming_transactions(scratch: &PgScratch, hashes: &[String]) -> i64 {
+    let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text) FROM login_codes WHERE code_hash = ANY($1)",
+    )
+    .bind(hashes)
+    .fetch_one(&mut conn)
+    .await
+    .expect("count writers");
+    let _ = conn.close().await;
+    n
+}
+
+fn code_claim<'a>(code: &'a str, request: &'a str, job: Uuid, now: i64) -> CodeClaim<'a> {
+    CodeClaim {
+        provider: "corp",
+        code_hash: code,
+        request_hash: request,
+        job_id: job,
+        now,
+        expires_at: now + 600_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_code_claims_made_together_answer_as_each_alone() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let jobs: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+    let mut stale = code_claim("stale", "r-stale", jobs[0], NOW - 700_000);
+    stale.expires_at = NOW - 100_000;
+    for before in [
+        code_claim("held", "r-held", jobs[1], NOW),
+        code_claim("mine", "r-mine", jobs[2], NOW),
+        stale,
+    ] {
+        let claimed = shared.claim_login_code(&before).await.expect("claim");
+        assert_eq!(claimed, CodeClaimed::Claimed);
+    }
+    let together = [
+        code_claim("new-1", "r-1", jobs[3], NOW),
+        code_claim("held", "r-held", jobs[4], NOW),
+        code_claim("new-2", "r-2", jobs[5], NOW),
+        code_claim("mine", "r-mine", jobs[2], NOW),
+        code_claim("held-too", "r-x", jobs[6], NOW),
+        code_claim("stale", "r-late", jobs[7], NOW),
+    ];
+    // "held-too" is held by another request once the batch is on its way:
+    // claimed first by a job whose request differs.
+    let other = code_claim("held-too", "r-other", jobs[0], NOW);
+    assert_eq!(
+        shared.claim_login_code(&other).await.expect("claim"),
+        CodeClaimed::Claimed
+    );
+    let answers: Vec<CodeClaimed> = pg
+        .claim_codes_together(&together)
+        .await
+        .into_iter()
+        .map(|r| r.expect("claim"))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            CodeClaimed::Claimed,
+            CodeClaimed::UsedBy(jobs[1]),
+            CodeClaimed::Claimed,
+            CodeClaimed::Claimed,
+            CodeClaimed::UsedByAnotherRequest,
+            CodeClaimed::Claimed,
+        ]
+    );
+    // What the batch claimed, it claimed in one statement.
+    let fresh = ["new-1", "new-2", "stale"].map(str::to_owned);
+    assert_eq!(claiming_transactions(&scratch, &fresh).await, 1);
+    // Each claim is its job's, as a claim made alone would leave it.
+    for (code, job) in [("new-1", jobs[3]), ("stale", jobs[7]), ("held", jobs[1])] {
+        let again = shared
+            .claim_login_code(&code_claim(code, "r-again", Uuid::new_v4(), NOW + 1))
+            .await
+            .expect("claim");
+        assert_eq!(again, CodeClaimed::UsedByAnotherRequest, "{code}");
+        let replay = [code_claim(code, "r-again", job, NOW + 1)];
+        assert_eq!(
+            pg.claim_codes_together(&replay)
+                .await
+                .pop()
+                .expect("one")
+                .expect("claim"),
+            CodeClaimed::Claimed,
+            "{code}: its own job"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_claims_of_one_code_leave_it_one_job() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let barrier = Arc::new(Barrier::new(60));
+    // Thirty codes, each claimed by two jobs of the same request at once.
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (store, barrier) = (shared.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let code = format!("code-{}", i / 2);
+                let job = Uuid::new_v4();
+                barrier.wait().await;
+                let claimed = store
+                    .claim_login_code(&code_claim(&code, "r", job, NOW))
+                    .await
+                    .expect("claim");
+                (code, job, claimed)
+            })
+        })
+        .collect();
+    let mut by_code: std::collections::HashMap<String, Vec<(Uuid, CodeClaimed)>> =
+        std::collections::HashMap::new();
+    for task in tasks {
+        let (code, job, claimed) = task.await.expect("task");
+        by_code.entry(code).or_default().push((job, claimed));
+    }
+    assert_eq!(by_code.len(), 30);
+    for (code, answers) in &by_code {
+        let winners: Vec<Uuid> = answers
+            .iter()
+            .filter(|(_, c)| *c == CodeClaimed::Claimed)
+            .map(|(job, _)| *job)
+            .collect();
+        assert_eq!(winners.len(), 1, "{code}: {answers:?}");
+        for (job, claimed) in answers {
+            if *job != winners[0] {
+                assert_eq!(*claimed, CodeClaimed::UsedBy(winners[0]), "{code}");
+            }
+        }
+    }
+    let codes: Vec<String> = by_code.into_keys().collect();
+    let writers = claiming_transactions(&scratch, &codes).await;
+    assert!(writers < 30, "{writers} transactions for 30 claims");
+}

@@ -1,9 +1,7 @@
-//! Group commit for logins on PostgreSQL. Every `log_in` of one process goes
-//! through one queue; a task takes the logins waiting there (up to
-//! [`MAX_BATCH`]) and writes them as one statement, [`LOG_IN_BATCH_PG`]:
-//! one round trip and one commit — one WAL flush — for the lot instead of
-//! one each. An idle writer writes a lone login at once, as [`LOG_IN_PG`];
-//! a busy one waits a little (`[database] login_batch_wait_ms`) for more.
+//! Logins written together on PostgreSQL ([`super::group_commit`]): a
+//! batch is one statement, [`LOG_IN_BATCH_PG`]: one round trip and one
+//! commit — one WAL flush — for the lot instead of one each. A lone login
+//! is written as [`LOG_IN_PG`].
 //!
 //! A batch holds distinct identities and job ids; a login that clashes
 //! with one already taken waits for the next batch. If the batch statement
@@ -13,22 +11,12 @@
 //! another's. A lost connection fails them all, as it fails a single
 //! login, and their callers try again.
 
+use super::group_commit::Together;
 use super::logins::{LOG_IN_BATCH_PG, LOG_IN_PG};
 use super::sql::{SqlRow, map_err};
 use super::{LoggedIn, LoginWrite, StoreError, users};
 use futures_util::future::join_all;
 use sqlx::postgres::{PgPool, PgRow};
-use std::collections::{HashSet, VecDeque};
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-
-/// Most logins in one statement.
-const MAX_BATCH: usize = 64;
-
-/// The writer counts as busy while batches begin less than this many
-/// waits apart; an idle writer writes a lone login at once.
-const BUSY: u32 = 10;
 
 /// One login's parameters, owned, in `LOG_IN_PG`'s order. No `Debug`: it
 /// carries sealed provider tokens.
@@ -174,133 +162,22 @@ pub(super) async fn log_in_many(
     Ok(Some(out))
 }
 
-type Reply = oneshot::Sender<Result<Option<LoggedIn>, StoreError>>;
+/// Logins, made together: distinct identities and job ids per batch.
+pub(super) struct Logins;
 
-struct Pending {
-    row: LoginRow,
-    reply: Reply,
-}
+impl Together for Logins {
+    type Row = LoginRow;
+    type Out = Option<LoggedIn>;
 
-/// The queue in front of the writing task; the task ends when this is
-/// dropped (with the store).
-pub(super) struct LoginBatcher {
-    queue: mpsc::UnboundedSender<Pending>,
-}
-
-impl LoginBatcher {
-    /// Starts the writing task on the current tokio runtime. Once busy, it
-    /// waits up to `wait` for more logins to join a batch.
-    pub(super) fn start(pool: PgPool, wait: Duration) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx, wait));
-        Self { queue }
+    fn keys(row: &LoginRow) -> Vec<String> {
+        vec![
+            format!("account\0{}\0{}", row.provider, row.uid),
+            format!("job\0{}", row.job_id),
+        ]
     }
 
-    pub(super) async fn log_in(&self, row: LoginRow) -> Result<Option<LoggedIn>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("the login writer has stopped".into());
-        self.queue
-            .send(Pending { row, reply })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-/// Writes one batch at a time: the logins that came in while the last one
-/// was written, and, when logins keep coming (the last batch began less
-/// than [`BUSY`] waits ago), those that come within `wait`. One at a time
-/// is what makes batches: measured, two statements in flight per process
-/// wrote smaller batches and cost more CPU per login.
-async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>, wait: Duration) {
-    // Logins put off by a clash, oldest first.
-    let mut held: VecDeque<Pending> = VecDeque::new();
-    let mut last_start: Option<Instant> = None;
-    loop {
-        let first = match held.pop_front() {
-            Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
-        };
-        let now = Instant::now();
-        let busy = last_start.is_some_and(|t| now.duration_since(t) < wait * BUSY);
-        last_start = Some(now);
-        let mut batch = Batch::new(first);
-        let mut still_held = VecDeque::new();
-        while let Some(p) = held.pop_front() {
-            batch.offer_or_hold(p, &mut still_held);
-        }
-        while !batch.is_full() {
-            match rx.try_recv() {
-                Ok(p) => batch.offer_or_hold(p, &mut still_held),
-                Err(_) => break,
-            }
-        }
-        if busy && !wait.is_zero() {
-            let deadline = now + wait;
-            while !batch.is_full() {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(p)) => batch.offer_or_hold(p, &mut still_held),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        }
-        held = still_held;
-        batch.write(&pool).await;
-    }
-}
-
-/// Logins with distinct identities and job ids.
-struct Batch {
-    logins: Vec<Pending>,
-    identities: HashSet<(String, String)>,
-    jobs: HashSet<String>,
-}
-
-impl Batch {
-    fn new(first: Pending) -> Self {
-        let mut batch = Self {
-            logins: Vec::with_capacity(8),
-            identities: HashSet::new(),
-            jobs: HashSet::new(),
-        };
-        let _ = batch.offer(first);
-        batch
-    }
-
-    fn is_full(&self) -> bool {
-        self.logins.len() >= MAX_BATCH
-    }
-
-    /// Takes `p`, or puts it on `held` for a later batch.
-    fn offer_or_hold(&mut self, p: Pending, held: &mut VecDeque<Pending>) {
-        if let Some(p) = self.offer(p) {
-            held.push_back(p);
-        }
-    }
-
-    /// Takes `p`, or gives it back when the batch is full or `p` clashes.
-    fn offer(&mut self, p: Pending) -> Option<Pending> {
-        let identity = (p.row.provider.clone(), p.row.uid.clone());
-        if self.is_full()
-            || self.identities.contains(&identity)
-            || self.jobs.contains(&p.row.job_id)
-        {
-            return Some(p);
-        }
-        self.identities.insert(identity);
-        self.jobs.insert(p.row.job_id.clone());
-        self.logins.push(p);
-        None
-    }
-
-    async fn write(self, pool: &PgPool) {
-        let rows: Vec<&LoginRow> = self.logins.iter().map(|p| &p.row).collect();
-        let results = log_in_together(pool, &rows).await;
-        for (p, result) in self.logins.into_iter().zip(results) {
-            let _ = p.reply.send(result);
-        }
+    async fn write(pool: &PgPool, rows: &[&LoginRow]) -> Vec<Result<Option<LoggedIn>, StoreError>> {
+        log_in_together(pool, rows).await
     }
 }
 

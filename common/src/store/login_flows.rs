@@ -57,3 +57,18 @@ pub(super) const CLAIM_LOGIN_CODE: &str = "INSERT INTO login_codes \
 
 pub(super) const FIND_LOGIN_CODE: &str =
     "SELECT job_id, request_hash FROM login_codes WHERE provider = $1 AND code_hash = $2";
+
+/// [`CLAIM_LOGIN_CODE`] over rows instead of parameters: claims several
+/// distinct codes in one statement, in a fixed order (so two writers never
+/// wait on each other's rows crosswise), and returns the codes it claimed.
+pub(super) const CLAIM_LOGIN_CODES_PG: &str = "INSERT INTO login_codes \
+     (provider, code_hash, job_id, request_hash, created_at, expires_at) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+                          $6::bigint[]) AS i(provider, code_hash, job_id, request_hash, \
+                                            created_at, expires_at) \
+     ORDER BY provider, code_hash \
+     ON CONFLICT (provider, code_hash) DO UPDATE \
+     SET job_id = excluded.job_id, request_hash = excluded.request_hash, \
+         created_at = excluded.created_at, expires_at = excluded.expires_at \
+     WHERE login_codes.expires_at <= excluded.created_at \
+     RETURNING provider, code_hash";

@@ -6,6 +6,8 @@
 //! methods the worker's pipeline steps call, then `commit`.
 
 mod auth_tokens;
+mod claim_batch;
+mod group_commit;
 mod jobs;
 mod login_batch;
 mod login_flows;

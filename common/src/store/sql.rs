@@ -7,7 +7,9 @@
 //! the database's constraints ([`map_err`] turns their names into
 //! [`Constraint`]s), never checked beforehand.
 
-use super::login_batch::{LoginBatcher, LoginRow, log_in_together};
+use super::claim_batch::{ClaimRow, CodeClaims, claim_together};
+use super::group_commit::Batcher;
+use super::login_batch::{LoginRow, Logins, log_in_together};
 use super::{
     CodeClaim, CodeClaimed, Constraint, JobRecord, JobStatus, LoggedIn, LoginWrite,
     NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser,
@@ -35,7 +37,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// PostgreSQL, the production store.
 pub struct PgStore {
     pool: PgPool,
-    logins: LoginBatcher,
+    logins: Batcher<Logins>,
+    claims: Batcher<CodeClaims>,
 }
 
 /// A SQLite file (or `sqlite::memory:`), the embedded default.
@@ -63,8 +66,13 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        let logins = LoginBatcher::start(pool.clone(), store.login_batch_wait);
-        Ok(Self { pool, logins })
+        let logins = Batcher::start(pool.clone(), store.login_batch_wait);
+        let claims = Batcher::start(pool.clone(), store.login_batch_wait);
+        Ok(Self {
+            pool,
+            logins,
+            claims,
+        })
     }
 
     /// Logins written together, as the login queue writes a batch: one
@@ -76,6 +84,16 @@ impl PgStore {
     ) -> Vec<Result<Option<LoggedIn>, StoreError>> {
         let rows: Vec<LoginRow> = logins.iter().map(LoginRow::new).collect();
         log_in_together(&self.pool, &rows.iter().collect::<Vec<_>>()).await
+    }
+
+    /// Code claims made together, as the claim queue makes a batch. Answers
+    /// in their order. The codes must be distinct.
+    pub async fn claim_codes_together(
+        &self,
+        claims: &[CodeClaim<'_>],
+    ) -> Vec<Result<CodeClaimed, StoreError>> {
+        let rows: Vec<ClaimRow> = claims.iter().map(ClaimRow::new).collect();
+        claim_together(&self.pool, &rows.iter().collect::<Vec<_>>()).await
     }
 }
 
@@ -396,6 +414,47 @@ macro_rules! impl_store {
             }
         }
 
+        impl $store {
+            /// Claims one code: [`login_flows::CLAIM_LOGIN_CODE`], then, when
+            /// it was already claimed, who holds it.
+            pub(super) async fn claim_code_alone(
+                pool: &sqlx::Pool<$db>,
+                c: &CodeClaim<'_>,
+            ) -> Result<CodeClaimed, StoreError> {
+                let inserted = sqlx::query(login_flows::CLAIM_LOGIN_CODE)
+                    .bind(c.provider)
+                    .bind(c.code_hash)
+                    .bind(c.job_id.to_string())
+                    .bind(c.request_hash)
+                    .bind(c.now)
+                    .bind(c.expires_at)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(map_err)?;
+                if inserted.is_some() {
+                    return Ok(CodeClaimed::Claimed);
+                }
+                let row = sqlx::query(login_flows::FIND_LOGIN_CODE)
+                    .bind(c.provider)
+                    .bind(c.code_hash)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(map_err)?;
+                let Some(row) = row else {
+                    return Ok(CodeClaimed::Claimed);
+                };
+                let raw = row.text("job_id")?;
+                let holder = Uuid::parse_str(&raw).map_err(|e| StoreError::Decode(e.to_string()))?;
+                Ok(if holder == c.job_id {
+                    CodeClaimed::Claimed
+                } else if row.text("request_hash")? == c.request_hash {
+                    CodeClaimed::UsedBy(holder)
+                } else {
+                    CodeClaimed::UsedByAnotherRequest
+                })
+            }
+        }
+
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -619,43 +678,6 @@ macro_rules! impl_store {
                 row.as_ref().map(login_flows::partial_from_row).transpose()
             }
 
-            async fn claim_login_code(
-                &self,
-                c: &CodeClaim<'_>,
-            ) -> Result<CodeClaimed, StoreError> {
-                let inserted = sqlx::query(login_flows::CLAIM_LOGIN_CODE)
-                    .bind(c.provider)
-                    .bind(c.code_hash)
-                    .bind(c.job_id.to_string())
-                    .bind(c.request_hash)
-                    .bind(c.now)
-                    .bind(c.expires_at)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                if inserted.is_some() {
-                    return Ok(CodeClaimed::Claimed);
-                }
-                let row = sqlx::query(login_flows::FIND_LOGIN_CODE)
-                    .bind(c.provider)
-                    .bind(c.code_hash)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                let Some(row) = row else {
-                    return Ok(CodeClaimed::Claimed);
-                };
-                let raw = row.text("job_id")?;
-                let holder = Uuid::parse_str(&raw).map_err(|e| StoreError::Decode(e.to_string()))?;
-                Ok(if holder == c.job_id {
-                    CodeClaimed::Claimed
-                } else if row.text("request_hash")? == c.request_hash {
-                    CodeClaimed::UsedBy(holder)
-                } else {
-                    CodeClaimed::UsedByAnotherRequest
-                })
-            }
-
             async fn find_user_by_referral_code(
                 &self,
                 code: &str,
@@ -694,7 +716,11 @@ impl_store! {
     migrator: migrations::postgres,
     overrides: {
         async fn log_in(&self, l: &LoginWrite<'_>) -> Result<Option<LoggedIn>, StoreError> {
-            self.logins.log_in(LoginRow::new(l)).await
+            self.logins.write(LoginRow::new(l)).await
+        }
+
+        async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
+            self.claims.write(ClaimRow::new(c)).await
         }
     },
 }
@@ -709,7 +735,11 @@ impl_store! {
     backend: "sqlite",
     begin: "BEGIN IMMEDIATE",
     migrator: migrations::sqlite,
-    overrides: {},
+    overrides: {
+        async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
+            Self::claim_code_alone(&self.pool, c).await
+        }
+    },
 }
 
 #[cfg(test)]

@@ -1,0 +1,173 @@
+//! Group commit on PostgreSQL. Every write of one kind (a login, a code
+//! claim) made by one process goes through one queue; a task takes the
+//! writes waiting there (up to [`MAX_BATCH`]) and hands them to
+//! [`Together::write`], which writes them as one statement: one round trip
+//! and one commit for the lot instead of one each. An idle writer writes a
+//! lone write at once; a busy one waits a little (`[database]
+//! login_batch_wait_ms`) for more.
+//!
+//! The writes of one batch have distinct [`Together::keys`]; a write that
+//! clashes with one already taken waits for the next batch.
+
+use super::StoreError;
+use sqlx::postgres::PgPool;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Most writes in one statement.
+const MAX_BATCH: usize = 64;
+
+/// The writer counts as busy while batches begin less than this many
+/// waits apart; an idle writer writes a lone write at once.
+const BUSY: u32 = 10;
+
+/// A kind of write that can be made together with others of its kind.
+pub(super) trait Together: Send + Sync + 'static {
+    /// One write's parameters, owned.
+    type Row: Send + Sync + 'static;
+    /// One write's answer.
+    type Out: Send + 'static;
+
+    /// What must differ between the writes of one batch (an identity, a
+    /// job id, a code).
+    fn keys(row: &Self::Row) -> Vec<String>;
+
+    /// Writes `rows` (distinct keys) and answers each, in their order.
+    fn write(
+        pool: &PgPool,
+        rows: &[&Self::Row],
+    ) -> impl Future<Output = Vec<Result<Self::Out, StoreError>>> + Send;
+}
+
+type Reply<W> = oneshot::Sender<Result<<W as Together>::Out, StoreError>>;
+
+struct Pending<W: Together> {
+    row: W::Row,
+    keys: Vec<String>,
+    reply: Reply<W>,
+}
+
+/// The queue in front of one writing task; the task ends when this is
+/// dropped (with the store).
+pub(super) struct Batcher<W: Together> {
+    queue: mpsc::UnboundedSender<Pending<W>>,
+}
+
+impl<W: Together> Batcher<W> {
+    /// Starts the writing task on the current tokio runtime. Once busy, it
+    /// waits up to `wait` for more writes to join a batch.
+    pub(super) fn start(pool: PgPool, wait: Duration) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run::<W>(pool, rx, wait));
+        Self { queue }
+    }
+
+    /// Writes `row` with whatever else is waiting, and answers it.
+    pub(super) async fn write(&self, row: W::Row) -> Result<W::Out, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
+        let keys = W::keys(&row);
+        self.queue
+            .send(Pending { row, keys, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Writes one batch at a time: the writes that came in while the last one
+/// was written, and, when writes keep coming (the last batch began less
+/// than [`BUSY`] waits ago), those that come within `wait`. One at a time
+/// is what makes batches: measured, two statements in flight per process
+/// wrote smaller batches and cost more CPU per login.
+async fn run<W: Together>(
+    pool: PgPool,
+    mut rx: mpsc::UnboundedReceiver<Pending<W>>,
+    wait: Duration,
+) {
+    // Writes put off by a clash, oldest first.
+    let mut held: VecDeque<Pending<W>> = VecDeque::new();
+    let mut last_start: Option<Instant> = None;
+    loop {
+        let first = match held.pop_front() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let now = Instant::now();
+        let busy = last_start.is_some_and(|t| now.duration_since(t) < wait * BUSY);
+        last_start = Some(now);
+        let mut batch = Batch::new(first);
+        let mut still_held = VecDeque::new();
+        while let Some(p) = held.pop_front() {
+            batch.offer_or_hold(p, &mut still_held);
+        }
+        while !batch.is_full() {
+            match rx.try_recv() {
+                Ok(p) => batch.offer_or_hold(p, &mut still_held),
+                Err(_) => break,
+            }
+        }
+        if busy && !wait.is_zero() {
+            let deadline = now + wait;
+            while !batch.is_full() {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(p)) => batch.offer_or_hold(p, &mut still_held),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        held = still_held;
+        batch.write(&pool).await;
+    }
+}
+
+/// Writes with distinct keys.
+struct Batch<W: Together> {
+    writes: Vec<Pending<W>>,
+    keys: HashSet<String>,
+}
+
+impl<W: Together> Batch<W> {
+    fn new(first: Pending<W>) -> Self {
+        let mut batch = Self {
+            writes: Vec::with_capacity(8),
+            keys: HashSet::new(),
+        };
+        let _ = batch.offer(first);
+        batch
+    }
+
+    fn is_full(&self) -> bool {
+        self.writes.len() >= MAX_BATCH
+    }
+
+    /// Takes `p`, or puts it on `held` for a later batch.
+    fn offer_or_hold(&mut self, p: Pending<W>, held: &mut VecDeque<Pending<W>>) {
+        if let Some(p) = self.offer(p) {
+            held.push_back(p);
+        }
+    }
+
+    /// Takes `p`, or gives it back when the batch is full or `p` clashes.
+    fn offer(&mut self, p: Pending<W>) -> Option<Pending<W>> {
+        if self.is_full() || p.keys.iter().any(|k| self.keys.contains(k)) {
+            return Some(p);
+        }
+        self.keys.extend(p.keys.iter().cloned());
+        self.writes.push(p);
+        None
+    }
+
+    async fn write(self, pool: &PgPool) {
+        let rows: Vec<&W::Row> = self.writes.iter().map(|p| &p.row).collect();
+        let results = W::write(pool, &rows).await;
+        for (p, result) in self.writes.into_iter().zip(results) {
+            let _ = p.reply.send(result);
+        }
+    }
+}
