@@ -1547,3 +1547,106 @@ async fn postgres_concurrent_claims_of_one_code_leave_it_one_job() {
     let writers = claiming_transactions(&scratch, &codes).await;
     assert!(writers < 30, "{writers} transactions for 30 claims");
 }
+
+/// Sequential scans, index scans and rows read (by either) of `tables`,
+/// once every other session of the database has ended (a session's
+/// statistics are all counted by the time it leaves `pg_stat_activity`).
+async fn scans_when_alone(scratch: &PgScratch, tables: &[&str]) -> (i64, i64, i64) {
+    let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (others,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("read pg_stat_activity");
+        if others == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{others} sessions still open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(seq_scan), 0)::bigint, coalesce(sum(idx_scan), 0)::bigint, \
+                coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)::bigint \
+         FROM pg_stat_user_tables WHERE relname = ANY($1)",
+    )
+    .bind(tables)
+    .fetch_one(&mut conn)
+    .await
+    .expect("read scan statistics");
+    let _ = conn.close().await;
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_logins_of_a_young_table_never_read_the_whole_table() {
+    let scratch = PgScratch::create().await;
+    let open = || async {
+        store::PgStore::connect(&scratch.url, 1)
+            .await
+            .expect("open the scratch PostgreSQL database")
+    };
+    let names: Vec<String> = (0..400).map(|i| format!("young-{i}")).collect();
+    let users: Vec<NewUser> = names.iter().map(|n| new_user(n)).collect();
+    let accounts: Vec<NewSocialAccount> = names
+        .iter()
+        .map(|n| new_account(UserId(0), "corp", &format!("uid-{n}")))
+        .collect();
+    let tokens: Vec<String> = names.iter().map(|n| format!("t-{n}")).collect();
+    let jobs: Vec<Uuid> = names.iter().map(|_| Uuid::new_v4()).collect();
+    let write = |i: usize| login(&accounts[i], Some(&users[i]), &tokens[i], jobs[i]);
+    let seed = open().await;
+    seed.migrate().await.expect("migrate PostgreSQL");
+    for chunk in (0..200).collect::<Vec<_>>().chunks(8) {
+        let batch: Vec<LoginWrite<'_>> = chunk.iter().map(|&i| write(i)).collect();
+        for answer in seed.log_in_together(&batch).await {
+            assert!(answer.expect("log in").expect("a user").is_new);
+        }
+    }
+    seed.close().await;
+    let tables = ["users", "social_accounts", "auth_tokens", "jobs"];
+    let (seq_before, idx_before, read_before) = scans_when_alone(&scratch, &tables).await;
+
+    // A session of its own: its prepared statements reach their generic
+    // plan (PostgreSQL's sixth run) while the tables are small, as in the
+    // first minutes of a fresh deployment's signup burst. Returning logins
+    // (new jobs, new tokens) with a new, referred user in every batch, so
+    // every part of the statement runs.
+    let pg = open().await;
+    let again: Vec<(String, Uuid)> = (0..100)
+        .map(|i| (format!("t2-{i}"), Uuid::new_v4()))
+        .collect();
+    for chunk in (0..100).collect::<Vec<_>>().chunks(8) {
+        let mut batch: Vec<LoginWrite<'_>> = chunk
+            .iter()
+            .map(|&i| login(&accounts[i], Some(&users[i]), &again[i].0, again[i].1))
+            .collect();
+        batch.push(LoginWrite {
+            referral_code: Some("REF-young-0"),
+            ..write(200 + chunk[0])
+        });
+        for (answer, &i) in pg.log_in_together(&batch).await.iter().zip(chunk) {
+            let done = answer.as_ref().expect("log in").as_ref().expect("a user");
+            assert_eq!(done.user.username, names[i]);
+        }
+    }
+    pg.close().await;
+    let (seq_after, idx_after, read_after) = scans_when_alone(&scratch, &tables).await;
+    assert!(idx_after > idx_before, "no index scan was counted");
+    assert_eq!(
+        seq_after - seq_before,
+        0,
+        "sequential scans of {tables:?} while logging in"
+    );
+    // Each login looks up its identity and user; a join that read a whole
+    // table (even through an index) would read hundreds of rows a batch.
+    let logins = 100 + 13;
+    let read = read_after - read_before;
+    assert!(read <= 4 * logins, "{read} rows read for {logins} logins");
+}

@@ -90,6 +90,10 @@ pub(super) const LOG_IN_PG: &str = concat!(
 /// returned row carries `ord`, the 1-based position of its login; a login
 /// without a row is one `LOG_IN_PG` would have answered with no row.
 ///
+/// Each login's lookups (its identity, its referrer) are `LATERAL`
+/// subqueries, so they are index probes per login, never a join that
+/// reads a whole table.
+///
 /// A unique violation fails the whole batch, as it fails the one login.
 /// The caller keeps identities and job ids distinct within a batch (two
 /// new users of one identity would clash on the link).
@@ -102,19 +106,19 @@ pub(super) const LOG_IN_BATCH_PG: &str = concat!(
             referral_code, referrer, now, may_create, link_email, extra_data, key_id, \
             access_token, refresh_token, expires_at, token_hash, token_expires_at, \
             job_id, ord)), \
-     old AS (SELECT inp.ord, ",
+     old AS (SELECT inp.ord, o.* FROM inp CROSS JOIN LATERAL (SELECT s.id AS account_id, ",
     user_columns!("users"),
-    " FROM inp JOIN social_accounts s ON s.provider = inp.provider AND s.uid = inp.uid \
-       JOIN users ON users.id = s.user_id), \
+    " FROM social_accounts s JOIN users ON users.id = s.user_id \
+       WHERE s.provider = inp.provider AND s.uid = inp.uid OFFSET 0) o), \
      new AS (\
        INSERT INTO users (username, email, email_normalized, first_name, last_name, \
                           referral_code, referred_by, created_at) \
        SELECT inp.username, inp.email, inp.email_normalized, inp.first_name, inp.last_name, \
-              inp.referral_code, \
-              (SELECT r.id FROM users r WHERE r.referral_code = inp.referrer), inp.now \
-       FROM inp WHERE inp.may_create AND NOT EXISTS (SELECT 1 FROM old WHERE old.ord = inp.ord) \
-         AND (inp.referrer IS NULL \
-              OR EXISTS (SELECT 1 FROM users r WHERE r.referral_code = inp.referrer)) \
+              inp.referral_code, referrer.id, inp.now \
+       FROM inp LEFT JOIN LATERAL (SELECT r.id FROM users r \
+                                   WHERE r.referral_code = inp.referrer OFFSET 0) referrer ON true \
+       WHERE inp.may_create AND NOT EXISTS (SELECT 1 FROM old WHERE old.ord = inp.ord) \
+         AND (inp.referrer IS NULL OR referrer.id IS NOT NULL) \
        RETURNING id, username, email, first_name, last_name, is_active, referral_code, \
                  referred_by, created_at), \
      newi AS (SELECT inp.ord, new.id, new.username, new.email, new.first_name, \
@@ -133,8 +137,11 @@ pub(super) const LOG_IN_BATCH_PG: &str = concat!(
               access_token_enc = inp.access_token, refresh_token_enc = inp.refresh_token, \
               expires_at = inp.expires_at, needs_reauth = false, updated_at = inp.now \
        FROM inp JOIN old ON old.ord = inp.ord \
-       WHERE old.is_active AND s.provider = inp.provider AND s.uid = inp.uid), \
-     u AS (SELECT old.*, false AS is_new FROM old UNION ALL SELECT newi.*, true FROM newi), \
+       WHERE old.is_active AND s.id = old.account_id), \
+     u AS (SELECT old.ord, old.id, old.username, old.email, old.first_name, old.last_name, \
+                  old.is_active, old.referral_code, old.referred_by, old.created_at, \
+                  false AS is_new FROM old \
+           UNION ALL SELECT newi.*, true FROM newi), \
      t AS (\
        INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
        SELECT inp.token_hash, u.id, inp.now, inp.token_expires_at \
