@@ -9,11 +9,11 @@ pub mod users;
 
 use crate::http_metrics;
 use crate::state::AppState;
+use axum::Router;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderName;
-use axum::response::IntoResponse;
+use axum::http::{HeaderName, header};
 use axum::routing::get;
-use axum::{Json, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -55,13 +55,17 @@ pub fn openapi_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = openapi_router();
+    // Rendered once: every connection gets its own copy of the router, and
+    // with it of this handler; a copy of the bytes is a reference count, a
+    // copy of the document a few hundred kilobytes.
+    let doc = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route(
             "/openapi.json",
             get(move || {
                 let doc = doc.clone();
-                async move { Json(doc).into_response() }
+                async move { ([(header::CONTENT_TYPE, "application/json")], doc) }
             }),
         )
         .route_layer(axum::middleware::from_fn(http_metrics::track))
