@@ -1650,3 +1650,81 @@ async fn postgres_logins_of_a_young_table_never_read_the_whole_table() {
     let read = read_after - read_before;
     assert!(read <= 4 * logins, "{read} rows read for {logins} logins");
 }
+
+/// How many transactions wrote, and how many consumed, the states `hashes`.
+async fn state_transactions(scratch: &PgScratch, hashes: &[String]) -> i64 {
+    let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text) FROM oauth_states WHERE state_hash = ANY($1)",
+    )
+    .bind(hashes)
+    .fetch_one(&mut conn)
+    .await
+    .expect("count writers");
+    let _ = conn.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_states_made_and_taken_together_are_each_taken_once() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let hashes: Vec<String> = (0..40).map(|i| format!("state-{i}")).collect();
+    let barrier = Arc::new(Barrier::new(hashes.len()));
+    let inserts: Vec<_> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, hash)| {
+            let (store, barrier) = (shared.clone(), barrier.clone());
+            let state = NewOAuthState {
+                nonce: Some(format!("nonce-{i}")),
+                ..new_state(hash, NOW + 600_000 + i as i64)
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_oauth_state(&state).await
+            })
+        })
+        .collect();
+    for insert in inserts {
+        insert.await.expect("task").expect("insert state");
+    }
+    let writers = state_transactions(&scratch, &hashes).await;
+    assert!(writers < 40, "{writers} transactions for 40 states");
+
+    // Every state taken twice at once, and one that never was.
+    let barrier = Arc::new(Barrier::new(2 * hashes.len() + 1));
+    let takes: Vec<_> = hashes
+        .iter()
+        .chain(hashes.iter())
+        .cloned()
+        .chain(std::iter::once("unknown".to_owned()))
+        .map(|hash| {
+            let (store, barrier) = (shared.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let taken = store.take_oauth_state(&hash, NOW).await.expect("take");
+                (hash, taken)
+            })
+        })
+        .collect();
+    let mut by_hash: std::collections::HashMap<String, Vec<Option<store::OAuthState>>> =
+        std::collections::HashMap::new();
+    for take in takes {
+        let (hash, taken) = take.await.expect("task");
+        by_hash.entry(hash).or_default().push(taken);
+    }
+    assert!(by_hash["unknown"].iter().all(Option::is_none));
+    for (i, hash) in hashes.iter().enumerate() {
+        let got: Vec<&store::OAuthState> = by_hash[hash].iter().flatten().collect();
+        assert_eq!(got.len(), 1, "{hash} taken {} times", got.len());
+        // Each take got its own state, not another's.
+        assert_eq!(got[0].nonce.as_deref(), Some(format!("nonce-{i}").as_str()));
+        assert_eq!(got[0].expires_at, NOW + 600_000 + i as i64);
+    }
+    let consumers = state_transactions(&scratch, &hashes).await;
+    assert!(
+        consumers < 40,
+        "{consumers} transactions consumed 40 states"
+    );
+}

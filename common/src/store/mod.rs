@@ -16,6 +16,7 @@ mod migrations;
 mod oauth_states;
 mod social_accounts;
 mod sql;
+mod state_batch;
 mod users;
 
 use crate::jobs::{JobKind, JobResult};

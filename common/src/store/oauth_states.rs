@@ -14,6 +14,20 @@ pub(super) const TAKE: &str = "UPDATE oauth_states SET consumed_at = $2 \
      WHERE state_hash = $1 AND consumed_at IS NULL \
      RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at";
 
+/// [`INSERT`] over rows instead of parameters: several states in one
+/// statement.
+pub(super) const INSERT_MANY_PG: &str = "INSERT INTO oauth_states \
+     (state_hash, provider, redirect_uri, pkce_verifier, nonce, created_at, expires_at) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                          $6::bigint[], $7::bigint[])";
+
+/// [`TAKE`] over rows: takes several distinct states in one statement and
+/// names each state it took.
+pub(super) const TAKE_MANY_PG: &str = "UPDATE oauth_states s SET consumed_at = i.now \
+     FROM unnest($1::text[], $2::bigint[]) AS i(state_hash, now) \
+     WHERE s.state_hash = i.state_hash AND s.consumed_at IS NULL \
+     RETURNING s.state_hash, s.provider, s.redirect_uri, s.pkce_verifier, s.nonce, s.expires_at";
+
 pub(super) fn from_row(row: &impl SqlRow) -> Result<OAuthState, StoreError> {
     Ok(OAuthState {
         provider: row.text("provider")?,

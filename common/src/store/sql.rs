@@ -10,6 +10,7 @@
 use super::claim_batch::{ClaimRow, CodeClaims, claim_together};
 use super::group_commit::Batcher;
 use super::login_batch::{LoginRow, Logins, log_in_together};
+use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
     CodeClaim, CodeClaimed, Constraint, JobRecord, JobStatus, LoggedIn, LoginWrite,
     NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser,
@@ -39,6 +40,8 @@ pub struct PgStore {
     pool: PgPool,
     logins: Batcher<Logins>,
     claims: Batcher<CodeClaims>,
+    states_in: Batcher<StateInserts>,
+    states_out: Batcher<StateTakes>,
 }
 
 /// A SQLite file (or `sqlite::memory:`), the embedded default.
@@ -74,12 +77,13 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        let logins = Batcher::start(pool.clone(), store.login_batch_wait);
-        let claims = Batcher::start(pool.clone(), store.login_batch_wait);
+        let wait = store.login_batch_wait;
         Ok(Self {
+            logins: Batcher::start(pool.clone(), wait),
+            claims: Batcher::start(pool.clone(), wait),
+            states_in: Batcher::start(pool.clone(), wait),
+            states_out: Batcher::start(pool.clone(), wait),
             pool,
-            logins,
-            claims,
         })
     }
 
@@ -429,6 +433,40 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// Inserts one login state: [`oauth_states::INSERT`].
+            pub(super) async fn insert_state_alone(
+                pool: &sqlx::Pool<$db>,
+                state: &NewOAuthState,
+            ) -> Result<(), StoreError> {
+                sqlx::query(oauth_states::INSERT)
+                    .bind(&state.state_hash)
+                    .bind(&state.provider)
+                    .bind(&state.redirect_uri)
+                    .bind(state.pkce_verifier.as_deref())
+                    .bind(state.nonce.as_deref())
+                    .bind(state.created_at)
+                    .bind(state.expires_at)
+                    .execute(pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            /// Takes one login state: [`oauth_states::TAKE`].
+            pub(super) async fn take_state_alone(
+                pool: &sqlx::Pool<$db>,
+                state_hash: &str,
+                now: i64,
+            ) -> Result<Option<OAuthState>, StoreError> {
+                let row = sqlx::query(oauth_states::TAKE)
+                    .bind(state_hash)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(oauth_states::from_row).transpose()
+            }
+
             /// Claims one code: [`login_flows::CLAIM_LOGIN_CODE`], then, when
             /// it was already claimed, who holds it.
             pub(super) async fn claim_code_alone(
@@ -492,35 +530,6 @@ macro_rules! impl_store {
             async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
                 let tx = self.pool.begin_with($begin).await.map_err(map_err)?;
                 Ok(Box::new($tx(tx)))
-            }
-
-            async fn insert_oauth_state(&self, state: &NewOAuthState) -> Result<(), StoreError> {
-                sqlx::query(oauth_states::INSERT)
-                    .bind(&state.state_hash)
-                    .bind(&state.provider)
-                    .bind(&state.redirect_uri)
-                    .bind(state.pkce_verifier.as_deref())
-                    .bind(state.nonce.as_deref())
-                    .bind(state.created_at)
-                    .bind(state.expires_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
-            }
-
-            async fn take_oauth_state(
-                &self,
-                state_hash: &str,
-                now: i64,
-            ) -> Result<Option<OAuthState>, StoreError> {
-                let row = sqlx::query(oauth_states::TAKE)
-                    .bind(state_hash)
-                    .bind(now)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                row.as_ref().map(oauth_states::from_row).transpose()
             }
 
             async fn find_user_by_token(
@@ -736,6 +745,18 @@ impl_store! {
         async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
             self.claims.write(ClaimRow::new(c)).await
         }
+
+        async fn insert_oauth_state(&self, state: &NewOAuthState) -> Result<(), StoreError> {
+            self.states_in.write(state.clone()).await
+        }
+
+        async fn take_oauth_state(
+            &self,
+            state_hash: &str,
+            now: i64,
+        ) -> Result<Option<OAuthState>, StoreError> {
+            self.states_out.write(StateTake::new(state_hash, now)).await
+        }
     },
 }
 
@@ -752,6 +773,18 @@ impl_store! {
     overrides: {
         async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
             Self::claim_code_alone(&self.pool, c).await
+        }
+
+        async fn insert_oauth_state(&self, state: &NewOAuthState) -> Result<(), StoreError> {
+            Self::insert_state_alone(&self.pool, state).await
+        }
+
+        async fn take_oauth_state(
+            &self,
+            state_hash: &str,
+            now: i64,
+        ) -> Result<Option<OAuthState>, StoreError> {
+            Self::take_state_alone(&self.pool, state_hash, now).await
         }
     },
 }
