@@ -38,8 +38,8 @@
 # PostgreSQL and RabbitMQ machine-wide unless --target-services says otherwise.
 #
 # Environment (defaults in brackets):
-#   BENCH_CONCURRENCY_SIGNUP [64] BENCH_CONCURRENCY_RETURNING [64]
-#   BENCH_CONCURRENCY_MIXED [64]  virtual users (connections) per scenario
+#   BENCH_CONCURRENCY_SIGNUP [256] BENCH_CONCURRENCY_RETURNING [256]
+#   BENCH_CONCURRENCY_MIXED [256] virtual users (connections) per scenario
 #   BENCH_USERS [10000]           returning/mixed pool, signed up first
 #   BENCH_RATE [1000]             p99 scenario: open-loop logins/s
 #   BENCH_P99_MODE [signup]       p99 scenario: signup|returning|mixed
@@ -139,9 +139,9 @@ for v in RUNS DURATION WARMUP WORKERS USERS IDLE_SECS; do
 done
 if [ "$RUNS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then die "--runs and --duration must be at least 1"; fi
 [ -z "$CONCURRENCY" ] || is_uint "$CONCURRENCY" || die "--concurrency must be a whole number"
-C_SIGNUP="${CONCURRENCY:-${BENCH_CONCURRENCY_SIGNUP:-64}}"
-C_RETURNING="${CONCURRENCY:-${BENCH_CONCURRENCY_RETURNING:-64}}"
-C_MIXED="${CONCURRENCY:-${BENCH_CONCURRENCY_MIXED:-64}}"
+C_SIGNUP="${CONCURRENCY:-${BENCH_CONCURRENCY_SIGNUP:-256}}"
+C_RETURNING="${CONCURRENCY:-${BENCH_CONCURRENCY_RETURNING:-256}}"
+C_MIXED="${CONCURRENCY:-${BENCH_CONCURRENCY_MIXED:-256}}"
 RATE="${BENCH_RATE:-1000}"
 P99_MODE="${BENCH_P99_MODE:-signup}"
 P99_CONCURRENCY="${BENCH_P99_CONCURRENCY:-256}"
