@@ -60,9 +60,10 @@ pub struct DatabaseSettings {
     pub url: Secret,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
-    /// PostgreSQL: how long a process's login writer, once busy, waits for
-    /// more logins to write together with the one at hand (one statement
-    /// and one commit for all). 0: never wait. An idle writer never waits.
+    /// PostgreSQL: how long a process's writer of logins (and of code
+    /// claims, and of login states), once busy, waits for more of them to
+    /// write together with the one at hand (one statement and one commit
+    /// for all). 0: never wait. An idle writer never waits.
     #[serde(default = "default_login_batch_wait_ms")]
     pub login_batch_wait_ms: u64,
 }

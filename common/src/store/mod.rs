@@ -483,8 +483,9 @@ pub type SharedStore = Arc<dyn Store>;
 pub struct StoreOptions {
     /// The pool's size (at least one).
     pub max_connections: u32,
-    /// PostgreSQL: how long a busy login writer waits for more logins to
-    /// write with the one at hand (`[database] login_batch_wait_ms`).
+    /// PostgreSQL: how long a busy writer (of logins, code claims, login
+    /// states) waits for more writes of its kind to make with the one at
+    /// hand (`[database] login_batch_wait_ms`).
     pub login_batch_wait: std::time::Duration,
 }
 
