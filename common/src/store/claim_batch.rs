@@ -3,11 +3,10 @@
 //! code it did not claim (another job holds it) is then claimed alone, which
 //! says who holds it; so is every code of a batch the server refused.
 
-use super::group_commit::Together;
+use super::group_commit::{Together, column};
 use super::login_flows::CLAIM_LOGIN_CODES_PG;
 use super::sql::{PgStore, SqlRow, map_err};
 use super::{CodeClaim, CodeClaimed, StoreError};
-use futures_util::future::join_all;
 use sqlx::postgres::PgPool;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -57,69 +56,42 @@ impl Together for CodeClaims {
         vec![format!("{}\0{}", row.provider, row.code_hash)]
     }
 
-    async fn write(pool: &PgPool, rows: &[&ClaimRow]) -> Vec<Result<CodeClaimed, StoreError>> {
-        claim_together(pool, rows).await
+    async fn write_one(pool: &PgPool, row: &ClaimRow) -> Result<CodeClaimed, StoreError> {
+        PgStore::claim_code_alone(pool, &row.claim()).await
     }
-}
 
-async fn claim_alone(pool: &PgPool, row: &ClaimRow) -> Result<CodeClaimed, StoreError> {
-    PgStore::claim_code_alone(pool, &row.claim()).await
-}
-
-/// Claims of distinct codes made together. Answers in their order.
-pub(super) async fn claim_together(
-    pool: &PgPool,
-    rows: &[&ClaimRow],
-) -> Vec<Result<CodeClaimed, StoreError>> {
-    if let [row] = rows {
-        return vec![claim_alone(pool, row).await];
+    /// A code the statement did not claim is held by another job: claimed
+    /// alone, which says whose.
+    async fn write_many(
+        pool: &PgPool,
+        rows: &[&ClaimRow],
+    ) -> Result<Option<Vec<Option<CodeClaimed>>>, StoreError> {
+        let claimed = sqlx::query(CLAIM_LOGIN_CODES_PG)
+            .bind(column(rows, |r| r.provider.clone()))
+            .bind(column(rows, |r| r.code_hash.clone()))
+            .bind(column(rows, |r| r.job_id.to_string()))
+            .bind(column(rows, |r| r.request_hash.clone()))
+            .bind(column(rows, |r| r.now))
+            .bind(column(rows, |r| r.expires_at))
+            .fetch_all(pool)
+            .await;
+        let found = match claimed {
+            Ok(found) => found,
+            Err(sqlx::Error::Database(_)) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
+        };
+        let mut claimed = HashSet::with_capacity(found.len());
+        for row in &found {
+            claimed.insert((row.text("provider")?, row.text("code_hash")?));
+        }
+        Ok(Some(
+            rows.iter()
+                .map(|r| {
+                    claimed
+                        .contains(&(r.provider.clone(), r.code_hash.clone()))
+                        .then_some(CodeClaimed::Claimed)
+                })
+                .collect(),
+        ))
     }
-    fn col<T>(rows: &[&ClaimRow], f: impl Fn(&ClaimRow) -> T) -> Vec<T> {
-        rows.iter().map(|r| f(r)).collect()
-    }
-    let claimed = sqlx::query(CLAIM_LOGIN_CODES_PG)
-        .bind(col(rows, |r| r.provider.clone()))
-        .bind(col(rows, |r| r.code_hash.clone()))
-        .bind(col(rows, |r| r.job_id.to_string()))
-        .bind(col(rows, |r| r.request_hash.clone()))
-        .bind(col(rows, |r| r.now))
-        .bind(col(rows, |r| r.expires_at))
-        .fetch_all(pool)
-        .await;
-    let claimed: HashSet<(String, String)> = match claimed {
-        Ok(found) => {
-            let mut claimed = HashSet::with_capacity(found.len());
-            for row in &found {
-                match (row.text("provider"), row.text("code_hash")) {
-                    (Ok(p), Ok(c)) => {
-                        claimed.insert((p, c));
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        return rows.iter().map(|_| Err(e.clone())).collect();
-                    }
-                }
-            }
-            claimed
-        }
-        // Refused (nothing written): each code is claimed alone.
-        Err(sqlx::Error::Database(_)) => HashSet::new(),
-        // The connection was lost (perhaps after the commit) or none could
-        // be had: each job tries again, and a claim it made is its own.
-        Err(e) => {
-            let e = map_err(e);
-            return rows.iter().map(|_| Err(e.clone())).collect();
-        }
-    };
-    let taken: Vec<bool> = rows
-        .iter()
-        .map(|r| claimed.contains(&(r.provider.clone(), r.code_hash.clone())))
-        .collect();
-    join_all(rows.iter().zip(taken).map(|(row, taken)| async move {
-        if taken {
-            Ok(CodeClaimed::Claimed)
-        } else {
-            claim_alone(pool, row).await
-        }
-    }))
-    .await
 }

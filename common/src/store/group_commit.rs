@@ -1,8 +1,8 @@
 //! Group commit on PostgreSQL. Every write of one kind (a login, a code
-//! claim) made by one process goes through one queue; a task takes the
-//! writes waiting there (up to [`MAX_BATCH`]) and hands them to
-//! [`Together::write`], which writes them as one statement: one round trip
-//! and one commit for the lot instead of one each. An idle writer writes a
+//! claim, a login state) made by one process goes through one queue; a
+//! task takes the writes waiting there (up to [`MAX_BATCH`]) and hands them
+//! to [`Together::write_many`], which writes them as one statement: one
+//! round trip and one commit for the lot instead of one each. An idle writer writes a
 //! lone write at once; a busy one waits a little (`[database]
 //! login_batch_wait_ms`) for more.
 //!
@@ -10,6 +10,7 @@
 //! clashes with one already taken waits for the next batch.
 
 use super::StoreError;
+use futures_util::future::join_all;
 use sqlx::postgres::PgPool;
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -35,11 +36,51 @@ pub(super) trait Together: Send + Sync + 'static {
     /// job id, a code).
     fn keys(row: &Self::Row) -> Vec<String>;
 
-    /// Writes `rows` (distinct keys) and answers each, in their order.
-    fn write(
+    /// One write, as a statement of its own.
+    fn write_one(
+        pool: &PgPool,
+        row: &Self::Row,
+    ) -> impl Future<Output = Result<Self::Out, StoreError>> + Send;
+
+    /// Several writes (distinct keys) as one statement: an answer for each,
+    /// in their order, `None` for one the statement could not decide (it
+    /// is then made alone). `Ok(None)`: the server refused the statement,
+    /// so nothing was written.
+    fn write_many(
         pool: &PgPool,
         rows: &[&Self::Row],
-    ) -> impl Future<Output = Vec<Result<Self::Out, StoreError>>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<Option<Self::Out>>>, StoreError>> + Send;
+}
+
+/// Writes `rows` (distinct keys) and answers each, in their order: a lone
+/// write alone, several as one statement; those it left undecided, or all
+/// when the server refused it, alone, so that one write's failure is never
+/// another's. A lost connection (perhaps after the commit) fails them all,
+/// as it fails a write made alone, and their callers try again.
+pub(super) async fn write_together<W: Together>(
+    pool: &PgPool,
+    rows: &[&W::Row],
+) -> Vec<Result<W::Out, StoreError>> {
+    if let [row] = rows {
+        return vec![W::write_one(pool, row).await];
+    }
+    let decided = match W::write_many(pool, rows).await {
+        Ok(Some(decided)) => decided,
+        Ok(None) => rows.iter().map(|_| None).collect(),
+        Err(e) => return rows.iter().map(|_| Err(e.clone())).collect(),
+    };
+    join_all(rows.iter().zip(decided).map(|(row, decided)| async move {
+        match decided {
+            Some(out) => Ok(out),
+            None => W::write_one(pool, row).await,
+        }
+    }))
+    .await
+}
+
+/// One statement parameter: `f` of every row, as an array.
+pub(super) fn column<R, T>(rows: &[&R], f: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(|r| f(r)).collect()
 }
 
 type Reply<W> = oneshot::Sender<Result<<W as Together>::Out, StoreError>>;
@@ -165,7 +206,7 @@ impl<W: Together> Batch<W> {
 
     async fn write(self, pool: &PgPool) {
         let rows: Vec<&W::Row> = self.writes.iter().map(|p| &p.row).collect();
-        let results = W::write(pool, &rows).await;
+        let results = write_together::<W>(pool, &rows).await;
         for (p, result) in self.writes.into_iter().zip(results) {
             let _ = p.reply.send(result);
         }

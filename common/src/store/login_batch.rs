@@ -11,11 +11,10 @@
 //! another's. A lost connection fails them all, as it fails a single
 //! login, and their callers try again.
 
-use super::group_commit::Together;
+use super::group_commit::{Together, column};
 use super::logins::{LOG_IN_BATCH_PG, LOG_IN_PG};
 use super::sql::{SqlRow, map_err};
 use super::{LoggedIn, LoginWrite, StoreError, users};
-use futures_util::future::join_all;
 use sqlx::postgres::{PgPool, PgRow};
 
 /// One login's parameters, owned, in `LOG_IN_PG`'s order. No `Debug`: it
@@ -80,10 +79,7 @@ fn logged_in(row: &PgRow) -> Result<LoggedIn, StoreError> {
 }
 
 /// One login as `LOG_IN_PG`.
-pub(super) async fn log_in_one(
-    pool: &PgPool,
-    r: &LoginRow,
-) -> Result<Option<LoggedIn>, StoreError> {
+async fn log_in_one(pool: &PgPool, r: &LoginRow) -> Result<Option<LoggedIn>, StoreError> {
     let row = sqlx::query(LOG_IN_PG)
         .bind(&r.provider)
         .bind(&r.uid)
@@ -114,34 +110,31 @@ pub(super) async fn log_in_one(
 /// Many logins as `LOG_IN_BATCH_PG`, answered in their order. `Ok(None)`:
 /// the server refused the statement (a constraint, a deadlock), so none of
 /// them was written.
-pub(super) async fn log_in_many(
+async fn log_in_many(
     pool: &PgPool,
     rows: &[&LoginRow],
 ) -> Result<Option<Vec<Option<LoggedIn>>>, StoreError> {
-    fn col<T>(rows: &[&LoginRow], f: impl Fn(&LoginRow) -> T) -> Vec<T> {
-        rows.iter().map(|r| f(r)).collect()
-    }
     let found = sqlx::query(LOG_IN_BATCH_PG)
-        .bind(col(rows, |r| r.provider.clone()))
-        .bind(col(rows, |r| r.uid.clone()))
-        .bind(col(rows, |r| r.username.clone()))
-        .bind(col(rows, |r| r.email.clone()))
-        .bind(col(rows, |r| r.email_normalized.clone()))
-        .bind(col(rows, |r| r.first_name.clone()))
-        .bind(col(rows, |r| r.last_name.clone()))
-        .bind(col(rows, |r| r.referral_code.clone()))
-        .bind(col(rows, |r| r.referrer.clone()))
-        .bind(col(rows, |r| r.now))
-        .bind(col(rows, |r| r.may_create))
-        .bind(col(rows, |r| r.link_email.clone()))
-        .bind(col(rows, |r| r.extra_data.clone()))
-        .bind(col(rows, |r| r.key_id.clone()))
-        .bind(col(rows, |r| r.access_token.clone()))
-        .bind(col(rows, |r| r.refresh_token.clone()))
-        .bind(col(rows, |r| r.expires_at))
-        .bind(col(rows, |r| r.token_hash.clone()))
-        .bind(col(rows, |r| r.token_expires_at))
-        .bind(col(rows, |r| r.job_id.clone()))
+        .bind(column(rows, |r| r.provider.clone()))
+        .bind(column(rows, |r| r.uid.clone()))
+        .bind(column(rows, |r| r.username.clone()))
+        .bind(column(rows, |r| r.email.clone()))
+        .bind(column(rows, |r| r.email_normalized.clone()))
+        .bind(column(rows, |r| r.first_name.clone()))
+        .bind(column(rows, |r| r.last_name.clone()))
+        .bind(column(rows, |r| r.referral_code.clone()))
+        .bind(column(rows, |r| r.referrer.clone()))
+        .bind(column(rows, |r| r.now))
+        .bind(column(rows, |r| r.may_create))
+        .bind(column(rows, |r| r.link_email.clone()))
+        .bind(column(rows, |r| r.extra_data.clone()))
+        .bind(column(rows, |r| r.key_id.clone()))
+        .bind(column(rows, |r| r.access_token.clone()))
+        .bind(column(rows, |r| r.refresh_token.clone()))
+        .bind(column(rows, |r| r.expires_at))
+        .bind(column(rows, |r| r.token_hash.clone()))
+        .bind(column(rows, |r| r.token_expires_at))
+        .bind(column(rows, |r| r.job_id.clone()))
         .fetch_all(pool)
         .await;
     let found = match found {
@@ -176,27 +169,15 @@ impl Together for Logins {
         ]
     }
 
-    async fn write(pool: &PgPool, rows: &[&LoginRow]) -> Vec<Result<Option<LoggedIn>, StoreError>> {
-        log_in_together(pool, rows).await
+    async fn write_one(pool: &PgPool, row: &LoginRow) -> Result<Option<LoggedIn>, StoreError> {
+        log_in_one(pool, row).await
     }
-}
 
-/// Logins with distinct identities and job ids written together: alone as
-/// `LOG_IN_PG`, several as `LOG_IN_BATCH_PG`, or, when the server refuses
-/// that, each alone. Answers in their order.
-pub(super) async fn log_in_together(
-    pool: &PgPool,
-    rows: &[&LoginRow],
-) -> Vec<Result<Option<LoggedIn>, StoreError>> {
-    if let [row] = rows {
-        return vec![log_in_one(pool, row).await];
-    }
-    match log_in_many(pool, rows).await {
-        Ok(Some(results)) => results.into_iter().map(Ok).collect(),
-        Ok(None) => join_all(rows.iter().map(|row| log_in_one(pool, row))).await,
-        // The connection was lost (perhaps after the commit) or none could
-        // be had: each caller tries again with a new app token, as after a
-        // failed `LOG_IN_PG`.
-        Err(e) => rows.iter().map(|_| Err(e.clone())).collect(),
+    async fn write_many(
+        pool: &PgPool,
+        rows: &[&LoginRow],
+    ) -> Result<Option<Vec<Option<Option<LoggedIn>>>>, StoreError> {
+        let written = log_in_many(pool, rows).await?;
+        Ok(written.map(|answers| answers.into_iter().map(Some).collect()))
     }
 }

@@ -7,9 +7,9 @@
 //! the database's constraints ([`map_err`] turns their names into
 //! [`Constraint`]s), never checked beforehand.
 
-use super::claim_batch::{ClaimRow, CodeClaims, claim_together};
-use super::group_commit::Batcher;
-use super::login_batch::{LoginRow, Logins, log_in_together};
+use super::claim_batch::{ClaimRow, CodeClaims};
+use super::group_commit::{Batcher, write_together};
+use super::login_batch::{LoginRow, Logins};
 use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
     CodeClaim, CodeClaimed, Constraint, JobRecord, JobStatus, LoggedIn, LoginWrite,
@@ -101,7 +101,7 @@ impl PgStore {
         logins: &[LoginWrite<'_>],
     ) -> Vec<Result<Option<LoggedIn>, StoreError>> {
         let rows: Vec<LoginRow> = logins.iter().map(LoginRow::new).collect();
-        log_in_together(&self.pool, &rows.iter().collect::<Vec<_>>()).await
+        write_together::<Logins>(&self.pool, &rows.iter().collect::<Vec<_>>()).await
     }
 
     /// Code claims made together, as the claim queue makes a batch. Answers
@@ -111,7 +111,7 @@ impl PgStore {
         claims: &[CodeClaim<'_>],
     ) -> Vec<Result<CodeClaimed, StoreError>> {
         let rows: Vec<ClaimRow> = claims.iter().map(ClaimRow::new).collect();
-        claim_together(&self.pool, &rows.iter().collect::<Vec<_>>()).await
+        write_together::<CodeClaims>(&self.pool, &rows.iter().collect::<Vec<_>>()).await
     }
 }
 

@@ -1,11 +1,9 @@
 //! Login states of the redirect flow, written and taken together on
 //! PostgreSQL ([`super::group_commit`]): states that come in together are
 //! one statement, [`oauth_states::INSERT_MANY_PG`]; takes that come in
-//! together are one, [`oauth_states::TAKE_MANY_PG`]. A batch the server
-//! refuses is written again state by state, so one state's failure is
-//! never another's.
+//! together are one, [`oauth_states::TAKE_MANY_PG`].
 
-use super::group_commit::Together;
+use super::group_commit::{Together, column};
 use super::oauth_states;
 use super::sql::{PgStore, SqlRow, map_err};
 use super::{NewOAuthState, OAuthState, StoreError};
@@ -23,36 +21,28 @@ impl Together for StateInserts {
         vec![row.state_hash.clone()]
     }
 
-    async fn write(pool: &PgPool, rows: &[&NewOAuthState]) -> Vec<Result<(), StoreError>> {
-        if let [row] = rows {
-            return vec![PgStore::insert_state_alone(pool, row).await];
-        }
-        fn col<T>(rows: &[&NewOAuthState], f: impl Fn(&NewOAuthState) -> T) -> Vec<T> {
-            rows.iter().map(|r| f(r)).collect()
-        }
+    async fn write_one(pool: &PgPool, row: &NewOAuthState) -> Result<(), StoreError> {
+        PgStore::insert_state_alone(pool, row).await
+    }
+
+    async fn write_many(
+        pool: &PgPool,
+        rows: &[&NewOAuthState],
+    ) -> Result<Option<Vec<Option<()>>>, StoreError> {
         let inserted = sqlx::query(oauth_states::INSERT_MANY_PG)
-            .bind(col(rows, |r| r.state_hash.clone()))
-            .bind(col(rows, |r| r.provider.clone()))
-            .bind(col(rows, |r| r.redirect_uri.clone()))
-            .bind(col(rows, |r| r.pkce_verifier.clone()))
-            .bind(col(rows, |r| r.nonce.clone()))
-            .bind(col(rows, |r| r.created_at))
-            .bind(col(rows, |r| r.expires_at))
+            .bind(column(rows, |r| r.state_hash.clone()))
+            .bind(column(rows, |r| r.provider.clone()))
+            .bind(column(rows, |r| r.redirect_uri.clone()))
+            .bind(column(rows, |r| r.pkce_verifier.clone()))
+            .bind(column(rows, |r| r.nonce.clone()))
+            .bind(column(rows, |r| r.created_at))
+            .bind(column(rows, |r| r.expires_at))
             .execute(pool)
             .await;
         match inserted {
-            Ok(_) => rows.iter().map(|_| Ok(())).collect(),
-            Err(sqlx::Error::Database(_)) => {
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    out.push(PgStore::insert_state_alone(pool, row).await);
-                }
-                out
-            }
-            Err(e) => {
-                let e = map_err(e);
-                rows.iter().map(|_| Err(e.clone())).collect()
-            }
+            Ok(_) => Ok(Some(rows.iter().map(|_| Some(())).collect())),
+            Err(sqlx::Error::Database(_)) => Ok(None),
+            Err(e) => Err(map_err(e)),
         }
     }
 }
@@ -84,50 +74,32 @@ impl Together for StateTakes {
         vec![row.state_hash.clone()]
     }
 
-    async fn write(
+    async fn write_one(pool: &PgPool, row: &StateTake) -> Result<Option<OAuthState>, StoreError> {
+        PgStore::take_state_alone(pool, &row.state_hash, row.now).await
+    }
+
+    async fn write_many(
         pool: &PgPool,
         rows: &[&StateTake],
-    ) -> Vec<Result<Option<OAuthState>, StoreError>> {
-        if let [row] = rows {
-            return vec![PgStore::take_state_alone(pool, &row.state_hash, row.now).await];
-        }
+    ) -> Result<Option<Vec<Option<Option<OAuthState>>>>, StoreError> {
         let taken = sqlx::query(oauth_states::TAKE_MANY_PG)
-            .bind(
-                rows.iter()
-                    .map(|r| r.state_hash.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.now).collect::<Vec<_>>())
+            .bind(column(rows, |r| r.state_hash.clone()))
+            .bind(column(rows, |r| r.now))
             .fetch_all(pool)
             .await;
         let found = match taken {
             Ok(found) => found,
-            Err(sqlx::Error::Database(_)) => {
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    out.push(PgStore::take_state_alone(pool, &row.state_hash, row.now).await);
-                }
-                return out;
-            }
-            Err(e) => {
-                let e = map_err(e);
-                return rows.iter().map(|_| Err(e.clone())).collect();
-            }
+            Err(sqlx::Error::Database(_)) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
         };
         let mut by_hash = HashMap::with_capacity(found.len());
         for row in &found {
-            let state = row
-                .text("state_hash")
-                .and_then(|hash| Ok((hash, oauth_states::from_row(row)?)));
-            match state {
-                Ok((hash, state)) => {
-                    by_hash.insert(hash, state);
-                }
-                Err(e) => return rows.iter().map(|_| Err(e.clone())).collect(),
-            }
+            by_hash.insert(row.text("state_hash")?, oauth_states::from_row(row)?);
         }
-        rows.iter()
-            .map(|r| Ok(by_hash.remove(&r.state_hash)))
-            .collect()
+        Ok(Some(
+            rows.iter()
+                .map(|r| Some(by_hash.remove(&r.state_hash)))
+                .collect(),
+        ))
     }
 }
