@@ -1115,16 +1115,16 @@ async fn pg_store() -> (Arc<store::PgStore>, PgScratch) {
     (Arc::new(pg), scratch)
 }
 
-/// How many transactions wrote the app tokens `hashes`.
-async fn writing_transactions(scratch: &PgScratch, hashes: &[String]) -> i64 {
+/// How many transactions last wrote the rows of `table` whose `key` is one
+/// of `keys`.
+async fn writing_transactions(scratch: &PgScratch, table: &str, key: &str, keys: &[String]) -> i64 {
     let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT count(DISTINCT xmin::text) FROM auth_tokens WHERE token_hash = ANY($1)",
-    )
-    .bind(hashes)
-    .fetch_one(&mut conn)
-    .await
-    .expect("count writers");
+    let sql = format!("SELECT count(DISTINCT xmin::text) FROM {table} WHERE {key} = ANY($1)");
+    let (n,): (i64,) = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(keys)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count writers");
     let _ = conn.close().await;
     n
 }
@@ -1206,7 +1206,7 @@ async fn postgres_logins_written_together_answer_as_each_alone() {
     let results = pg.log_in_together(&writes).await;
     let written = ["t-ann", "t-dan-2", "t-sam"].map(str::to_owned);
     assert_eq!(
-        writing_transactions(&scratch, &written).await,
+        writing_transactions(&scratch, "auth_tokens", "token_hash", &written).await,
         1,
         "one statement wrote them all"
     );
@@ -1330,7 +1330,7 @@ async fn postgres_a_clash_among_logins_written_together_fails_only_its_own() {
     }
     let written = ["t-cat", "t-dot"].map(str::to_owned);
     assert_eq!(
-        writing_transactions(&scratch, &written).await,
+        writing_transactions(&scratch, "auth_tokens", "token_hash", &written).await,
         2,
         "written again one by one"
     );
@@ -1403,22 +1403,8 @@ async fn postgres_concurrent_logins_are_grouped_and_each_gets_its_own_user() {
     }
     // The writer writes one batch at a time: logins that come in while one
     // is written go together in the next.
-    let writers = writing_transactions(&scratch, &tokens).await;
+    let writers = writing_transactions(&scratch, "auth_tokens", "token_hash", &tokens).await;
     assert!(writers < 60, "{writers} transactions for 60 logins");
-}
-
-/// How many transactions wrote the claims of the codes `hashes`.
-async fn claiming_transactions(scratch: &PgScratch, hashes: &[String]) -> i64 {
-    let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT count(DISTINCT xmin::text) FROM login_codes WHERE code_hash = ANY($1)",
-    )
-    .bind(hashes)
-    .fetch_one(&mut conn)
-    .await
-    .expect("count writers");
-    let _ = conn.close().await;
-    n
 }
 
 fn code_claim<'a>(code: &'a str, request: &'a str, job: Uuid, now: i64) -> CodeClaim<'a> {
@@ -1481,7 +1467,10 @@ async fn postgres_code_claims_made_together_answer_as_each_alone() {
     );
     // What the batch claimed, it claimed in one statement.
     let fresh = ["new-1", "new-2", "stale"].map(str::to_owned);
-    assert_eq!(claiming_transactions(&scratch, &fresh).await, 1);
+    assert_eq!(
+        writing_transactions(&scratch, "login_codes", "code_hash", &fresh).await,
+        1
+    );
     // Each claim is its job's, as a claim made alone would leave it.
     for (code, job) in [("new-1", jobs[3]), ("stale", jobs[7]), ("held", jobs[1])] {
         let again = shared
@@ -1544,7 +1533,7 @@ async fn postgres_concurrent_claims_of_one_code_leave_it_one_job() {
         }
     }
     let codes: Vec<String> = by_code.into_keys().collect();
-    let writers = claiming_transactions(&scratch, &codes).await;
+    let writers = writing_transactions(&scratch, "login_codes", "code_hash", &codes).await;
     assert!(writers < 30, "{writers} transactions for 30 claims");
 }
 
@@ -1651,20 +1640,6 @@ async fn postgres_logins_of_a_young_table_never_read_the_whole_table() {
     assert!(read <= 4 * logins, "{read} rows read for {logins} logins");
 }
 
-/// How many transactions wrote, and how many consumed, the states `hashes`.
-async fn state_transactions(scratch: &PgScratch, hashes: &[String]) -> i64 {
-    let mut conn = PgConnection::connect(&scratch.url).await.expect("connect");
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT count(DISTINCT xmin::text) FROM oauth_states WHERE state_hash = ANY($1)",
-    )
-    .bind(hashes)
-    .fetch_one(&mut conn)
-    .await
-    .expect("count writers");
-    let _ = conn.close().await;
-    n
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_states_made_and_taken_together_are_each_taken_once() {
     let (pg, scratch) = pg_store().await;
@@ -1689,7 +1664,7 @@ async fn postgres_states_made_and_taken_together_are_each_taken_once() {
     for insert in inserts {
         insert.await.expect("task").expect("insert state");
     }
-    let writers = state_transactions(&scratch, &hashes).await;
+    let writers = writing_transactions(&scratch, "oauth_states", "state_hash", &hashes).await;
     assert!(writers < 40, "{writers} transactions for 40 states");
 
     // Every state taken twice at once, and one that never was.
@@ -1722,7 +1697,7 @@ async fn postgres_states_made_and_taken_together_are_each_taken_once() {
         assert_eq!(got[0].nonce.as_deref(), Some(format!("nonce-{i}").as_str()));
         assert_eq!(got[0].expires_at, NOW + 600_000 + i as i64);
     }
-    let consumers = state_transactions(&scratch, &hashes).await;
+    let consumers = writing_transactions(&scratch, "oauth_states", "state_hash", &hashes).await;
     assert!(
         consumers < 40,
         "{consumers} transactions consumed 40 states"
