@@ -57,17 +57,25 @@ impl PgStore {
 
     /// Opens a pool to `url` as `store` says.
     pub async fn connect_with(url: &str, store: StoreOptions) -> Result<Self, StoreError> {
-        // Every statement of the store finds its rows through an index. A
-        // prepared statement keeps the generic plan made at its sixth run:
-        // made while a table is young (a fresh database, the first minutes
-        // of a signup burst), that plan would scan the whole table, and
-        // keep doing so as the table grows. Without sequential scans the
-        // planner keeps to the indexes whatever the table's size.
-        let options = PgConnectOptions::from_str(url)
-            .map_err(map_err)?
-            .options([("enable_seqscan", "off")]);
+        let options = PgConnectOptions::from_str(url).map_err(map_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(store.max_connections.max(1))
+            // Every statement of the store finds its rows through an index.
+            // A prepared statement keeps the generic plan made at its sixth
+            // run: made while a table is young (a fresh database, the first
+            // minutes of a signup burst), that plan would scan the whole
+            // table, and keep doing so as the table grows. Without
+            // sequential scans the planner keeps to the indexes whatever
+            // the table's size. A `SET` rather than a startup parameter,
+            // which connection poolers such as PgBouncer refuse.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET enable_seqscan = off")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             // No ping before each call (one round trip per method). A
             // connection that died while idle fails its call with
             // `Unavailable`, which callers retry, and is then replaced.
