@@ -3,9 +3,9 @@
 //! code it did not claim (another job holds it) is then claimed alone, which
 //! says who holds it; so is every code of a batch the server refused.
 
-use super::group_commit::{Together, column};
+use super::group_commit::{Together, column, unless_refused};
 use super::login_flows::CLAIM_LOGIN_CODES_PG;
-use super::sql::{PgStore, SqlRow, map_err};
+use super::sql::{PgStore, SqlRow};
 use super::{CodeClaim, CodeClaimed, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashSet;
@@ -75,10 +75,8 @@ impl Together for CodeClaims {
             .bind(column(rows, |r| r.expires_at))
             .fetch_all(pool)
             .await;
-        let found = match claimed {
-            Ok(found) => found,
-            Err(sqlx::Error::Database(_)) => return Ok(None),
-            Err(e) => return Err(map_err(e)),
+        let Some(found) = unless_refused(claimed)? else {
+            return Ok(None);
         };
         let mut claimed = HashSet::with_capacity(found.len());
         for row in &found {

@@ -10,6 +10,7 @@
 //! clashes with one already taken waits for the next batch.
 
 use super::StoreError;
+use super::sql::map_err;
 use futures_util::future::join_all;
 use sqlx::postgres::PgPool;
 use std::collections::{HashSet, VecDeque};
@@ -76,6 +77,18 @@ pub(super) async fn write_together<W: Together>(
         }
     }))
     .await
+}
+
+/// A batch statement's outcome for [`Together::write_many`]: what it gave,
+/// `None` when the server refused it (a constraint, a deadlock: nothing
+/// was written, so each write is made alone), or the error of a lost
+/// connection.
+pub(super) fn unless_refused<T>(outcome: Result<T, sqlx::Error>) -> Result<Option<T>, StoreError> {
+    match outcome {
+        Ok(done) => Ok(Some(done)),
+        Err(sqlx::Error::Database(_)) => Ok(None),
+        Err(e) => Err(map_err(e)),
+    }
 }
 
 /// One statement parameter: `f` of every row, as an array.

@@ -11,7 +11,7 @@
 //! another's. A lost connection fails them all, as it fails a single
 //! login, and their callers try again.
 
-use super::group_commit::{Together, column};
+use super::group_commit::{Together, column, unless_refused};
 use super::logins::{LOG_IN_BATCH_PG, LOG_IN_PG};
 use super::sql::{SqlRow, map_err};
 use super::{LoggedIn, LoginWrite, StoreError, users};
@@ -137,10 +137,8 @@ async fn log_in_many(
         .bind(column(rows, |r| r.job_id.clone()))
         .fetch_all(pool)
         .await;
-    let found = match found {
-        Ok(found) => found,
-        Err(sqlx::Error::Database(_)) => return Ok(None),
-        Err(e) => return Err(map_err(e)),
+    let Some(found) = unless_refused(found)? else {
+        return Ok(None);
     };
     let mut out: Vec<Option<LoggedIn>> = rows.iter().map(|_| None).collect();
     for row in &found {

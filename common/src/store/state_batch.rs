@@ -3,9 +3,9 @@
 //! one statement, [`oauth_states::INSERT_MANY_PG`]; takes that come in
 //! together are one, [`oauth_states::TAKE_MANY_PG`].
 
-use super::group_commit::{Together, column};
+use super::group_commit::{Together, column, unless_refused};
 use super::oauth_states;
-use super::sql::{PgStore, SqlRow, map_err};
+use super::sql::{PgStore, SqlRow};
 use super::{NewOAuthState, OAuthState, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashMap;
@@ -39,11 +39,7 @@ impl Together for StateInserts {
             .bind(column(rows, |r| r.expires_at))
             .execute(pool)
             .await;
-        match inserted {
-            Ok(_) => Ok(Some(rows.iter().map(|_| Some(())).collect())),
-            Err(sqlx::Error::Database(_)) => Ok(None),
-            Err(e) => Err(map_err(e)),
-        }
+        Ok(unless_refused(inserted)?.map(|_| rows.iter().map(|_| Some(())).collect()))
     }
 }
 
@@ -87,10 +83,8 @@ impl Together for StateTakes {
             .bind(column(rows, |r| r.now))
             .fetch_all(pool)
             .await;
-        let found = match taken {
-            Ok(found) => found,
-            Err(sqlx::Error::Database(_)) => return Ok(None),
-            Err(e) => return Err(map_err(e)),
+        let Some(found) = unless_refused(taken)? else {
+            return Ok(None);
         };
         let mut by_hash = HashMap::with_capacity(found.len());
         for row in &found {
