@@ -129,6 +129,13 @@ pub struct ProviderConfig {
     pub client_secret: Secret,
     pub scopes: Vec<String>,
     pub pkce: bool,
+    /// `/social-auth` refuses a code without its `code_verifier`.
+    pub require_pkce: bool,
+    /// id_token signature algorithms accepted (JWS `alg` names).
+    pub id_token_signing_algs: Vec<String>,
+    /// A multi-tenant issuer's tenant (`microsoft`), already put into
+    /// `issuer`; `None` for every other provider.
+    pub tenant: Option<String>,
     pub profile: ProfileMapping,
     pub allowed_email_domains: Vec<String>,
     pub authorize_params: BTreeMap<String, String>,
@@ -169,6 +176,25 @@ impl Catalogue {
     }
 }
 
+/// The id_token signature algorithms accepted unless a provider lists its
+/// own: the asymmetric ones. `none` is never accepted, and the HMAC ones
+/// (keyed with the client secret, which is no proof of the provider) only
+/// when a provider lists them.
+pub const DEFAULT_ID_TOKEN_ALGS: [&str; 10] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+];
+
+/// Every algorithm a provider may list.
+const KNOWN_ID_TOKEN_ALGS: [&str; 13] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "HS256", "HS384", "HS512",
+];
+
+/// Microsoft's issuer, by tenant: the discovery document of every tenant
+/// names `{tenantid}`'s issuer, the id_token's `tid` fills it in.
+pub const MICROSOFT_ISSUER: &str = "https://login.microsoftonline.com/{tenant}/v2.0";
+const MICROSOFT_DEFAULT_TENANT: &str = "common";
+
 /// Known brands: protocol, endpoints, scopes and profile mapping.
 fn preset(name: &str) -> Option<ProviderSettings> {
     let s = |v: &str| Some(v.to_owned());
@@ -191,10 +217,10 @@ fn preset(name: &str) -> Option<ProviderSettings> {
             "https://accounts.google.com",
             &["openid", "email", "profile"],
         ),
-        "microsoft" => oidc(
-            "https://login.microsoftonline.com/common/v2.0",
-            &["openid", "email", "profile"],
-        ),
+        "microsoft" => ProviderSettings {
+            tenant: s(MICROSOFT_DEFAULT_TENANT),
+            ..oidc(MICROSOFT_ISSUER, &["openid", "email", "profile"])
+        },
         "gitlab" => oidc("https://gitlab.com", &["openid", "email", "profile"]),
         "linkedin" => oidc(
             "https://www.linkedin.com/oauth",
@@ -279,7 +305,51 @@ fn resolve(name: &str, p: &ProviderSettings) -> Result<ProviderConfig, Catalogue
         .ok_or_else(|| err("needs a `protocol` (oidc, oauth2, oauth1) or a `preset`".into()))?;
     let protocol = Protocol::parse(&protocol_raw)
         .ok_or_else(|| err(format!("unknown protocol {protocol_raw:?}")))?;
-    let issuer = url("issuer", pick(&p.issuer, &base.issuer))?;
+    let tenant = pick(&p.tenant, &base.tenant);
+    let raw_issuer = pick(&p.issuer, &base.issuer);
+    let issuer = match (&tenant, raw_issuer) {
+        (Some(tenant), Some(template)) if template.contains("{tenant}") => {
+            let ok = !tenant.is_empty()
+                && tenant
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            if !ok {
+                return Err(err(format!("tenant {tenant:?}: a tenant id or domain")));
+            }
+            url("issuer", Some(template.replace("{tenant}", tenant)))?
+        }
+        (Some(_), _) => {
+            return Err(err(
+                "`tenant` needs an issuer with `{tenant}` in it (the `microsoft` preset)".into(),
+            ));
+        }
+        (None, raw) => url("issuer", raw)?,
+    };
+    let id_token_signing_algs = match p
+        .id_token_signing_algs
+        .clone()
+        .or(base.id_token_signing_algs.clone())
+    {
+        Some(algs) => {
+            if let Some(bad) = algs
+                .iter()
+                .find(|a| !KNOWN_ID_TOKEN_ALGS.contains(&a.as_str()))
+            {
+                return Err(err(format!(
+                    "id_token_signing_algs: {bad:?} is not one of {}",
+                    KNOWN_ID_TOKEN_ALGS.join(", ")
+                )));
+            }
+            if algs.is_empty() {
+                return Err(err("id_token_signing_algs: list at least one".into()));
+            }
+            algs
+        }
+        None => DEFAULT_ID_TOKEN_ALGS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
+    };
     let authorize_url = url("authorize_url", pick(&p.authorize_url, &base.authorize_url))?;
     let token_url = url("token_url", pick(&p.token_url, &base.token_url))?;
     let userinfo_url = url("userinfo_url", pick(&p.userinfo_url, &base.userinfo_url))?;
@@ -339,6 +409,9 @@ fn resolve(name: &str, p: &ProviderSettings) -> Result<ProviderConfig, Catalogue
         client_secret: p.client_secret.clone(),
         scopes: p.scopes.clone().or(base.scopes).unwrap_or(default_scopes),
         pkce: p.pkce.unwrap_or(protocol != Protocol::OAuth1),
+        require_pkce: p.require_pkce.or(base.require_pkce).unwrap_or(false),
+        id_token_signing_algs,
+        tenant,
         profile,
         allowed_email_domains: p
             .allowed_email_domains
@@ -379,6 +452,57 @@ mod tests {
         );
         assert_eq!(gh.profile.uid, "id");
         assert!(gh.pkce);
+    }
+
+    #[test]
+    fn microsoft_takes_its_tenant_into_the_issuer() {
+        let s = settings(
+            "[providers.microsoft]\npreset = \"microsoft\"\nclient_id = \"id\"\n\n\
+             [providers.contoso]\npreset = \"microsoft\"\nclient_id = \"id\"\n\
+             tenant = \"9188040d-6c67-4c5b-b112-36a304b66dad\"\n",
+        );
+        let c = Catalogue::from_settings(&s).expect("catalogue");
+        let common = c.get("microsoft").expect("microsoft");
+        assert_eq!(
+            common.issuer.as_ref().map(Url::as_str),
+            Some("https://login.microsoftonline.com/common/v2.0")
+        );
+        assert_eq!(common.tenant.as_deref(), Some("common"));
+        let contoso = c.get("contoso").expect("contoso");
+        assert_eq!(
+            contoso.issuer.as_ref().map(Url::as_str),
+            Some("https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0")
+        );
+        let bad = settings(
+            "[providers.m]\npreset = \"microsoft\"\nclient_id = \"id\"\ntenant = \"a/b\"\n",
+        );
+        assert!(Catalogue::from_settings(&bad).is_err());
+        let google =
+            settings("[providers.g]\npreset = \"google\"\nclient_id = \"id\"\ntenant = \"x\"\n");
+        assert!(Catalogue::from_settings(&google).is_err());
+    }
+
+    #[test]
+    fn id_token_algorithms_default_to_the_asymmetric_ones_and_are_checked() {
+        let s = settings(
+            "[providers.g]\npreset = \"google\"\nclient_id = \"id\"\n\n\
+             [providers.h]\npreset = \"google\"\nclient_id = \"id\"\n\
+             id_token_signing_algs = [\"HS256\"]\nrequire_pkce = true\n",
+        );
+        let c = Catalogue::from_settings(&s).expect("catalogue");
+        let g = c.get("g").expect("g");
+        assert!(g.id_token_signing_algs.iter().any(|a| a == "RS256"));
+        assert!(!g.id_token_signing_algs.iter().any(|a| a.starts_with("HS")));
+        assert!(!g.require_pkce);
+        let h = c.get("h").expect("h");
+        assert_eq!(h.id_token_signing_algs, ["HS256"]);
+        assert!(h.require_pkce);
+        for bad in ["[\"none\"]", "[]"] {
+            let s = settings(&format!(
+                "[providers.g]\npreset = \"google\"\nclient_id = \"id\"\nid_token_signing_algs = {bad}\n"
+            ));
+            assert!(Catalogue::from_settings(&s).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -204,6 +204,14 @@ pub struct ProviderSettings {
     pub scopes: Option<Vec<String>>,
     /// PKCE S256; on by default for OAuth2 and OIDC.
     pub pkce: Option<bool>,
+    /// `/social-auth` refuses a code posted without its `code_verifier`.
+    pub require_pkce: Option<bool>,
+    /// id_token signature algorithms accepted (OIDC). Default: the
+    /// asymmetric ones (RS/PS/ES 256–512, EdDSA); never `none`.
+    pub id_token_signing_algs: Option<Vec<String>>,
+    /// The directory tenant of a multi-tenant issuer (`microsoft`): its id
+    /// or domain, or `common`, `organizations`, `consumers`.
+    pub tenant: Option<String>,
     pub profile: Option<ProfileSettings>,
     #[serde(default)]
     pub allowed_email_domains: Vec<String>,

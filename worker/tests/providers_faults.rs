@@ -4,13 +4,15 @@
 //! id_token checks with locally signed tokens.
 
 use openidconnect::core::{
-    CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreGenderClaim, CoreHmacKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
     CoreRsaPrivateSigningKey,
 };
 use openidconnect::{AdditionalClaims, IdToken, IdTokenClaims, JsonWebKeyId, PrivateSigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use socialauth_common::catalogue::{ProfileMapping, Protocol, ProviderConfig};
+use socialauth_common::catalogue::{
+    DEFAULT_ID_TOKEN_ALGS, ProfileMapping, Protocol, ProviderConfig,
+};
 use socialauth_common::secret::Secret;
 use socialauth_common::types::ProviderName;
 use socialauth_worker::providers::{ProviderClient, ProviderError, ProviderLogin};
@@ -49,6 +51,9 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         client_secret: Secret::new(CLIENT_SECRET.into()),
         scopes: vec![],
         pkce: true,
+        require_pkce: false,
+        id_token_signing_algs: DEFAULT_ID_TOKEN_ALGS.map(String::from).to_vec(),
+        tenant: None,
         profile: ProfileMapping::default(),
         allowed_email_domains: vec![],
         authorize_params: BTreeMap::new(),
@@ -606,7 +611,9 @@ FAejzGW0YW0BMpLqeNAN9ew9m0tLWclzXMYWDEjgCShA3Gixg36xq2U=\n\
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CustomClaims {
-    hd: String,
+    /// Every non-standard claim (`hd`, `tid`, …), kept as signed.
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
 }
 impl AdditionalClaims for CustomClaims {}
 
@@ -624,55 +631,109 @@ struct IdTokenSpec<'a> {
     subject: &'a str,
     nonce: &'a str,
     expires_in_secs: i64,
+    /// `iat` relative to now.
+    issued_in_secs: i64,
+    /// Claims added to (or replacing) the standard ones: `azp`, `tid`, …
+    extra: Value,
 }
 
-fn id_token(spec: &IdTokenSpec<'_>, key: &CoreRsaPrivateSigningKey) -> String {
+fn claims_of(spec: &IdTokenSpec<'_>) -> Value {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    let claims: IdTokenClaims<CustomClaims, CoreGenderClaim> = serde_json::from_value(json!({
+    let mut claims = json!({
         "iss": spec.issuer,
         "aud": [spec.audience],
         "exp": now + spec.expires_in_secs,
-        "iat": now - 10,
+        "iat": now + spec.issued_in_secs,
         "sub": spec.subject,
         "nonce": spec.nonce,
         "email": "ada@example.com",
         "email_verified": true,
         "name": "Ada from the id_token",
         "hd": "example.com",
-    }))
-    .expect("claims");
+    });
+    if let (Some(doc), Some(extra)) = (claims.as_object_mut(), spec.extra.as_object()) {
+        doc.extend(extra.clone());
+    }
+    claims
+}
+
+fn signed<K>(spec: &IdTokenSpec<'_>, key: &K, alg: CoreJwsSigningAlgorithm) -> String
+where
+    K: PrivateSigningKey,
+    K::VerificationKey: openidconnect::JsonWebKey<SigningAlgorithm = CoreJwsSigningAlgorithm>,
+{
+    let claims: IdTokenClaims<CustomClaims, CoreGenderClaim> =
+        serde_json::from_value(claims_of(spec)).expect("claims");
     IdToken::<
         CustomClaims,
         CoreGenderClaim,
         CoreJweContentEncryptionAlgorithm,
         CoreJwsSigningAlgorithm,
-    >::new(
-        claims,
-        key,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        None,
-        None,
-    )
+    >::new(claims, key, alg, None, None)
     .expect("sign")
     .to_string()
+}
+
+fn id_token(spec: &IdTokenSpec<'_>, key: &CoreRsaPrivateSigningKey) -> String {
+    signed(spec, key, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256)
+}
+
+/// An id_token signed HS256 with the client secret as the key: what a
+/// provider that lists HS256 may send, and anyone who knows the secret
+/// can forge.
+fn id_token_hs256(spec: &IdTokenSpec<'_>) -> String {
+    let key = CoreHmacKey::new(CLIENT_SECRET.as_bytes().to_vec());
+    signed(spec, &key, CoreJwsSigningAlgorithm::HmacSha256)
+}
+
+/// An unsigned id_token (`alg: none`).
+fn id_token_unsigned(spec: &IdTokenSpec<'_>) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims_of(spec).to_string())
+    )
 }
 
 /// An OIDC provider on `server`; `auth_methods` is the discovery document's
 /// `token_endpoint_auth_methods_supported`, `userinfo` whether it lists a
 /// userinfo endpoint.
 async fn mount_discovery(server: &MockServer, auth_methods: Option<&[&str]>, userinfo: bool) {
+    mount_discovery_doc(
+        server,
+        auth_methods,
+        userinfo,
+        &["RS256"],
+        &server.uri(),
+        "",
+    )
+    .await;
+}
+
+/// The discovery document at `{path}/.well-known/openid-configuration`,
+/// naming `issuer` and the signing algorithms `algs`.
+async fn mount_discovery_doc(
+    server: &MockServer,
+    auth_methods: Option<&[&str]>,
+    userinfo: bool,
+    algs: &[&str],
+    issuer_named: &str,
+    prefix: &str,
+) {
     let issuer = server.uri();
     let mut doc = json!({
-        "issuer": issuer,
+        "issuer": issuer_named,
         "authorization_endpoint": format!("{issuer}/auth"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": algs,
     });
     if userinfo {
         doc["userinfo_endpoint"] = json!(format!("{issuer}/me"));
@@ -681,7 +742,7 @@ async fn mount_discovery(server: &MockServer, auth_methods: Option<&[&str]>, use
         doc["token_endpoint_auth_methods_supported"] = json!(methods);
     }
     Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
+        .and(path(format!("{prefix}/.well-known/openid-configuration")))
         .respond_with(ResponseTemplate::new(200).set_body_json(doc))
         .mount(server)
         .await;
@@ -740,6 +801,8 @@ fn spec(server: &MockServer) -> IdTokenSpec<'static> {
         subject: "user-1",
         nonce: "nonce-value",
         expires_in_secs: 300,
+        issued_in_secs: -10,
+        extra: json!({}),
     }
 }
 
@@ -1090,4 +1153,173 @@ async fn oidc_token_endpoint_500_is_unavailable_and_called_exactly_once() {
         .expect_err("502");
 
     assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+}
+
+/// A provider whose discovery document lists HS256 and `none` next to
+/// RS256: an id_token signed HS256 (with the client secret) or not signed
+/// at all is refused, since only the pinned asymmetric algorithms count.
+#[tokio::test]
+async fn oidc_id_tokens_signed_hs256_or_not_at_all_are_refused() {
+    for unsigned in [false, true] {
+        let server = MockServer::start().await;
+        let key = signing_key(KEY_A, "a");
+        mount_discovery_doc(
+            &server,
+            None,
+            true,
+            &["RS256", "HS256", "none"],
+            &server.uri(),
+            "",
+        )
+        .await;
+        mount_jwks(&server, &[&key]).await;
+        let token = if unsigned {
+            id_token_unsigned(&spec(&server))
+        } else {
+            id_token_hs256(&spec(&server))
+        };
+        mount_oidc_token(&server, token).await;
+        mount_userinfo(&server, "user-1").await;
+
+        let err = oidc_exchange(&client(), &oidc_provider(&server), "nonce-value")
+            .await
+            .expect_err("refused");
+
+        assert!(
+            matches!(&err, ProviderError::Refused(r) if r.contains("algorithm")),
+            "unsigned={unsigned}: {err:?}"
+        );
+        assert_eq!(requests_to(&server, "/me").await, 0);
+    }
+}
+
+/// HS256 is taken only from a provider configured to list it.
+#[tokio::test]
+async fn oidc_hs256_is_accepted_only_where_configured() {
+    let server = MockServer::start().await;
+    mount_discovery_doc(&server, None, true, &["HS256"], &server.uri(), "").await;
+    mount_jwks(&server, &[&signing_key(KEY_A, "a")]).await;
+    mount_oidc_token(&server, id_token_hs256(&spec(&server))).await;
+    mount_userinfo(&server, "user-1").await;
+    let p = ProviderConfig {
+        id_token_signing_algs: vec!["HS256".into()],
+        ..oidc_provider(&server)
+    };
+
+    let login = oidc_exchange(&client(), &p, "nonce-value")
+        .await
+        .expect("HS256 configured");
+
+    assert_eq!(login.profile.uid, "user-1");
+}
+
+#[tokio::test]
+async fn oidc_id_token_issued_in_the_future_is_refused() {
+    let server = MockServer::start().await;
+    let key = signing_key(KEY_A, "a");
+    mount_discovery(&server, None, true).await;
+    mount_jwks(&server, &[&key]).await;
+    let future = IdTokenSpec {
+        issued_in_secs: 600,
+        expires_in_secs: 900,
+        ..spec(&server)
+    };
+    mount_oidc_token(&server, id_token(&future, &key)).await;
+
+    let err = oidc_exchange(&client(), &oidc_provider(&server), "nonce-value")
+        .await
+        .expect_err("future iat");
+
+    assert!(
+        matches!(&err, ProviderError::Refused(r) if r.contains("future")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn oidc_id_token_authorized_for_another_party_is_refused() {
+    let server = MockServer::start().await;
+    let key = signing_key(KEY_A, "a");
+    mount_discovery(&server, None, true).await;
+    mount_jwks(&server, &[&key]).await;
+    let foreign = IdTokenSpec {
+        extra: json!({"azp": "another-client"}),
+        ..spec(&server)
+    };
+    mount_oidc_token(&server, id_token(&foreign, &key)).await;
+
+    let err = oidc_exchange(&client(), &oidc_provider(&server), "nonce-value")
+        .await
+        .expect_err("foreign azp");
+
+    assert!(
+        matches!(&err, ProviderError::Refused(r) if r.contains("azp")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn oidc_id_token_authorized_for_us_is_accepted() {
+    let server = MockServer::start().await;
+    let key = signing_key(KEY_A, "a");
+    mount_discovery(&server, None, true).await;
+    mount_jwks(&server, &[&key]).await;
+    let ours = IdTokenSpec {
+        extra: json!({"azp": CLIENT_ID}),
+        ..spec(&server)
+    };
+    mount_oidc_token(&server, id_token(&ours, &key)).await;
+    mount_userinfo(&server, "user-1").await;
+
+    oidc_exchange(&client(), &oidc_provider(&server), "nonce-value")
+        .await
+        .expect("azp = our client id");
+}
+
+/// Microsoft's shape: the `common` tenant's discovery document names the
+/// templated issuer `…/{tenantid}/v2.0`; an id_token's issuer must be its
+/// own `tid`'s.
+#[tokio::test]
+async fn a_multi_tenant_issuer_checks_each_id_token_against_its_tenant() {
+    const TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    for (iss_tenant, tid, accepted) in [(TID, TID, true), ("another-tenant", TID, false)] {
+        let server = MockServer::start().await;
+        let key = signing_key(KEY_A, "a");
+        let base = server.uri();
+        mount_discovery_doc(
+            &server,
+            None,
+            true,
+            &["RS256"],
+            &format!("{base}/{{tenantid}}/v2.0"),
+            "/common/v2.0",
+        )
+        .await;
+        mount_jwks(&server, &[&key]).await;
+        let token = IdTokenSpec {
+            issuer: format!("{base}/{iss_tenant}/v2.0"),
+            extra: json!({"tid": tid}),
+            ..spec(&server)
+        };
+        mount_oidc_token(&server, id_token(&token, &key)).await;
+        mount_userinfo(&server, "user-1").await;
+        let p = ProviderConfig {
+            issuer: Some(Url::parse(&format!("{base}/common/v2.0")).expect("issuer")),
+            tenant: Some("common".into()),
+            ..oidc_provider(&server)
+        };
+
+        let result = oidc_exchange(&client(), &p, "nonce-value").await;
+
+        if accepted {
+            let login = result.expect("the tenant's own issuer");
+            assert_eq!(login.raw["tid"], TID);
+        } else {
+            let err = result.expect_err("another tenant's issuer");
+            assert!(
+                matches!(&err, ProviderError::Refused(r) if r.contains("tenant")),
+                "{err:?}"
+            );
+        }
+    }
 }

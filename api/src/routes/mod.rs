@@ -12,9 +12,11 @@ use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use axum::http::{HeaderName, header};
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -71,6 +73,13 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(http_metrics::track))
         .fallback(|| async { crate::error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))
+        // Token responses (app tokens, request-token secrets, partial
+        // tokens in error bodies, a poll's result) must not be kept by a
+        // browser or a proxy; no answer of this API is worth caching.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -20,7 +20,8 @@ use uuid::Uuid;
 pub struct CallbackForm {
     #[schema(value_type = Option<String>)]
     pub code: Option<Secret>,
-    pub state: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub state: Option<Secret>,
     pub email: Option<String>,
     pub referral_code: Option<String>,
     /// OAuth 1.0a providers answer with these instead of `code` + `state`.
@@ -46,13 +47,13 @@ pub async fn complete(
     }
     let email = parse_email(form.email.as_deref())?;
     let (code, state_value) = match (form.code, form.state) {
-        (Some(c), Some(s)) if !c.expose().is_empty() && !s.is_empty() => (c, s),
+        (Some(c), Some(s)) if !c.expose().is_empty() && !s.expose().is_empty() => (c, s),
         (c, s) => {
             let mut missing = Vec::new();
             if c.is_none_or(|c| c.expose().is_empty()) {
                 missing.push("code");
             }
-            if s.is_none_or(|s| s.is_empty()) {
+            if s.is_none_or(|s| s.expose().is_empty()) {
                 missing.push("state");
             }
             return Err(ApiError::required(&missing));
@@ -61,7 +62,7 @@ pub async fn complete(
     let now = now_ms();
     let saved = state
         .store
-        .take_oauth_state(&hash_token(&state_value), now)
+        .take_oauth_state(&hash_token(state_value.expose()), now)
         .await?
         .filter(|s| s.provider == provider.name.as_str())
         .ok_or(ApiError::NonField("invalid_state"))?;

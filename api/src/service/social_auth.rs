@@ -21,6 +21,10 @@ pub struct SocialAuthForm {
     pub code: Option<Secret>,
     #[schema(value_type = Option<String>)]
     pub code_verifier: Option<Secret>,
+    /// OpenID Connect: the nonce the client put in its authorization
+    /// request; the id_token's must match it.
+    #[schema(value_type = Option<String>)]
+    pub nonce: Option<Secret>,
     pub oauth_token: Option<String>,
     #[schema(value_type = Option<String>)]
     pub oauth_token_secret: Option<Secret>,
@@ -32,11 +36,12 @@ pub struct SocialAuthForm {
     pub referral_code: Option<String>,
 }
 
-/// OAuth1 step 1's answer.
+/// OAuth1 step 1's answer. `Debug` shows the secret as `[redacted]`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestTokenResponse {
     pub oauth_token: String,
-    pub oauth_token_secret: String,
+    #[schema(value_type = String)]
+    pub oauth_token_secret: Secret,
     /// Always `"true"` (a string, as the providers send it).
     pub oauth_callback_confirmed: String,
     pub authorization_url: String,
@@ -67,7 +72,7 @@ pub async fn handle(
                 request_token(state, &provider, &callback, request_id, Flow::SocialAuth).await?;
             return Ok(SocialAuthOutcome::RequestToken(RequestTokenResponse {
                 oauth_token: token.oauth_token,
-                oauth_token_secret: token.oauth_token_secret.expose().clone(),
+                oauth_token_secret: token.oauth_token_secret,
                 oauth_callback_confirmed: "true".into(),
                 authorization_url: token.authorization_url,
             }));
@@ -99,7 +104,12 @@ pub async fn handle(
     } else {
         let code = secret(form.code);
         let raw_redirect = present(form.redirect_uri.as_deref());
-        let (Some(code), Some(_)) = (code.clone(), raw_redirect) else {
+        let verifier = secret(form.code_verifier);
+        let (Some(code), Some(_), false) = (
+            code.clone(),
+            raw_redirect,
+            provider.require_pkce && verifier.is_none(),
+        ) else {
             let mut missing = Vec::new();
             if code.is_none() {
                 missing.push("code");
@@ -107,14 +117,17 @@ pub async fn handle(
             if raw_redirect.is_none() {
                 missing.push("redirect_uri");
             }
+            if provider.require_pkce && verifier.is_none() {
+                missing.push("code_verifier");
+            }
             return Err(ApiError::required(&missing));
         };
         let redirect = redirect_uri(state, raw_redirect)?;
         LoginCredential::AuthorizationCode {
             code,
             redirect_uri: redirect.as_str().to_owned(),
-            pkce_verifier: secret(form.code_verifier),
-            nonce: None,
+            pkce_verifier: verifier,
+            nonce: secret(form.nonce),
             state_consumed: false,
         }
     };

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use socialauth_common::jobs::LoginResult;
+use socialauth_common::secret::Secret;
 use socialauth_common::types::{SocialAccount, User};
 use utoipa::ToSchema;
 
@@ -35,11 +36,12 @@ impl From<&User> for UserView {
     }
 }
 
-/// `{"token", "is_new", "user"}`.
+/// `{"token", "is_new", "user"}`. `Debug` shows the token as `[redacted]`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub token: Option<Secret>,
     pub is_new: bool,
     pub user: UserView,
 }
@@ -47,7 +49,7 @@ pub struct TokenResponse {
 impl From<&LoginResult> for TokenResponse {
     fn from(r: &LoginResult) -> Self {
         Self {
-            token: r.token.as_ref().map(|t| t.expose().clone()),
+            token: r.token.clone(),
             is_new: r.is_new,
             user: UserView::from(&r.user),
         }
@@ -103,4 +105,77 @@ pub struct MeView {
     #[serde(flatten)]
     pub user: UserView,
     pub social_accounts: Vec<SocialAccountView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::login::CallbackForm;
+    use crate::service::social_auth::{RequestTokenResponse, SocialAuthForm};
+    use socialauth_common::types::UserId;
+
+    fn user() -> User {
+        User {
+            id: UserId(7),
+            username: "ann".into(),
+            email: Some("ann@example.com".into()),
+            first_name: "Ann".into(),
+            last_name: String::new(),
+            is_active: true,
+            referral_code: "K7QH2M9XTA".into(),
+            referred_by: None,
+            created_at: 0,
+        }
+    }
+
+    /// Every request and response type that carries a secret shows it as
+    /// `[redacted]` in `Debug`, and still serialises it.
+    #[test]
+    fn debug_of_every_type_with_a_secret_hides_it() {
+        let token = TokenResponse::from(&LoginResult {
+            token: Some(Secret::new("app-token-secret-1".into())),
+            is_new: true,
+            user: user(),
+        });
+        let request_token = RequestTokenResponse {
+            oauth_token: "public-token".into(),
+            oauth_token_secret: Secret::new("request-secret-2".into()),
+            oauth_callback_confirmed: "true".into(),
+            authorization_url: "https://p.example/auth".into(),
+        };
+        let callback = CallbackForm {
+            code: Some(Secret::new("code-secret-3".into())),
+            state: Some(Secret::new("state-secret-4".into())),
+            oauth_verifier: Some(Secret::new("verifier-secret-5".into())),
+            ..CallbackForm::default()
+        };
+        let social = SocialAuthForm {
+            code: Some(Secret::new("code-secret-3".into())),
+            code_verifier: Some(Secret::new("pkce-secret-6".into())),
+            oauth_token_secret: Some(Secret::new("request-secret-2".into())),
+            oauth_verifier: Some(Secret::new("verifier-secret-5".into())),
+            partial_token: Some(Secret::new("partial-secret-7".into())),
+            nonce: Some(Secret::new("nonce-secret-8".into())),
+            ..SocialAuthForm::default()
+        };
+        let shown = format!(
+            "{token:?} {request_token:?} {callback:?} {social:?} {:?}",
+            JobStatusView {
+                status: "succeeded",
+                result: Some(TokenResponse::from(&LoginResult {
+                    token: Some(Secret::new("app-token-secret-1".into())),
+                    is_new: false,
+                    user: user(),
+                })),
+                error: None,
+            }
+        );
+        for secret in 1..=8 {
+            assert!(!shown.contains(&format!("secret-{secret}")), "{shown}");
+        }
+        let json = serde_json::to_value(&token).expect("encode");
+        assert_eq!(json["token"], "app-token-secret-1");
+        let json = serde_json::to_value(&request_token).expect("encode");
+        assert_eq!(json["oauth_token_secret"], "request-secret-2");
+    }
 }

@@ -422,6 +422,13 @@ fn short(raw: &str) -> String {
         .collect()
 }
 
+/// Seconds since the Unix epoch.
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn expires_at(expires_in: Option<Duration>) -> Option<i64> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
     i64::try_from(now.checked_add(expires_in?)?.as_millis()).ok()

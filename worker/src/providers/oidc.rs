@@ -14,8 +14,9 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId,
     ClientSecret, DiscoveryError, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IdToken, IdTokenClaims, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeVerifier, RedirectUrl, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    EndpointSet, IdToken, IdTokenClaims, IdTokenFields, IssuerUrl, JsonWebKeySet, Nonce,
+    OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -83,6 +84,15 @@ type OidcClient = Client<
 
 /// Claims that are ours or protocol plumbing, left out of `raw`.
 const PLUMBING_CLAIMS: [&str; 3] = ["nonce", "at_hash", "c_hash"];
+
+/// How far a provider's clock may run ahead of ours: an id_token issued
+/// later than this from now is refused.
+const CLOCK_SKEW_SECS: i64 = 60;
+
+/// The placeholder a multi-tenant issuer's discovery document puts where
+/// the tenant goes (Microsoft: `…/{tenantid}/v2.0`); the id_token's `tid`
+/// fills it in.
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 /// Discovery documents (with their JWKS) per provider, for `ttl`. One fetch
 /// at a time per provider: concurrent logins wait for it instead of each
@@ -215,6 +225,9 @@ async fn fetch_metadata(
         .as_ref()
         .ok_or_else(|| ProviderError::Misconfigured("no issuer".into()))?;
     let adapter = Adapter::new(http.clone(), RetryPolicy::Idempotent);
+    if let Some(tenant) = &p.tenant {
+        return fetch_tenant_metadata(http, &adapter, issuer, tenant).await;
+    }
     let mut mismatch = ProviderError::Misconfigured("issuer mismatch".into());
     for candidate in issuer_candidates(issuer) {
         let issuer_url = IssuerUrl::new(candidate)
@@ -228,6 +241,56 @@ async fn fetch_metadata(
         }
     }
     Err(mismatch)
+}
+
+/// Discovery for a multi-tenant issuer (`tenant` set): the document of a
+/// tenant such as `common` names the templated issuer
+/// (`…/{tenantid}/v2.0`), which the `openidconnect` crate's discovery
+/// refuses as a mismatch. It is accepted here when it is the configured
+/// issuer with the tenant replaced by the placeholder (or the configured
+/// issuer itself); each id_token's issuer is then checked against it with
+/// the token's own `tid` ([`check_issuer`]).
+async fn fetch_tenant_metadata(
+    http: &Http,
+    adapter: &Adapter,
+    issuer: &url::Url,
+    tenant: &str,
+) -> Result<CoreProviderMetadata, ProviderError> {
+    let base = issuer.as_str().trim_end_matches('/');
+    let url = format!("{base}/.well-known/openid-configuration");
+    let request = ::oauth2::http::Request::builder()
+        .method(::oauth2::http::Method::GET)
+        .uri(&url)
+        .header(::oauth2::http::header::ACCEPT, "application/json")
+        .body(Vec::new())
+        .map_err(|_| ProviderError::Misconfigured("unusable discovery URL".into()))?;
+    let response = http.send(request, RetryPolicy::Idempotent).await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(discovery_error(DiscoveryError::Response(
+            status,
+            Vec::new(),
+            String::new(),
+        )));
+    }
+    let metadata: CoreProviderMetadata = serde_json::from_slice(response.body())
+        .map_err(|_| ProviderError::Unavailable("malformed discovery document".into()))?;
+    let templated = base.replace(&format!("/{tenant}/"), &format!("/{TENANT_PLACEHOLDER}/"))
+        + if issuer.as_str().ends_with('/') {
+            "/"
+        } else {
+            ""
+        };
+    let named = metadata.issuer().as_str();
+    if named != issuer.as_str() && named != base && named != templated {
+        return Err(ProviderError::Misconfigured(format!(
+            "discovery document: unexpected issuer `{named}`"
+        )));
+    }
+    let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), adapter)
+        .await
+        .map_err(discovery_error)?;
+    Ok(metadata.set_jwks(jwks))
 }
 
 fn discovery_error(e: DiscoveryError<HttpError>) -> ProviderError {
@@ -298,14 +361,30 @@ fn build_client(
     .set_auth_type(auth_type(metadata)))
 }
 
-/// Signature (JWKS), issuer, audience = client_id, expiry, and the nonce
-/// when one was sent.
+/// The provider's accepted id_token algorithms, as the crate names them
+/// (the catalogue checked the names).
+fn allowed_algs(p: &ProviderConfig) -> Vec<CoreJwsSigningAlgorithm> {
+    p.id_token_signing_algs
+        .iter()
+        .filter_map(|alg| serde_json::from_value(Value::String(alg.clone())).ok())
+        .collect()
+}
+
+/// Signature (JWKS) by one of the provider's pinned algorithms, issuer,
+/// audience = client_id, expiry, and the nonce when one was sent. A
+/// templated issuer (`{tenantid}`) is left to [`check_issuer`].
 fn verify(
     client: &OidcClient,
+    metadata: &CoreProviderMetadata,
+    p: &ProviderConfig,
     id_token: &OidcIdToken,
     nonce: Option<&Secret>,
 ) -> Result<OidcIdTokenClaims, ClaimsVerificationError> {
-    let verifier = client.id_token_verifier();
+    let templated = metadata.issuer().as_str().contains(TENANT_PLACEHOLDER);
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(allowed_algs(p))
+        .require_issuer_match(!templated);
     match nonce {
         Some(n) => {
             let expected = Nonce::new(n.expose().clone());
@@ -317,9 +396,75 @@ fn verify(
     }
 }
 
+/// What the crate leaves to us: `iat` no later than our clock allows,
+/// `azp` (when present) our client id, and a templated issuer filled in
+/// with the token's `tid`.
+fn check_claims(
+    claims: &OidcIdTokenClaims,
+    metadata: &CoreProviderMetadata,
+    p: &ProviderConfig,
+) -> Result<(), ProviderError> {
+    let refused = |reason: &str| Err(ProviderError::Refused(reason.into()));
+    let now = super::now_secs();
+    if claims.issue_time().timestamp() > now.saturating_add(CLOCK_SKEW_SECS) {
+        return refused("id_token issued in the future");
+    }
+    if let Some(azp) = claims.authorized_party()
+        && azp.as_str() != p.client_id
+    {
+        return refused("id_token azp is not our client");
+    }
+    check_issuer(claims, metadata)
+}
+
+/// A templated issuer (`…/{tenantid}/v2.0`) with the token's `tid` put in
+/// must be the token's `iss`; a plain issuer was compared by the crate.
+fn check_issuer(
+    claims: &OidcIdTokenClaims,
+    metadata: &CoreProviderMetadata,
+) -> Result<(), ProviderError> {
+    let template = metadata.issuer().as_str();
+    if !template.contains(TENANT_PLACEHOLDER) {
+        return Ok(());
+    }
+    let tid = claims
+        .additional_claims()
+        .claims
+        .get("tid")
+        .and_then(Value::as_str)
+        .filter(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        })
+        .ok_or_else(|| ProviderError::Refused("id_token has no tenant (tid)".into()))?;
+    if claims.issuer().as_str() == template.replace(TENANT_PLACEHOLDER, tid) {
+        Ok(())
+    } else {
+        Err(ProviderError::Refused(
+            "id_token issuer is not its tenant's".into(),
+        ))
+    }
+}
+
+/// A signature failure that fresh keys may cure (not a refused algorithm).
+fn may_be_rotated_keys(e: &openidconnect::SignatureVerificationError) -> bool {
+    !matches!(
+        e,
+        openidconnect::SignatureVerificationError::DisallowedAlg(_)
+            | openidconnect::SignatureVerificationError::NoSignature
+            | openidconnect::SignatureVerificationError::UnsupportedAlg(_)
+    )
+}
+
 fn claims_error(e: &ClaimsVerificationError) -> ProviderError {
     let reason = match e {
         ClaimsVerificationError::Expired(_) => "id_token expired",
+        ClaimsVerificationError::SignatureVerification(
+            openidconnect::SignatureVerificationError::DisallowedAlg(_)
+            | openidconnect::SignatureVerificationError::NoSignature
+            | openidconnect::SignatureVerificationError::UnsupportedAlg(_),
+        ) => "id_token signed with an algorithm not allowed",
         ClaimsVerificationError::InvalidAudience(_) => "id_token audience is not our client",
         ClaimsVerificationError::InvalidIssuer(_) => "id_token issuer mismatch",
         ClaimsVerificationError::InvalidNonce(_) => "id_token nonce mismatch",
@@ -362,15 +507,17 @@ pub(super) async fn exchange_code(
             "the token response has no id_token (is `openid` among the scopes?)".into(),
         )
     })?;
-    let claims = match verify(&client, id_token, nonce) {
-        Err(ClaimsVerificationError::SignatureVerification(_)) => {
+    let claims = match verify(&client, &metadata, p, id_token, nonce) {
+        Err(ClaimsVerificationError::SignatureVerification(e)) if may_be_rotated_keys(&e) => {
             tracing::info!("id_token signature did not verify: fetching the provider's keys again");
             let fresh = inner.discovery.refresh(&inner.http, p, &metadata).await?;
-            verify(&build_client(&fresh, p, redirect_uri)?, id_token, nonce)
+            let client = build_client(&fresh, p, redirect_uri)?;
+            verify(&client, &fresh, p, id_token, nonce)
         }
         other => other,
     }
     .map_err(|e| claims_error(&e))?;
+    check_claims(&claims, &metadata, p)?;
 
     let mut raw = serde_json::to_value(&claims)
         .map_err(|_| ProviderError::Unavailable("id_token claims could not be read".into()))?;
