@@ -119,14 +119,14 @@ pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
     match e {
         JobError::InvalidProvider => (bad, json!({"provider": ["Invalid provider"]})),
         JobError::InvalidCredentials => (bad, non_field("invalid_credentials")),
-        JobError::NoEmailProvided { partial_token } => (
+        JobError::NoEmailProvided { partial_token, .. } => (
             bad,
             with_partial(
                 json!({"email": "no_email_provided"}),
                 partial_token.as_ref(),
             ),
         ),
-        JobError::InvalidReferralCode { partial_token } => (
+        JobError::InvalidReferralCode { partial_token, .. } => (
             bad,
             with_partial(
                 json!({"referral_code": "invalid_referral_code"}),
@@ -212,7 +212,8 @@ mod tests {
         assert_eq!(
             ApiError::Job(
                 JobError::NoEmailProvided {
-                    partial_token: token.clone()
+                    partial_token: token.clone(),
+                    partial_job: None,
                 },
                 Flow::SocialAuth
             )
@@ -223,7 +224,8 @@ mod tests {
         assert_eq!(
             ApiError::Job(
                 JobError::InvalidReferralCode {
-                    partial_token: token
+                    partial_token: token,
+                    partial_job: None,
                 },
                 Flow::SocialAuth
             )

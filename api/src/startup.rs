@@ -34,6 +34,10 @@ impl Application {
         let settings = Arc::new(settings);
         let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
         let store = connect_store(&settings).await?;
+        // The worker's key: the api derives the tokens a job handed out
+        // when it shows them again (a poll, a redelivered reply).
+        let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
+        let secrets = cipher.job_secrets().clone();
         let mut worker = None;
         let queue: Arc<dyn JobQueue> = match &settings.queue {
             Some(q) => Arc::new(
@@ -43,7 +47,6 @@ impl Application {
             ),
             None => {
                 let (queue, source) = InProcessQueue::new(EMBEDDED_QUEUE_CAPACITY);
-                let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
                 let deps = socialauth_worker::Deps::new(
                     &settings,
                     store.clone(),
@@ -68,6 +71,7 @@ impl Application {
             catalogue,
             settings: settings.clone(),
             endpoints: EndpointCache::default(),
+            secrets,
             metrics: prometheus(),
         };
         let listener = TcpListener::bind(&settings.server.bind)

@@ -2,6 +2,7 @@
 
 use socialauth_common::catalogue::Catalogue;
 use socialauth_common::config::Settings;
+use socialauth_common::crypto::JobSecrets;
 use socialauth_common::queue::JobQueue;
 use socialauth_common::store::SharedStore;
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     pub settings: Arc<Settings>,
     pub endpoints: EndpointCache,
+    /// The tokens jobs hand out, derived again when shown again.
+    pub secrets: JobSecrets,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 

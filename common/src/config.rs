@@ -148,6 +148,9 @@ pub struct SecuritySettings {
     pub state_ttl_secs: i64,
     /// Lifetime of an app token; 0 means it lives until logout.
     pub token_ttl_secs: i64,
+    /// How long a retry of a used code (the same request) gets the first
+    /// outcome and token: 0 to 60 seconds.
+    pub retry_window_secs: i64,
 }
 
 impl Default for SecuritySettings {
@@ -161,6 +164,7 @@ impl Default for SecuritySettings {
             associate_by_email: false,
             state_ttl_secs: 600,
             token_ttl_secs: 0,
+            retry_window_secs: crate::redemption::MAX_RETRY_WINDOW_MS / 1000,
         }
     }
 }
@@ -238,6 +242,13 @@ pub struct ProfileSettings {
     pub picture: Option<String>,
 }
 
+impl SecuritySettings {
+    /// [`SecuritySettings::retry_window_secs`] in milliseconds.
+    pub fn retry_window_ms(&self) -> i64 {
+        self.retry_window_secs.saturating_mul(1000)
+    }
+}
+
 impl Settings {
     /// Loads `path` (if any) then the `SOCIALAUTH__…` environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -294,6 +305,12 @@ impl Settings {
                     "security.allowed_redirect_uris: {uri:?} is not a URL ({e})"
                 ))
             })?;
+        }
+        let window = self.security.retry_window_secs;
+        if !(0..=crate::redemption::MAX_RETRY_WINDOW_MS / 1000).contains(&window) {
+            return Err(ConfigError::Invalid(format!(
+                "security.retry_window_secs must be 0 to 60, not {window}"
+            )));
         }
         if let Some(db) = &self.database {
             let url = db.url.expose();

@@ -41,11 +41,68 @@ pub fn hash_token(token: &str) -> String {
     out
 }
 
-/// A new app token and the hash that is stored in its place.
-pub fn new_app_token() -> (crate::secret::Secret, String) {
-    let token = random_token(32);
-    let hash = hash_token(&token);
-    (crate::secret::Secret::new(token), hash)
+/// The secrets a job hands out — the app token of a login, the partial
+/// token of a stopped one — derived from the job's id with a server key
+/// (HMAC-SHA256), so they are stored only as hashes and yet the same
+/// token can be shown again: to a retry of the same code within its
+/// window, to the one poll of a job answered with 202. Without the key a
+/// job id says nothing about its token.
+#[derive(Clone)]
+pub struct JobSecrets {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for JobSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobSecrets").finish_non_exhaustive()
+    }
+}
+
+/// A derived secret and the SHA-256 hex that is stored in its place.
+pub struct Issued {
+    pub token: crate::secret::Secret,
+    pub hash: String,
+}
+
+impl JobSecrets {
+    /// The derivation key: HMAC-SHA256 of a fixed label keyed with `key`
+    /// (the current encryption key), so it is never the encryption key.
+    fn new(key: &[u8]) -> Self {
+        Self {
+            key: hmac_sha256(key, b"socialauth job secrets v1"),
+        }
+    }
+
+    /// The app token that job `job` issues.
+    pub fn app_token(&self, job: uuid::Uuid) -> Issued {
+        self.derive(b"app-token", job)
+    }
+
+    /// The partial token of the login that job `job` stopped.
+    pub fn partial_token(&self, job: uuid::Uuid) -> Issued {
+        self.derive(b"partial-token", job)
+    }
+
+    fn derive(&self, purpose: &[u8], job: uuid::Uuid) -> Issued {
+        let mut message = Vec::with_capacity(purpose.len() + 17);
+        message.extend_from_slice(purpose);
+        message.push(0);
+        message.extend_from_slice(job.as_bytes());
+        let token = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, &message));
+        Issued {
+            hash: hash_token(&token),
+            token: crate::secret::Secret::new(token),
+        }
+    }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length.
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// A referral code: 10 characters without look-alikes (0/O, 1/I).
@@ -69,11 +126,13 @@ pub fn generate_key() -> String {
     STANDARD.encode(key)
 }
 
-/// Encrypts with the current key, decrypts with any known key id.
+/// Encrypts with the current key, decrypts with any known key id; derives
+/// the [`JobSecrets`] from the current key.
 #[derive(Clone)]
 pub struct TokenCipher {
     current: String,
     keys: HashMap<String, Aes256Gcm>,
+    secrets: JobSecrets,
 }
 
 impl fmt::Debug for TokenCipher {
@@ -99,20 +158,28 @@ impl TokenCipher {
         keys: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, CryptoError> {
         let mut map = HashMap::new();
+        let mut secrets = None;
         for (id, b64) in keys {
             let raw = STANDARD
                 .decode(b64.trim())
                 .map_err(|_| CryptoError::BadKey)?;
             let cipher = Aes256Gcm::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?;
+            if id == current_id {
+                secrets = Some(JobSecrets::new(&raw));
+            }
             map.insert(id.to_owned(), cipher);
         }
-        if !map.contains_key(current_id) {
-            return Err(CryptoError::UnknownKeyId(current_id.to_owned()));
-        }
+        let secrets = secrets.ok_or_else(|| CryptoError::UnknownKeyId(current_id.to_owned()))?;
         Ok(Self {
             current: current_id.to_owned(),
             keys: map,
+            secrets,
         })
+    }
+
+    /// The secrets jobs hand out, derived from the current key.
+    pub fn job_secrets(&self) -> &JobSecrets {
+        &self.secrets
     }
 
     pub fn encrypt(&self, plaintext: &str) -> Sealed {
@@ -208,6 +275,25 @@ mod tests {
         raw[last] ^= 1;
         sealed.data = STANDARD.encode(raw);
         assert!(c.decrypt(&sealed).is_err());
+    }
+
+    #[test]
+    fn job_secrets_are_per_job_per_purpose_and_per_key() {
+        let key = generate_key();
+        let c = TokenCipher::new("k1", [("k1", key.as_str())]).expect("key");
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let s = c.job_secrets();
+        assert_eq!(s.app_token(a).token, s.app_token(a).token);
+        assert_eq!(
+            s.app_token(a).hash,
+            hash_token(s.app_token(a).token.expose())
+        );
+        assert_ne!(s.app_token(a).token, s.app_token(b).token);
+        assert_ne!(s.app_token(a).token, s.partial_token(a).token);
+        assert_eq!(s.app_token(a).token.expose().len(), 43);
+        let other = TokenCipher::new("k1", [("k1", generate_key().as_str())]).expect("key");
+        assert_ne!(s.app_token(a).token, other.job_secrets().app_token(a).token);
+        assert!(!format!("{s:?}").contains(&key));
     }
 
     #[test]

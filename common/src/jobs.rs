@@ -57,9 +57,14 @@ pub struct JobEnvelope {
 
 impl JobEnvelope {
     pub fn new(job: Job, request_id: Option<String>) -> Self {
+        Self::with_id(Uuid::new_v4(), job, request_id)
+    }
+
+    /// An envelope whose id the caller chose (and recorded elsewhere).
+    pub fn with_id(id: Uuid, job: Job, request_id: Option<String>) -> Self {
         Self {
             v: JOB_VERSION,
-            id: Uuid::new_v4(),
+            id,
             request_id,
             created_at: crate::now_ms(),
             job,
@@ -145,6 +150,11 @@ pub enum LoginCredential {
     /// Resume a login stopped for a missing email or a bad referral code:
     /// no second provider round trip.
     Partial { partial_token: Secret },
+    /// The djoser flow's second POST of a code whose state the first one
+    /// took (a double submit, within the retry window: the api checked it
+    /// with `redemption::retry_of`): the first job's outcome is the
+    /// answer, and nothing is exchanged.
+    Retry { first_job: Uuid },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,14 +180,16 @@ pub enum JobResult {
 }
 
 impl JobResult {
-    /// The form kept in the database: the app token is only ever stored as
-    /// a hash, so it is left out.
+    /// The form kept in the database: app tokens and partial tokens are
+    /// only ever stored as hashes, so they are left out (the job ids they
+    /// derive from stay: [`crate::crypto::JobSecrets`]).
     pub fn without_secrets(&self) -> Self {
         match self {
             Self::Login(r) => Self::Login(LoginResult {
                 token: None,
                 ..r.clone()
             }),
+            Self::Failed(e) => Self::Failed(e.without_secrets()),
             other => other.clone(),
         }
     }
@@ -194,6 +206,10 @@ pub struct LoginResult {
     pub token: Option<Secret>,
     pub is_new: bool,
     pub user: User,
+    /// The job whose app token this login's is, when not its own (a
+    /// retry answered with the first job's token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_job: Option<Uuid>,
 }
 
 /// OAuth 1.0a step 1's answer (never stored in `jobs`).
@@ -223,12 +239,18 @@ pub enum JobError {
     NoEmailProvided {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         partial_token: Option<Secret>,
+        /// The job that stopped the login: its partial token derives from
+        /// it (what a poll shows); `None` when the client sent the token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partial_job: Option<Uuid>,
     },
     /// Resumable with the partial token and another code (or none).
     #[error("unknown referral code")]
     InvalidReferralCode {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         partial_token: Option<Secret>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partial_job: Option<Uuid>,
     },
     #[error("unknown, used or expired partial token")]
     InvalidPartialToken,
@@ -242,6 +264,47 @@ pub enum JobError {
     ProviderUnavailable,
     #[error("the job could not be handled")]
     Internal,
+}
+
+impl JobError {
+    /// The stored form: no partial token (its job id stays).
+    pub fn without_secrets(&self) -> Self {
+        match self {
+            Self::NoEmailProvided { partial_job, .. } => Self::NoEmailProvided {
+                partial_token: None,
+                partial_job: *partial_job,
+            },
+            Self::InvalidReferralCode { partial_job, .. } => Self::InvalidReferralCode {
+                partial_token: None,
+                partial_job: *partial_job,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// A resumable error with `token` as its partial token.
+    pub fn with_partial_token(self, token: Secret) -> Self {
+        match self {
+            Self::NoEmailProvided { partial_job, .. } => Self::NoEmailProvided {
+                partial_token: Some(token),
+                partial_job,
+            },
+            Self::InvalidReferralCode { partial_job, .. } => Self::InvalidReferralCode {
+                partial_token: Some(token),
+                partial_job,
+            },
+            other => other,
+        }
+    }
+
+    /// The job a resumable error's partial token derives from.
+    pub fn partial_job(&self) -> Option<Uuid> {
+        match self {
+            Self::NoEmailProvided { partial_job, .. }
+            | Self::InvalidReferralCode { partial_job, .. } => *partial_job,
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn stored_failures_carry_no_partial_token_but_its_job() {
+        let job = Uuid::new_v4();
+        let r = JobResult::Failed(JobError::NoEmailProvided {
+            partial_token: Some(Secret::new("partial-secret".into())),
+            partial_job: Some(job),
+        });
+        let json = serde_json::to_string(&r.without_secrets()).expect("encode");
+        assert!(!json.contains("partial-secret"), "{json}");
+        assert!(json.contains(&job.to_string()), "{json}");
+    }
+
+    #[test]
     fn stored_results_carry_no_token() {
         let r = JobResult::Login(LoginResult {
             token: Some(Secret::new("tok".into())),
@@ -304,6 +379,7 @@ mod tests {
                 referred_by: None,
                 created_at: 0,
             },
+            token_job: None,
         });
         let json = serde_json::to_string(&r.without_secrets()).expect("encode");
         assert!(!json.contains("tok"), "{json}");

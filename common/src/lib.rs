@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod jobs;
 pub mod queue;
+pub mod redemption;
 pub mod secret;
 pub mod store;
 pub mod types;

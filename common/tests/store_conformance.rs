@@ -61,6 +61,7 @@ conformance!(
     app_token_finds_its_user_until_deleted,
     expired_app_token_finds_no_user,
     oauth_state_is_taken_once,
+    a_taken_state_names_its_job_and_code,
     expired_oauth_state_is_taken_with_its_expiry,
     finished_job_is_found_with_its_result,
     result_written_before_the_pending_row_is_kept,
@@ -503,13 +504,78 @@ async fn expired_app_token_finds_no_user(store: SharedStore) {
     );
 }
 
+/// Taking state `hash` at `now` for a job of its own, with code `code-1`.
+fn take_of(hash: &str, now: i64) -> store::OAuthStateTake<'_> {
+    store::OAuthStateTake {
+        state_hash: hash,
+        now,
+        job_id: Uuid::new_v4(),
+        code_hash: "code-1",
+    }
+}
+
+/// A code held by `job` since `at`, by the same request or not.
+fn held(job: Uuid, at: i64, same_request: bool) -> CodeClaimed {
+    CodeClaimed::Held(socialauth_common::redemption::FirstUse {
+        job_id: job,
+        at,
+        same_request,
+    })
+}
+
+async fn a_taken_state_names_its_job_and_code(store: SharedStore) {
+    store
+        .insert_oauth_state(&new_state("state-1", NOW + 600_000))
+        .await
+        .expect("insert state");
+    assert_eq!(
+        store.find_taken_oauth_state("state-1").await.expect("find"),
+        None,
+        "not taken yet"
+    );
+    let job = Uuid::new_v4();
+    let take = store::OAuthStateTake {
+        state_hash: "state-1",
+        now: NOW + 3,
+        job_id: job,
+        code_hash: "code-hash-1",
+    };
+    assert!(store.take_oauth_state(&take).await.expect("take").is_some());
+    let taken = store
+        .find_taken_oauth_state("state-1")
+        .await
+        .expect("find")
+        .expect("taken");
+    assert_eq!(
+        taken,
+        store::TakenOAuthState {
+            provider: "corp".into(),
+            taken_at: NOW + 3,
+            taken_by: Some(job),
+            code_hash: Some("code-hash-1".into()),
+        }
+    );
+    // A second take changes nothing of it.
+    assert!(
+        store
+            .take_oauth_state(&take_of("state-1", NOW + 9))
+            .await
+            .expect("take")
+            .is_none()
+    );
+    assert_eq!(
+        store.find_taken_oauth_state("state-1").await.expect("find"),
+        Some(taken)
+    );
+}
+
 async fn oauth_state_is_taken_once(store: SharedStore) {
     store
         .insert_oauth_state(&new_state("state-1", NOW + 600_000))
         .await
         .expect("insert state");
     let taken = store
-        .take_oauth_state("state-1", NOW)
+        .take_oauth_state(&take_of("state-1", NOW))
         .await
         .expect("take")
         .expect("the state is there");
@@ -521,14 +587,14 @@ async fn oauth_state_is_taken_once(store: SharedStore) {
 
     assert!(
         store
-            .take_oauth_state("state-1", NOW)
+            .take_oauth_state(&take_of("state-1", NOW))
             .await
             .expect("take")
             .is_none()
     );
     assert!(
         store
-            .take_oauth_state("unknown", NOW)
+            .take_oauth_state(&take_of("unknown", NOW))
             .await
             .expect("take")
             .is_none()
@@ -541,14 +607,14 @@ async fn expired_oauth_state_is_taken_with_its_expiry(store: SharedStore) {
         .await
         .expect("insert state");
     let taken = store
-        .take_oauth_state("state-1", NOW)
+        .take_oauth_state(&take_of("state-1", NOW))
         .await
         .expect("take")
         .expect("expired states are returned");
     assert_eq!(taken.expires_at, NOW - 1);
     assert!(
         store
-            .take_oauth_state("state-1", NOW)
+            .take_oauth_state(&take_of("state-1", NOW))
             .await
             .expect("take")
             .is_none()
@@ -654,6 +720,7 @@ async fn stored_login_result_carries_no_app_token(store: SharedStore) {
         token: Some(Secret::new("app-token-value".to_owned())),
         is_new: true,
         user: ann.clone(),
+        token_job: None,
     });
     let mut tx = store.begin().await.expect("begin");
     tx.upsert_job_result(id, JobKind::Login, JobStatus::Succeeded, &login, 1, NOW)
@@ -825,6 +892,7 @@ async fn a_first_login_writes_user_link_token_and_job_at_once(store: SharedStore
         token,
         is_new,
         user: stored,
+        ..
     })) = record.result
     else {
         panic!("not a login result: {:?}", record.result)
@@ -859,12 +927,12 @@ async fn a_code_is_claimed_by_its_first_job_only(store: SharedStore) {
         "the same job"
     );
     assert_eq!(
-        claim("corp", "r1", second, NOW).await,
-        CodeClaimed::UsedBy(first)
+        claim("corp", "r1", second, NOW + 5).await,
+        held(first, NOW, true)
     );
     assert_eq!(
-        claim("corp", "r2", second, NOW).await,
-        CodeClaimed::UsedByAnotherRequest,
+        claim("corp", "r2", second, NOW + 5).await,
+        held(first, NOW, false),
         "another verifier or redirect URI"
     );
     // The same value at another provider is another code.
@@ -879,7 +947,7 @@ async fn a_code_is_claimed_by_its_first_job_only(store: SharedStore) {
     );
     assert_eq!(
         claim("corp", "r2", first, NOW + 600_001).await,
-        CodeClaimed::UsedBy(second)
+        held(second, NOW + 600_000, true)
     );
 }
 
@@ -1458,10 +1526,10 @@ async fn postgres_code_claims_made_together_answer_as_each_alone() {
         answers,
         [
             CodeClaimed::Claimed,
-            CodeClaimed::UsedBy(jobs[1]),
+            held(jobs[1], NOW, true),
             CodeClaimed::Claimed,
             CodeClaimed::Claimed,
-            CodeClaimed::UsedByAnotherRequest,
+            held(jobs[0], NOW, false),
             CodeClaimed::Claimed,
         ]
     );
@@ -1477,7 +1545,7 @@ async fn postgres_code_claims_made_together_answer_as_each_alone() {
             .claim_login_code(&code_claim(code, "r-again", Uuid::new_v4(), NOW + 1))
             .await
             .expect("claim");
-        assert_eq!(again, CodeClaimed::UsedByAnotherRequest, "{code}");
+        assert_eq!(again, held(job, NOW, false), "{code}");
         let replay = [code_claim(code, "r-again", job, NOW + 1)];
         assert_eq!(
             pg.claim_codes_together(&replay)
@@ -1528,7 +1596,7 @@ async fn postgres_concurrent_claims_of_one_code_leave_it_one_job() {
         assert_eq!(winners.len(), 1, "{code}: {answers:?}");
         for (job, claimed) in answers {
             if *job != winners[0] {
-                assert_eq!(*claimed, CodeClaimed::UsedBy(winners[0]), "{code}");
+                assert_eq!(*claimed, held(winners[0], NOW, true), "{code}");
             }
         }
     }
@@ -1678,7 +1746,10 @@ async fn postgres_states_made_and_taken_together_are_each_taken_once() {
             let (store, barrier) = (shared.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                let taken = store.take_oauth_state(&hash, NOW).await.expect("take");
+                let taken = store
+                    .take_oauth_state(&take_of(&hash, NOW))
+                    .await
+                    .expect("take");
                 (hash, taken)
             })
         })

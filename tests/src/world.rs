@@ -162,6 +162,16 @@ impl World {
     /// its own PKCE pair, the user's login, and the code it brings back.
     /// Returns (code, code_verifier).
     pub async fn client_side_code(&self, user: &str) -> anyhow::Result<(String, String)> {
+        self.client_side_code_with_nonce(user, None).await
+    }
+
+    /// [`World::client_side_code`] with an OpenID Connect `nonce` in the
+    /// authorization request.
+    pub async fn client_side_code_with_nonce(
+        &self,
+        user: &str,
+        nonce: Option<&str>,
+    ) -> anyhow::Result<(String, String)> {
         use base64::Engine;
         use sha2::Digest;
         let verifier = format!(
@@ -180,6 +190,9 @@ impl World {
             .append_pair("state", "client-state")
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        if let Some(nonce) = nonce {
+            url.query_pairs_mut().append_pair("nonce", nonce);
+        }
         let password = &self
             .idp
             .config

@@ -90,16 +90,39 @@ async fn a_form_body_and_a_json_body_both_log_in() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A double submit of the callback gets the first answer, its very token;
+/// the state with another code, or after the retry window, is refused.
 #[tokio::test]
-async fn a_replayed_state_is_rejected() -> anyhow::Result<()> {
-    let w = World::start(Mode::Production).await?;
+async fn a_double_submitted_state_gets_the_first_result_and_nothing_else() -> anyhow::Result<()> {
+    let w = World::start_with(Mode::Production, |o| {
+        o.security_toml = "retry_window_secs = 2".into()
+    })
+    .await?;
     let cb = w.callback("corp", "alice").await?;
     let body = json!({"code": cb.code, "state": cb.state});
-    let (status, _) = w.post_json("corp", &body).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let ((s1, first), (s2, second)) =
+        tokio::join!(w.post_json("corp", &body), w.post_json("corp", &body));
+    for (status, answer) in [(s1, &first), (s2, &second)] {
+        assert_eq!(status, StatusCode::CREATED, "{answer}\n{}", w.stack.logs());
+    }
+    assert_eq!(first["token"], second["token"], "one token, never a second");
+    assert_eq!(first["user"]["id"], second["user"]["id"]);
     let (status, again) = w.post_json("corp", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["token"], first["token"]);
+
+    let forged = json!({"code": "another-code", "state": cb.state});
+    let (status, refused) = w.post_json("corp", &forged).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(again, json!({"non_field_errors": ["invalid_state"]}));
+    assert_eq!(refused, json!({"non_field_errors": ["invalid_state"]}));
+
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (status, late) = w.post_json("corp", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{late}");
+    assert_eq!(late, json!({"non_field_errors": ["invalid_state"]}));
+    let token = first["token"].as_str().expect("token");
+    let (status, _) = w.get_auth("/users/me", "Token", token).await;
+    assert_eq!(status, StatusCode::OK);
     Ok(())
 }
 

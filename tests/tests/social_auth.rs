@@ -46,6 +46,8 @@ in_both_modes!(
     a_double_submitted_code_gets_the_first_result,
     associate_by_email_links_only_verified_emails,
     inactive_users_and_disallowed_domains_are_refused,
+    the_id_token_nonce_must_be_the_one_sent,
+    a_provider_that_requires_pkce_refuses_a_code_without_its_verifier,
 );
 
 fn token(body: &Value) -> String {
@@ -472,7 +474,7 @@ async fn twenty_concurrent_first_logins_make_one_user(mode: Mode) -> anyhow::Res
 }
 
 async fn a_double_submitted_code_gets_the_first_result(mode: Mode) -> anyhow::Result<()> {
-    let w = World::start(mode).await?;
+    let w = World::start_with(mode, |o| o.security_toml = "retry_window_secs = 3".into()).await?;
     let (code, verifier) = w.client_side_code("alice").await?;
     let body = json!({"provider": "corp", "code": code, "redirect_uri": REDIRECT_URI,
                       "code_verifier": verifier});
@@ -483,21 +485,28 @@ async fn a_double_submitted_code_gets_the_first_result(mode: Mode) -> anyhow::Re
         assert_eq!(answer["is_new"], true);
     }
     assert_eq!(a.1["user"]["id"], b.1["user"]["id"]);
-    // A retry later: the same outcome again, with a working token.
+    assert_eq!(token(&a.1), token(&b.1), "one token, never a second");
+    // A retry within the window: the same outcome and the same token.
     let (status, c) = w.social_auth(&body).await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     assert_eq!(c["user"]["id"], a.1["user"]["id"]);
+    assert_eq!(token(&c), token(&a.1));
     let (status, _) = w.get_auth("/users/me", "Token", &token(&c)).await;
     assert_eq!(status, StatusCode::OK);
-    // The code alone gets nothing: another verifier is refused.
-    let (status, stolen) = w
-        .social_auth(
-            &json!({"provider": "corp", "code": code, "redirect_uri": REDIRECT_URI,
-                             "code_verifier": "y".repeat(43)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(stolen, json!({"non_field_errors": "invalid_credentials"}));
+    // The code alone gets nothing: another verifier, or none, is refused.
+    for other in [json!("y".repeat(43)), Value::Null] {
+        let (status, stolen) = w
+            .social_auth(&json!({"provider": "corp", "code": code,
+                                 "redirect_uri": REDIRECT_URI, "code_verifier": other}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(stolen, json!({"non_field_errors": "invalid_credentials"}));
+    }
+    // After the window, not even the same request gets anything.
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let (status, late) = w.social_auth(&body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{late}");
+    assert_eq!(late, json!({"non_field_errors": "invalid_credentials"}));
     Ok(())
 }
 
@@ -571,5 +580,58 @@ async fn corpoauth_login(w: &World, user: &str) -> anyhow::Result<(StatusCode, V
 async fn deactivate(w: &World, user_id: i64) -> anyhow::Result<()> {
     let store = w.stack.store().await?;
     anyhow::ensure!(store.update_user_active(UserId(user_id), false).await?);
+    Ok(())
+}
+
+async fn the_id_token_nonce_must_be_the_one_sent(mode: Mode) -> anyhow::Result<()> {
+    let w = World::start(mode).await?;
+    let (code, verifier) = w
+        .client_side_code_with_nonce("alice", Some("nonce-one"))
+        .await?;
+    let (status, body) = w
+        .social_auth(
+            &json!({"provider": "corp", "code": code, "redirect_uri": REDIRECT_URI,
+                             "code_verifier": verifier, "nonce": "nonce-two"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body, json!({"non_field_errors": "invalid_credentials"}));
+
+    let (code, verifier) = w
+        .client_side_code_with_nonce("alice", Some("nonce-three"))
+        .await?;
+    let (status, body) = w
+        .social_auth(
+            &json!({"provider": "corp", "code": code, "redirect_uri": REDIRECT_URI,
+                             "code_verifier": verifier, "nonce": "nonce-three"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}\n{}", w.stack.logs());
+    Ok(())
+}
+
+async fn a_provider_that_requires_pkce_refuses_a_code_without_its_verifier(
+    mode: Mode,
+) -> anyhow::Result<()> {
+    // `corpstrict`: `corp` again, with `require_pkce`.
+    let w = World::start_with(mode, |o| {
+        let corp = o.providers_toml.split("\n\n").next().unwrap_or_default();
+        let strict = corp.replace("[providers.corp]", "[providers.corpstrict]");
+        o.providers_toml
+            .push_str(&format!("\n{strict}\nrequire_pkce = true\n"));
+    })
+    .await?;
+    let (code, verifier) = w.client_side_code("alice").await?;
+    let (status, body) = w
+        .social_auth(&json!({"provider": "corpstrict", "code": code,
+                             "redirect_uri": REDIRECT_URI}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, json!({"code_verifier": ["This field is required."]}));
+    let (status, body) = w
+        .social_auth(&json!({"provider": "corpstrict", "code": code,
+                             "redirect_uri": REDIRECT_URI, "code_verifier": verifier}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     Ok(())
 }

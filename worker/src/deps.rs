@@ -3,7 +3,7 @@
 use crate::providers::ProviderClient;
 use socialauth_common::catalogue::Catalogue;
 use socialauth_common::config::Settings;
-use socialauth_common::crypto::TokenCipher;
+use socialauth_common::crypto::{JobSecrets, TokenCipher};
 use socialauth_common::store::SharedStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,8 @@ pub struct Policy {
     pub associate_by_email: bool,
     /// App token lifetime in milliseconds; `None`: until logout.
     pub token_ttl_ms: Option<i64>,
+    /// How long a retry of a used code gets the first outcome.
+    pub retry_window_ms: i64,
 }
 
 impl Policy {
@@ -24,6 +26,7 @@ impl Policy {
         Self {
             associate_by_email: settings.security.associate_by_email,
             token_ttl_ms: (ttl > 0).then(|| ttl.saturating_mul(1000)),
+            retry_window_ms: settings.security.retry_window_ms(),
         }
     }
 }
@@ -34,6 +37,8 @@ pub struct Deps {
     pub catalogue: Arc<Catalogue>,
     pub providers: ProviderClient,
     pub cipher: Arc<TokenCipher>,
+    /// The app and partial tokens each job hands out.
+    pub secrets: JobSecrets,
     pub policy: Policy,
     /// Attempts of a transient store failure before the job fails.
     pub max_attempts: u32,
@@ -53,6 +58,7 @@ impl Deps {
                 Duration::from_millis(settings.worker.http_timeout_ms),
                 settings.worker.max_attempts,
             ),
+            secrets: cipher.job_secrets().clone(),
             cipher,
             policy: Policy::from_settings(settings),
             max_attempts: settings.worker.max_attempts.max(1),

@@ -1,11 +1,11 @@
-//! A code posted twice (double click, mobile retry): the second job waits
-//! for the first one's outcome and answers with it — the same user and
-//! `is_new`, with a token of its own — instead of the provider's
-//! `invalid_grant`.
+//! A retry of a used credential (a code posted twice, a djoser callback
+//! submitted twice) within its window (`redemption::retry_of`): the second
+//! job waits for the first one's outcome and answers with it — the same
+//! user, `is_new` and the very same app token, never a second one — instead
+//! of the provider's `invalid_grant`.
 
 use crate::deps::Deps;
 use crate::error::WorkerError;
-use socialauth_common::crypto::new_app_token;
 use socialauth_common::jobs::{JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::now_ms;
 use socialauth_common::store::JobStatus;
@@ -35,19 +35,31 @@ pub async fn outcome_of(
     };
     let first_login = match result {
         JobResult::Login(login) => login,
-        JobResult::Failed(e) => return Err(e.into()),
+        JobResult::Failed(e) => {
+            // The same resumable stop, with the same partial token.
+            return Err(match e.partial_job() {
+                Some(job) => e.with_partial_token(deps.secrets.partial_token(job).token),
+                None => e,
+            }
+            .into());
+        }
         _ => return Err(JobError::Internal.into()),
     };
+    let token_job = first_login.token_job.unwrap_or(first);
+    let issued = deps.secrets.app_token(token_job);
+    // The first job's token, if it still works (not logged out, the key not
+    // rotated in between).
     let now = now_ms();
-    let (token, hash) = new_app_token();
-    let expires_at = deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl));
+    let holder = deps.store.find_user_by_token(&issued.hash, now).await?;
+    if holder.is_none_or(|u| u.id != first_login.user.id) {
+        return Err(JobError::InvalidCredentials.into());
+    }
     let stored = LoginResult {
         token: None,
+        token_job: Some(token_job),
         ..first_login
     };
     let mut tx = deps.store.begin().await?;
-    tx.insert_auth_token(&hash, stored.user.id, now, expires_at)
-        .await?;
     tx.upsert_job_result(
         job_id,
         JobKind::Login,
@@ -59,7 +71,7 @@ pub async fn outcome_of(
     .await?;
     tx.commit().await?;
     Ok(LoginResult {
-        token: Some(token),
+        token: Some(issued.token),
         ..stored
     })
 }

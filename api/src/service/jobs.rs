@@ -3,11 +3,14 @@
 use crate::error::{ApiError, Flow, job_error_parts};
 use crate::service::views::{JobStatusView, TokenResponse};
 use crate::state::AppState;
-use socialauth_common::crypto::new_app_token;
-use socialauth_common::jobs::{Job, JobEnvelope, JobKind, JobResult, LoginResult};
+use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::now_ms;
 use socialauth_common::store::JobStatus;
 use uuid::Uuid;
+
+/// How long after it finished a job answered with 202 can be polled; its
+/// token (or partial token) is shown to the first poll only.
+pub const POLL_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// A job's fate from the caller's side.
 pub enum Submitted {
@@ -24,7 +27,14 @@ pub async fn submit(
     job: Job,
     request_id: Option<String>,
 ) -> Result<Submitted, ApiError> {
-    let envelope = JobEnvelope::new(job, request_id);
+    submit_envelope(state, JobEnvelope::new(job, request_id)).await
+}
+
+/// [`submit`] with the envelope (and so the job id) made by the caller.
+pub async fn submit_envelope(
+    state: &AppState,
+    envelope: JobEnvelope,
+) -> Result<Submitted, ApiError> {
     let kind = envelope.kind();
     let kind_label = kind.as_str();
     let waiter = state.queue.submit(&envelope).await?;
@@ -42,52 +52,66 @@ pub async fn submit(
     }
 }
 
-/// A login result whose token was not in the reply (a redelivered job's
-/// stored copy, or a poll): issue one, once per job.
-pub async fn deliver_token(
-    state: &AppState,
-    job_id: Uuid,
-    mut result: LoginResult,
-) -> Result<Option<LoginResult>, ApiError> {
-    if result.token.is_some() {
-        return Ok(Some(result));
+/// A login result whose token is not in it (a redelivered job's stored
+/// copy, or a poll): the token the job issued, derived again — the worker
+/// stored its hash, no other token is made.
+pub fn with_token(state: &AppState, job_id: Uuid, mut result: LoginResult) -> LoginResult {
+    if result.token.is_none() {
+        let issued = state.secrets.app_token(result.token_job.unwrap_or(job_id));
+        result.token = Some(issued.token);
     }
-    let now = now_ms();
-    if !state.store.take_job_delivery(job_id, now).await? {
-        return Ok(None);
-    }
-    let (token, hash) = new_app_token();
-    let ttl = state.settings.security.token_ttl_secs;
-    let expires_at = (ttl > 0).then(|| now.saturating_add(ttl.saturating_mul(1000)));
-    state
-        .store
-        .insert_auth_token(&hash, result.user.id, now, expires_at)
-        .await?;
-    result.token = Some(token);
-    Ok(Some(result))
+    result
 }
 
-/// `GET /auth/jobs/{id}`. A finished login's token is handed out by the
-/// first poll only; later polls show the outcome without it.
+/// A resumable failure with its partial token, derived again.
+pub fn with_partial_token(state: &AppState, e: JobError) -> JobError {
+    match e.partial_job() {
+        Some(job) => e.with_partial_token(state.secrets.partial_token(job).token),
+        None => e,
+    }
+}
+
+/// `GET /auth/jobs/{id}`, for [`POLL_WINDOW_MS`] after the job finished
+/// (later: not found). A finished login's token, or a stopped one's
+/// partial token, is shown to the first poll only; later polls show the
+/// outcome without it.
 pub async fn poll(state: &AppState, raw_id: &str) -> Result<JobStatusView, ApiError> {
     let id = Uuid::parse_str(raw_id).map_err(|_| ApiError::NotFound)?;
     let job = state.store.find_job(id).await?.ok_or(ApiError::NotFound)?;
-    let view = match (job.status, job.result) {
+    let now = now_ms();
+    if job.status != JobStatus::Pending && now.saturating_sub(job.updated_at) > POLL_WINDOW_MS {
+        return Err(ApiError::NotFound);
+    }
+    let first_poll = || async {
+        Ok::<_, ApiError>(
+            job.delivered_at.is_none() && state.store.take_job_delivery(id, now).await?,
+        )
+    };
+    let view = match (job.status, job.result.clone()) {
         (JobStatus::Succeeded, Some(JobResult::Login(result))) if job.kind == JobKind::Login => {
-            let shown = deliver_token(state, id, result.clone())
-                .await?
-                .unwrap_or(result);
+            let shown = if first_poll().await? {
+                with_token(state, id, result)
+            } else {
+                result
+            };
             JobStatusView {
                 status: "succeeded",
                 result: Some(TokenResponse::from(&shown)),
                 error: None,
             }
         }
-        (JobStatus::Failed, Some(JobResult::Failed(e))) => JobStatusView {
-            status: "failed",
-            result: None,
-            error: Some(job_error_parts(&e, Flow::Djoser).1),
-        },
+        (JobStatus::Failed, Some(JobResult::Failed(e))) => {
+            let shown = if e.partial_job().is_some() && first_poll().await? {
+                with_partial_token(state, e)
+            } else {
+                e
+            };
+            JobStatusView {
+                status: "failed",
+                result: None,
+                error: Some(job_error_parts(&shown, Flow::Djoser).1),
+            }
+        }
         (JobStatus::Pending, _) => JobStatusView {
             status: "pending",
             result: None,

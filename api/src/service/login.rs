@@ -3,14 +3,18 @@
 
 use crate::error::{ApiError, Flow};
 use crate::service::authorize::provider;
-use crate::service::jobs::{Submitted, deliver_token, submit};
+use crate::service::jobs::{Submitted, submit_envelope, with_partial_token, with_token};
 use crate::state::AppState;
 use serde::Deserialize;
 use socialauth_common::catalogue::{Protocol, ProviderConfig};
 use socialauth_common::crypto::hash_token;
-use socialauth_common::jobs::{Job, JobError, JobResult, LoginCredential, LoginJob, LoginResult};
+use socialauth_common::jobs::{
+    Job, JobEnvelope, JobError, JobResult, LoginCredential, LoginJob, LoginResult,
+};
 use socialauth_common::now_ms;
+use socialauth_common::redemption::{FirstUse, retry_of};
 use socialauth_common::secret::Secret;
+use socialauth_common::store::OAuthStateTake;
 use socialauth_common::types::Email;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -60,29 +64,77 @@ pub async fn complete(
         }
     };
     let now = now_ms();
-    let saved = state
-        .store
-        .take_oauth_state(&hash_token(state_value.expose()), now)
-        .await?
-        .filter(|s| s.provider == provider.name.as_str())
-        .ok_or(ApiError::NonField("invalid_state"))?;
-    if saved.expires_at <= now {
-        return Err(ApiError::NonField("state_expired"));
-    }
-
+    let job_id = Uuid::new_v4();
+    let state_hash = hash_token(state_value.expose());
+    let code_hash = hash_token(code.expose());
+    let take = OAuthStateTake {
+        state_hash: &state_hash,
+        now,
+        job_id,
+        code_hash: &code_hash,
+    };
+    let credential = match state.store.take_oauth_state(&take).await? {
+        Some(saved) if saved.provider == provider.name.as_str() => {
+            if saved.expires_at <= now {
+                return Err(ApiError::NonField("state_expired"));
+            }
+            LoginCredential::AuthorizationCode {
+                code,
+                redirect_uri: saved.redirect_uri,
+                pkce_verifier: saved.pkce_verifier.map(Secret::new),
+                nonce: saved.nonce.map(Secret::new),
+                state_consumed: true,
+            }
+        }
+        Some(_) => return Err(ApiError::NonField("invalid_state")),
+        // Taken already: a double submit of the same code gets the first
+        // outcome.
+        None => LoginCredential::Retry {
+            first_job: retry_of_taken_state(state, &provider, &state_hash, &code_hash, now)
+                .await?
+                .ok_or(ApiError::NonField("invalid_state"))?,
+        },
+    };
     let job = Job::Login(LoginJob {
         provider: provider.name.as_str().to_owned(),
-        credential: LoginCredential::AuthorizationCode {
-            code,
-            redirect_uri: saved.redirect_uri,
-            pkce_verifier: saved.pkce_verifier.map(Secret::new),
-            nonce: saved.nonce.map(Secret::new),
-            state_consumed: true,
-        },
+        credential,
         email: email.map(|e| e.as_str().to_owned()),
         referral_code: form.referral_code.filter(|r| !r.is_empty()),
     });
-    finish(state, job, request_id, Flow::Djoser).await
+    finish_job(
+        state,
+        JobEnvelope::with_id(job_id, job, request_id),
+        Flow::Djoser,
+    )
+    .await
+}
+
+/// The job whose outcome answers a second POST of a taken state
+/// ([`retry_of`]): the same code, on the same provider, within the window.
+async fn retry_of_taken_state(
+    state: &AppState,
+    provider: &ProviderConfig,
+    state_hash: &str,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<Uuid>, ApiError> {
+    let Some(taken) = state.store.find_taken_oauth_state(state_hash).await? else {
+        return Ok(None);
+    };
+    let Some(first) = taken.taken_by else {
+        return Ok(None);
+    };
+    let same_request =
+        taken.provider == provider.name.as_str() && taken.code_hash.as_deref() == Some(code_hash);
+    Ok(retry_of(
+        FirstUse {
+            job_id: first,
+            at: taken.taken_at,
+            same_request,
+        },
+        now,
+        state.settings.security.retry_window_ms(),
+    ))
 }
 
 /// The djoser flow's second step for OAuth 1.0a: the request token stands
@@ -136,18 +188,23 @@ pub async fn finish(
     request_id: Option<String>,
     flow: Flow,
 ) -> Result<LoginOutcome, ApiError> {
-    match submit(state, job, request_id).await? {
+    finish_job(state, JobEnvelope::new(job, request_id), flow).await
+}
+
+/// [`finish`] with the envelope made by the caller. A redelivered job's
+/// stored copy carries no token: the job's own is derived again.
+async fn finish_job(
+    state: &AppState,
+    envelope: JobEnvelope,
+    flow: Flow,
+) -> Result<LoginOutcome, ApiError> {
+    match submit_envelope(state, envelope).await? {
         Submitted::Accepted(id) => Ok(LoginOutcome::Accepted(id)),
-        Submitted::Done(_, JobResult::Failed(e)) => Err(ApiError::Job(e, flow)),
+        Submitted::Done(_, JobResult::Failed(e)) => {
+            Err(ApiError::Job(with_partial_token(state, e), flow))
+        }
         Submitted::Done(id, JobResult::Login(result)) => {
-            match result.token {
-                Some(_) => Ok(LoginOutcome::Done(result)),
-                // A redelivered job's stored copy carries no token.
-                None => deliver_token(state, id, result)
-                    .await?
-                    .map(LoginOutcome::Done)
-                    .ok_or(ApiError::Job(JobError::Internal, flow)),
-            }
+            Ok(LoginOutcome::Done(with_token(state, id, result)))
         }
         Submitted::Done(_, JobResult::Discovered(_) | JobResult::RequestToken(_)) => {
             Err(ApiError::Job(JobError::Internal, flow))

@@ -136,6 +136,7 @@ mod tests {
             token: Some(Secret::new("app-token-secret-1".into())),
             is_new: true,
             user: user(),
+            token_job: None,
         });
         let request_token = RequestTokenResponse {
             oauth_token: "public-token".into(),
@@ -166,6 +167,7 @@ mod tests {
                     token: Some(Secret::new("app-token-secret-1".into())),
                     is_new: false,
                     user: user(),
+                    token_job: None,
                 })),
                 error: None,
             }

@@ -55,8 +55,8 @@ pub(super) const CLAIM_LOGIN_CODE: &str = "INSERT INTO login_codes \
      WHERE login_codes.expires_at <= excluded.created_at \
      RETURNING job_id";
 
-pub(super) const FIND_LOGIN_CODE: &str =
-    "SELECT job_id, request_hash FROM login_codes WHERE provider = $1 AND code_hash = $2";
+pub(super) const FIND_LOGIN_CODE: &str = "SELECT job_id, request_hash, created_at \
+     FROM login_codes WHERE provider = $1 AND code_hash = $2";
 
 /// [`CLAIM_LOGIN_CODE`] over rows instead of parameters: claims several
 /// distinct codes in one statement, in a fixed order (so two writers never

@@ -23,11 +23,17 @@ macro_rules! embedded {
 }
 
 pub(super) fn postgres() -> Migrator {
-    embedded!("postgres": 1 "init" "0001_init.sql")
+    embedded!("postgres":
+        1 "init" "0001_init.sql",
+        2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
+    )
 }
 
 pub(super) fn sqlite() -> Migrator {
-    embedded!("sqlite": 1 "init" "0001_init.sql")
+    embedded!("sqlite":
+        1 "init" "0001_init.sql",
+        2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
+    )
 }
 
 #[cfg(test)]

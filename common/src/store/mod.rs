@@ -20,6 +20,7 @@ mod state_batch;
 mod users;
 
 use crate::jobs::{JobKind, JobResult};
+use crate::redemption::FirstUse;
 use crate::types::{SocialAccount, User, UserId};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -99,6 +100,27 @@ impl std::fmt::Debug for OAuthState {
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// Taking a login state for a job that came with a code.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthStateTake<'a> {
+    /// SHA-256 hex of the state value.
+    pub state_hash: &'a str,
+    pub now: i64,
+    /// The job the state is taken for.
+    pub job_id: Uuid,
+    /// SHA-256 hex of the code it came with.
+    pub code_hash: &'a str,
+}
+
+/// A login state that was taken already: by whom, when, with which code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenOAuthState {
+    pub provider: String,
+    pub taken_at: i64,
+    pub taken_by: Option<Uuid>,
+    pub code_hash: Option<String>,
 }
 
 /// An OAuth1 request token's secret, sealed, kept between the two steps.
@@ -222,11 +244,9 @@ pub struct CodeClaim<'a> {
 pub enum CodeClaimed {
     /// The code is this job's (claimed now, or before by the same job).
     Claimed,
-    /// The same request used it first, in this job: its outcome is the
-    /// answer.
-    UsedBy(Uuid),
-    /// Another request (another verifier or redirect URI) used it first.
-    UsedByAnotherRequest,
+    /// Another job holds it: who, since when, and whether with the same
+    /// request hash.
+    Held(FirstUse),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,13 +419,18 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_oauth_state(&self, state: &NewOAuthState) -> Result<(), StoreError>;
     /// Consumes the state in one statement (`… where consumed_at is null
-    /// returning …`): a second call returns `None`. Expired states are
-    /// consumed too and returned, so the caller can say "expired".
+    /// returning …`) for a job and its code: a second call returns `None`.
+    /// Expired states are consumed too and returned, so the caller can say
+    /// "expired".
     async fn take_oauth_state(
         &self,
-        state_hash: &str,
-        now: i64,
+        take: &OAuthStateTake<'_>,
     ) -> Result<Option<OAuthState>, StoreError>;
+    /// A state that was taken: by which job, when, with which code.
+    async fn find_taken_oauth_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<TakenOAuthState>, StoreError>;
 
     /// The active or inactive user owning an unexpired app token.
     async fn find_user_by_token(
@@ -473,6 +498,7 @@ fn login_result(is_new: bool, user: &User) -> JobResult {
         token: None,
         is_new,
         user: user.clone(),
+        token_job: None,
     })
 }
 

@@ -1,18 +1,24 @@
 //! `oauth_states`: login states of the redirect flow, consumed once.
 
 use super::sql::SqlRow;
-use super::{OAuthState, StoreError};
+use super::{OAuthState, StoreError, TakenOAuthState};
 
 pub(super) const INSERT: &str = "INSERT INTO oauth_states \
      (state_hash, provider, redirect_uri, pkce_verifier, nonce, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Consumes in one statement, so of two concurrent takes only one gets the
-/// row. Expired rows are consumed and returned too: the caller tells
-/// "expired" from "unknown or used".
-pub(super) const TAKE: &str = "UPDATE oauth_states SET consumed_at = $2 \
+/// row, and records who took it with which code ($3 job id, $4 code hash).
+/// Expired rows are consumed and returned too: the caller tells "expired"
+/// from "unknown or used".
+pub(super) const TAKE: &str = "UPDATE oauth_states \
+     SET consumed_at = $2, consumed_by = $3, code_hash = $4 \
      WHERE state_hash = $1 AND consumed_at IS NULL \
      RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at";
+
+/// A state already taken: by whom, when, with which code.
+pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, code_hash \
+     FROM oauth_states WHERE state_hash = $1 AND consumed_at IS NOT NULL";
 
 /// [`INSERT`] over rows instead of parameters: several states in one
 /// statement.
@@ -23,8 +29,10 @@ pub(super) const INSERT_MANY_PG: &str = "INSERT INTO oauth_states \
 
 /// [`TAKE`] over rows: takes several distinct states in one statement and
 /// names each state it took.
-pub(super) const TAKE_MANY_PG: &str = "UPDATE oauth_states s SET consumed_at = i.now \
-     FROM unnest($1::text[], $2::bigint[]) AS i(state_hash, now) \
+pub(super) const TAKE_MANY_PG: &str = "UPDATE oauth_states s \
+     SET consumed_at = i.now, consumed_by = i.job_id, code_hash = i.code_hash \
+     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
+          AS i(state_hash, now, job_id, code_hash) \
      WHERE s.state_hash = i.state_hash AND s.consumed_at IS NULL \
      RETURNING s.state_hash, s.provider, s.redirect_uri, s.pkce_verifier, s.nonce, s.expires_at";
 
@@ -35,5 +43,16 @@ pub(super) fn from_row(row: &impl SqlRow) -> Result<OAuthState, StoreError> {
         pkce_verifier: row.opt_text("pkce_verifier")?,
         nonce: row.opt_text("nonce")?,
         expires_at: row.int("expires_at")?,
+    })
+}
+
+pub(super) fn taken_from_row(row: &impl SqlRow) -> Result<TakenOAuthState, StoreError> {
+    let raw = row.opt_text("consumed_by")?.unwrap_or_default();
+    Ok(TakenOAuthState {
+        provider: row.text("provider")?,
+        taken_at: row.int("consumed_at")?,
+        // A state taken before jobs were recorded: nobody to answer from.
+        taken_by: uuid::Uuid::parse_str(&raw).ok(),
+        code_hash: row.opt_text("code_hash")?,
     })
 }

@@ -14,10 +14,12 @@ use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
     CodeClaim, CodeClaimed, Constraint, JobRecord, JobStatus, LoggedIn, LoginWrite,
     NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser,
-    OAuth1RequestToken, OAuthState, PartialLogin, SealedTokens, Store, StoreError, StoreOptions,
-    StoreTx, auth_tokens, jobs, login_flows, migrations, oauth_states, social_accounts, users,
+    OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin, SealedTokens, Store, StoreError,
+    StoreOptions, StoreTx, TakenOAuthState, auth_tokens, jobs, login_flows, migrations,
+    oauth_states, social_accounts, users,
 };
 use crate::jobs::{JobKind, JobResult};
+use crate::redemption::FirstUse;
 use crate::types::{SocialAccount, User, UserId};
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
@@ -463,12 +465,13 @@ macro_rules! impl_store {
             /// Takes one login state: [`oauth_states::TAKE`].
             pub(super) async fn take_state_alone(
                 pool: &sqlx::Pool<$db>,
-                state_hash: &str,
-                now: i64,
+                take: &OAuthStateTake<'_>,
             ) -> Result<Option<OAuthState>, StoreError> {
                 let row = sqlx::query(oauth_states::TAKE)
-                    .bind(state_hash)
-                    .bind(now)
+                    .bind(take.state_hash)
+                    .bind(take.now)
+                    .bind(take.job_id.to_string())
+                    .bind(take.code_hash)
                     .fetch_optional(pool)
                     .await
                     .map_err(map_err)?;
@@ -507,10 +510,12 @@ macro_rules! impl_store {
                 let holder = Uuid::parse_str(&raw).map_err(|e| StoreError::Decode(e.to_string()))?;
                 Ok(if holder == c.job_id {
                     CodeClaimed::Claimed
-                } else if row.text("request_hash")? == c.request_hash {
-                    CodeClaimed::UsedBy(holder)
                 } else {
-                    CodeClaimed::UsedByAnotherRequest
+                    CodeClaimed::Held(FirstUse {
+                        job_id: holder,
+                        at: row.int("created_at")?,
+                        same_request: row.text("request_hash")? == c.request_hash,
+                    })
                 })
             }
         }
@@ -538,6 +543,18 @@ macro_rules! impl_store {
             async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
                 let tx = self.pool.begin_with($begin).await.map_err(map_err)?;
                 Ok(Box::new($tx(tx)))
+            }
+
+            async fn find_taken_oauth_state(
+                &self,
+                state_hash: &str,
+            ) -> Result<Option<TakenOAuthState>, StoreError> {
+                let row = sqlx::query(oauth_states::FIND_TAKEN)
+                    .bind(state_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(oauth_states::taken_from_row).transpose()
             }
 
             async fn find_user_by_token(
@@ -760,10 +777,9 @@ impl_store! {
 
         async fn take_oauth_state(
             &self,
-            state_hash: &str,
-            now: i64,
+            take: &OAuthStateTake<'_>,
         ) -> Result<Option<OAuthState>, StoreError> {
-            self.states_out.write(StateTake::new(state_hash, now)).await
+            self.states_out.write(StateTake::new(take)).await
         }
     },
 }
@@ -789,10 +805,9 @@ impl_store! {
 
         async fn take_oauth_state(
             &self,
-            state_hash: &str,
-            now: i64,
+            take: &OAuthStateTake<'_>,
         ) -> Result<Option<OAuthState>, StoreError> {
-            Self::take_state_alone(&self.pool, state_hash, now).await
+            Self::take_state_alone(&self.pool, take).await
         }
     },
 }

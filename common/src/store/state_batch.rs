@@ -6,7 +6,7 @@
 use super::group_commit::{Together, column, unless_refused};
 use super::oauth_states;
 use super::sql::{PgStore, SqlRow};
-use super::{NewOAuthState, OAuthState, StoreError};
+use super::{NewOAuthState, OAuthState, OAuthStateTake, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashMap;
 
@@ -47,13 +47,26 @@ impl Together for StateInserts {
 pub(super) struct StateTake {
     state_hash: String,
     now: i64,
+    job_id: uuid::Uuid,
+    code_hash: String,
 }
 
 impl StateTake {
-    pub(super) fn new(state_hash: &str, now: i64) -> Self {
+    pub(super) fn new(take: &OAuthStateTake<'_>) -> Self {
         Self {
-            state_hash: state_hash.to_owned(),
-            now,
+            state_hash: take.state_hash.to_owned(),
+            now: take.now,
+            job_id: take.job_id,
+            code_hash: take.code_hash.to_owned(),
+        }
+    }
+
+    pub(super) fn take(&self) -> OAuthStateTake<'_> {
+        OAuthStateTake {
+            state_hash: &self.state_hash,
+            now: self.now,
+            job_id: self.job_id,
+            code_hash: &self.code_hash,
         }
     }
 }
@@ -71,7 +84,7 @@ impl Together for StateTakes {
     }
 
     async fn write_one(pool: &PgPool, row: &StateTake) -> Result<Option<OAuthState>, StoreError> {
-        PgStore::take_state_alone(pool, &row.state_hash, row.now).await
+        PgStore::take_state_alone(pool, &row.take()).await
     }
 
     async fn write_many(
@@ -81,6 +94,8 @@ impl Together for StateTakes {
         let taken = sqlx::query(oauth_states::TAKE_MANY_PG)
             .bind(column(rows, |r| r.state_hash.clone()))
             .bind(column(rows, |r| r.now))
+            .bind(column(rows, |r| r.job_id.to_string()))
+            .bind(column(rows, |r| r.code_hash.clone()))
             .fetch_all(pool)
             .await;
         let Some(found) = unless_refused(taken)? else {

@@ -4,7 +4,6 @@
 //! OAuth 1.0a verifier (its request token checked server-side), or a
 //! partial token (no provider call at all).
 
-use super::CODE_MEMORY_MS;
 use super::partial;
 use crate::deps::Deps;
 use crate::error::WorkerError;
@@ -13,6 +12,7 @@ use socialauth_common::catalogue::ProviderConfig;
 use socialauth_common::crypto::{Sealed, hash_token};
 use socialauth_common::jobs::{JobError, LoginCredential};
 use socialauth_common::now_ms;
+use socialauth_common::redemption::{CODE_MEMORY_MS, retry_of};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{CodeClaim, CodeClaimed};
 use subtle::ConstantTimeEq;
@@ -83,6 +83,7 @@ pub async fn fetch_profile(
                 .exchange_verifier(provider, oauth_token, &secret, oauth_verifier)
                 .await?
         }
+        LoginCredential::Retry { first_job } => return Ok(Obtained::Replay(*first_job)),
         LoginCredential::Partial { partial_token } => {
             let login = partial::load(deps, name, partial_token).await?;
             return Ok(Obtained::Fresh(Box::new(Fetched {
@@ -98,8 +99,9 @@ pub async fn fetch_profile(
 }
 
 /// Claims an authorization code for this job before its exchange. `Some`:
-/// the same request used it first, in that job. Another request with the
-/// same code (another verifier or redirect URI: a captured code) is refused.
+/// the job whose outcome answers this retry ([`retry_of`]). Another
+/// request with the same code (another verifier or redirect URI: a
+/// captured code), or the same one after the retry window, is refused.
 async fn claim_code(
     deps: &Deps,
     provider: &str,
@@ -122,8 +124,9 @@ async fn claim_code(
     };
     match deps.store.claim_login_code(&claim).await? {
         CodeClaimed::Claimed => Ok(None),
-        CodeClaimed::UsedBy(first) => Ok(Some(first)),
-        CodeClaimed::UsedByAnotherRequest => Err(JobError::InvalidCredentials.into()),
+        CodeClaimed::Held(first) => retry_of(first, now, deps.policy.retry_window_ms)
+            .map(Some)
+            .ok_or_else(|| JobError::InvalidCredentials.into()),
     }
 }
 

@@ -22,10 +22,6 @@ use uuid::Uuid;
 
 pub use credentials::{Fetched, Obtained, fetch_profile};
 
-/// How long a used code is remembered, so the same code posted again gets
-/// the first login's outcome.
-pub const CODE_MEMORY_MS: i64 = 10 * 60 * 1000;
-
 /// Conflicting concurrent writes (same identity, same username) restart the
 /// transaction at most this many times.
 const MAX_CONFLICT_ROUNDS: usize = 8;
@@ -76,13 +72,11 @@ pub async fn persist(deps: &Deps, ctx: &LoginContext<'_>) -> Result<LoginResult,
         match steps::attempt(deps, ctx, round).await {
             Ok(Some(done)) => return Ok(done),
             Ok(None) => continue,
-            Err(WorkerError::Job(JobError::NoEmailProvided { .. })) => {
-                let partial_token = Some(partial::keep(deps, ctx).await?);
-                return Err(JobError::NoEmailProvided { partial_token }.into());
-            }
-            Err(WorkerError::Job(JobError::InvalidReferralCode { .. })) => {
-                let partial_token = Some(partial::keep(deps, ctx).await?);
-                return Err(JobError::InvalidReferralCode { partial_token }.into());
+            Err(WorkerError::Job(
+                e @ (JobError::NoEmailProvided { .. } | JobError::InvalidReferralCode { .. }),
+            )) => {
+                let kept = partial::keep(deps, ctx).await?;
+                return Err(kept.into_error(e).into());
             }
             Err(e) => return Err(e),
         }

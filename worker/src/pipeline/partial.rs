@@ -6,7 +6,7 @@ use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderLogin;
 use serde::{Deserialize, Serialize};
-use socialauth_common::crypto::{Sealed, hash_token, random_token};
+use socialauth_common::crypto::{Sealed, hash_token};
 use socialauth_common::jobs::JobError;
 use socialauth_common::now_ms;
 use socialauth_common::secret::Secret;
@@ -18,31 +18,60 @@ pub const PARTIAL_TTL_MS: i64 = 15 * 60 * 1000;
 
 /// What is sealed: enough to finish without the provider.
 #[derive(Serialize, Deserialize)]
-struct Kept {
+struct Answer {
     profile: Profile,
     tokens: ProviderTokens,
     raw: serde_json::Value,
 }
 
-/// Keeps `ctx`'s provider answer and returns its partial token. A login
-/// that is itself a resume keeps its token (its partial login is still
-/// there: only a completed resume consumes it).
-pub async fn keep(deps: &Deps, ctx: &LoginContext<'_>) -> Result<Secret, WorkerError> {
-    if let Some(token) = ctx.partial_token {
-        return Ok(token.clone());
+/// A kept partial login: its token, and the job it derives from (`None`
+/// for a resume: the client holds the token already).
+pub struct Kept {
+    token: Secret,
+    job: Option<uuid::Uuid>,
+}
+
+impl Kept {
+    /// `e` (a resumable error) naming this partial login.
+    pub fn into_error(self, e: JobError) -> JobError {
+        let e = match e {
+            JobError::NoEmailProvided { .. } => JobError::NoEmailProvided {
+                partial_token: None,
+                partial_job: self.job,
+            },
+            JobError::InvalidReferralCode { .. } => JobError::InvalidReferralCode {
+                partial_token: None,
+                partial_job: self.job,
+            },
+            other => other,
+        };
+        e.with_partial_token(self.token)
     }
-    let kept = Kept {
+}
+
+/// Keeps `ctx`'s provider answer and returns its partial token, derived
+/// from the job ([`socialauth_common::crypto::JobSecrets`]). A login that
+/// is itself a resume keeps its token (its partial login is still there:
+/// only a completed resume consumes it).
+pub async fn keep(deps: &Deps, ctx: &LoginContext<'_>) -> Result<Kept, WorkerError> {
+    if let Some(token) = ctx.partial_token {
+        return Ok(Kept {
+            token: token.clone(),
+            job: None,
+        });
+    }
+    let answer = Answer {
         profile: ctx.login.profile.clone(),
         tokens: ctx.login.tokens.clone(),
         raw: ctx.login.raw.clone(),
     };
-    let json = serde_json::to_string(&kept).map_err(|_| JobError::Internal)?;
+    let json = serde_json::to_string(&answer).map_err(|_| JobError::Internal)?;
     let sealed = deps.cipher.encrypt(&json);
-    let token = random_token(32);
+    let issued = deps.secrets.partial_token(ctx.job_id);
     let now = now_ms();
     deps.store
         .insert_partial_login(&NewPartialLogin {
-            token_hash: hash_token(&token),
+            token_hash: issued.hash,
             provider: ctx.provider.name.as_str().to_owned(),
             data_enc: sealed.data,
             token_key_id: sealed.key_id,
@@ -50,7 +79,10 @@ pub async fn keep(deps: &Deps, ctx: &LoginContext<'_>) -> Result<Secret, WorkerE
             expires_at: now.saturating_add(PARTIAL_TTL_MS),
         })
         .await?;
-    Ok(Secret::new(token))
+    Ok(Kept {
+        token: issued.token,
+        job: Some(ctx.job_id),
+    })
 }
 
 /// The provider answer of an unexpired, unconsumed partial login of this
@@ -74,10 +106,10 @@ pub async fn load(
             data: partial.data_enc,
         })
         .map_err(|_| JobError::InvalidPartialToken)?;
-    let kept: Kept = serde_json::from_str(&json).map_err(|_| JobError::InvalidPartialToken)?;
+    let answer: Answer = serde_json::from_str(&json).map_err(|_| JobError::InvalidPartialToken)?;
     Ok(ProviderLogin {
-        profile: kept.profile,
-        tokens: kept.tokens,
-        raw: kept.raw,
+        profile: answer.profile,
+        tokens: answer.tokens,
+        raw: answer.raw,
     })
 }

@@ -47,7 +47,7 @@ pub async fn attempt(
     }
     let now = now_ms();
     let sealed = seal(deps, &ctx.login.tokens);
-    let (token, token_hash) = crypto::new_app_token();
+    let issued = deps.secrets.app_token(ctx.job_id);
     let account = new_account(ctx, UserId(0), &sealed, now);
     // 4 (for a new identity): without an email no user is created.
     let user = ctx
@@ -58,7 +58,7 @@ pub async fn attempt(
         account: &account,
         user: user.as_ref(),
         referral_code: ctx.referral_code,
-        token_hash: &token_hash,
+        token_hash: &issued.hash,
         token_expires_at: deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl)),
         job_id: ctx.job_id,
         now,
@@ -68,17 +68,20 @@ pub async fn attempt(
         Ok(Some(LoggedIn { user, is_new })) => {
             ensure_active(&user)?;
             Ok(Some(LoginResult {
-                token: Some(token),
+                token: Some(issued.token),
                 is_new,
                 user,
+                token_job: None,
             }))
         }
         Ok(None) if user.is_none() => Err(JobError::NoEmailProvided {
             partial_token: None,
+            partial_job: None,
         }
         .into()),
         Ok(None) => Err(JobError::InvalidReferralCode {
             partial_token: None,
+            partial_job: None,
         }
         .into()),
         // 5. email policy
@@ -119,6 +122,7 @@ async fn attempt_in_transaction(
     // 4. email
     let email = ctx.email.as_ref().ok_or(JobError::NoEmailProvided {
         partial_token: None,
+        partial_job: None,
     })?;
     let referred_by = match ctx.referral_code {
         Some(code) => Some(
@@ -126,6 +130,7 @@ async fn attempt_in_transaction(
                 .await?
                 .ok_or(JobError::InvalidReferralCode {
                     partial_token: None,
+                    partial_job: None,
                 })?
                 .id,
         ),
@@ -213,14 +218,15 @@ async fn finish(
         // Another resume of the same partial login completed first.
         return Err(JobError::InvalidPartialToken.into());
     }
-    let (token, hash) = crypto::new_app_token();
+    let issued = deps.secrets.app_token(ctx.job_id);
     let expires_at = deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl));
-    tx.insert_auth_token(&hash, user.id, now, expires_at)
+    tx.insert_auth_token(&issued.hash, user.id, now, expires_at)
         .await?;
     let stored = LoginResult {
         token: None,
         is_new,
         user,
+        token_job: None,
     };
     tx.upsert_job_result(
         ctx.job_id,
@@ -233,7 +239,7 @@ async fn finish(
     .await?;
     tx.commit().await?;
     Ok(LoginResult {
-        token: Some(token),
+        token: Some(issued.token),
         ..stored
     })
 }
