@@ -13,6 +13,9 @@ use uuid::Uuid;
 pub const POLL_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// A job's fate from the caller's side.
+// A value returned once per request and matched at once: boxing the
+// result would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Submitted {
     /// The worker replied in time (job id, result).
     Done(Uuid, JobResult),
