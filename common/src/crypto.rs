@@ -83,16 +83,32 @@ impl JobSecrets {
         self.derive(b"partial-token", job)
     }
 
+    /// The PKCE verifier of the redirect flow's login state `state`: made
+    /// again from the state the client brings back, so it is never stored.
+    pub fn pkce_verifier(&self, state: &str) -> crate::secret::Secret {
+        crate::secret::Secret::new(self.derive_text(b"pkce-verifier", state.as_bytes()))
+    }
+
+    /// The OpenID Connect nonce of the login state `state`, likewise.
+    pub fn nonce(&self, state: &str) -> crate::secret::Secret {
+        crate::secret::Secret::new(self.derive_text(b"oidc-nonce", state.as_bytes()))
+    }
+
     fn derive(&self, purpose: &[u8], job: uuid::Uuid) -> Issued {
-        let mut message = Vec::with_capacity(purpose.len() + 17);
-        message.extend_from_slice(purpose);
-        message.push(0);
-        message.extend_from_slice(job.as_bytes());
-        let token = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, &message));
+        let token = self.derive_text(purpose, job.as_bytes());
         Issued {
             hash: hash_token(&token),
             token: crate::secret::Secret::new(token),
         }
+    }
+
+    /// base64url of HMAC-SHA256(key, purpose ‖ 0 ‖ input): 43 characters.
+    fn derive_text(&self, purpose: &[u8], input: &[u8]) -> String {
+        let mut message = Vec::with_capacity(purpose.len() + 1 + input.len());
+        message.extend_from_slice(purpose);
+        message.push(0);
+        message.extend_from_slice(input);
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, &message))
     }
 }
 

@@ -2,7 +2,7 @@
 //! published field means; add fields with defaults or add a variant.
 
 use crate::secret::Secret;
-use crate::types::User;
+use crate::types::{ProviderName, User};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -113,7 +113,7 @@ impl Job {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginJob {
-    pub provider: String,
+    pub provider: ProviderName,
     pub credential: LoginCredential,
     #[serde(default)]
     pub email: Option<String>,
@@ -159,12 +159,12 @@ pub enum LoginCredential {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiscoverJob {
-    pub provider: String,
+    pub provider: ProviderName,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestTokenJob {
-    pub provider: String,
+    pub provider: ProviderName,
     /// The `oauth_callback`: an allowed redirect URI.
     pub callback: String,
 }
@@ -322,7 +322,7 @@ mod tests {
         let Job::Login(job) = env.job else {
             panic!("not a login job")
         };
-        assert_eq!(job.provider, "corp");
+        assert_eq!(job.provider.as_str(), "corp");
         let LoginCredential::AuthorizationCode {
             code, redirect_uri, ..
         } = job.credential
@@ -337,7 +337,7 @@ mod tests {
     fn envelopes_round_trip() {
         let env = JobEnvelope::new(
             Job::Discover(DiscoverJob {
-                provider: "corp".into(),
+                provider: ProviderName::parse("corp").expect("name"),
             }),
             None,
         );
@@ -372,6 +372,7 @@ mod tests {
                 id: crate::types::UserId(1),
                 username: "a".into(),
                 email: None,
+                email_verified: false,
                 first_name: String::new(),
                 last_name: String::new(),
                 is_active: true,

@@ -103,6 +103,9 @@ pub struct User {
     pub id: UserId,
     pub username: String,
     pub email: Option<String>,
+    /// Whether a provider verified `email` (a typed email is not).
+    #[serde(default)]
+    pub email_verified: bool,
     pub first_name: String,
     pub last_name: String,
     pub is_active: bool,

@@ -89,7 +89,7 @@ async fn raw_channel() -> Result<(Connection, Channel), lapin::Error> {
 fn discover_job() -> JobEnvelope {
     JobEnvelope::new(
         Job::Discover(DiscoverJob {
-            provider: "corp".into(),
+            provider: socialauth_common::types::ProviderName::parse("corp").expect("name"),
         }),
         Some(format!("req-{}", Uuid::new_v4())),
     )
@@ -174,7 +174,7 @@ async fn a_submitted_job_reaches_the_worker_and_its_reply_reaches_the_waiter() {
     assert_eq!(received.id, sent.id);
     assert_eq!(received.request_id, sent.request_id);
     assert_eq!(received.created_at, sent.created_at);
-    assert!(matches!(&received.job, Job::Discover(d) if d.provider == "corp"));
+    assert!(matches!(&received.job, Job::Discover(d) if d.provider.as_str() == "corp"));
     delivery
         .handle
         .complete(&reply_for(sent.id))

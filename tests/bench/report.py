@@ -177,6 +177,7 @@ def bench(directory: str) -> str:
         f"measured after {settings.get('warmup_s', '?')} s warm-up; production: "
         f"{settings.get('workers', '?')} worker(s), database pool {settings.get('db_pool', '?')} per process, "
         f"login batch wait {settings.get('login_batch_wait_ms', '?')} ms, "
+        f"PostgreSQL sslmode={settings.get('pg_tls', 'disable')}, "
         f"prefetch {settings.get('prefetch', '?')}, publish channels {settings.get('publish_channels', '?')}; "
         f"embedded: worker concurrency {settings.get('embedded_concurrency', '?')}; "
         f"stub workers {settings.get('stub_workers', '?')}, loadgen threads {settings.get('loadgen_threads', '?')}."

@@ -9,7 +9,7 @@
 #
 #   bash tests/bench/run.sh [--quick] [--runs 3] [--duration 60] [--warmup 5]
 #        [--workers K] [--scenarios a,b,…] [--out DIR] [--concurrency N]
-#        [--users N] [--no-build] [--keep-tmp] [--limits]
+#        [--users N] [--no-build] [--keep-tmp] [--limits] [--pg-tls require|disable]
 #        [--base-url URL [--stub-bind ADDR] [--target-pids NAME=PID,…]
 #                        [--target-services postgres,rabbitmq|none]]
 #        [--provider NAME] [--path-djoser PATH] [--path-social PATH]
@@ -27,6 +27,9 @@
 # sample; results under docs/bench-results/<timestamp>-quick/.
 # --limits: afterwards, tests/bench/limits.sh into the same folder (PostgreSQL
 # and RabbitMQ alone: what this machine can do at most).
+# --pg-tls: the production stack reaches PostgreSQL over TLS (`require`, the
+# default: what a deployment's URL gets) or without (`disable`, the variant
+# for a local database), as `sslmode` in database.url.
 #
 # --base-url URL: measure an implementation that is already running instead
 # of starting socialauth: only the stub and the load generator are started
@@ -52,6 +55,7 @@
 #   BENCH_STUB_WORKERS [1]        stubidp --workers
 #   BENCH_LOADGEN_THREADS [1]     loadgen --threads
 #   BENCH_IDLE_SECS [5]           machine sample before the scenarios
+#   BENCH_PG_TLS [require]        --pg-tls
 #   SOCIALAUTH_TEST_DATABASE_URL  [postgres://postgres:postgres@127.0.0.1:5432/postgres]
 #   SOCIALAUTH_TEST_AMQP_URL      [amqp://guest:guest@127.0.0.1:5672/%2f]
 #
@@ -96,6 +100,7 @@ PROVIDER="stub"
 PATH_DJOSER=""
 PATH_SOCIAL=""
 REDIRECT_URI="http://127.0.0.1:9/cb"
+PG_TLS="${BENCH_PG_TLS:-require}"
 
 need() { [ "$#" -ge 2 ] || die "$1 needs a value"; }
 while [ "$#" -gt 0 ]; do
@@ -120,6 +125,7 @@ while [ "$#" -gt 0 ]; do
     --path-djoser) need "$@"; PATH_DJOSER="$2"; shift ;;
     --path-social) need "$@"; PATH_SOCIAL="$2"; shift ;;
     --redirect-uri) need "$@"; REDIRECT_URI="$2"; shift ;;
+    --pg-tls) need "$@"; PG_TLS="$2"; shift ;;
     -h | --help) usage 0 ;;
     *) die "unknown argument $1 (--help lists them)" ;;
   esac
@@ -127,6 +133,7 @@ while [ "$#" -gt 0 ]; do
 done
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+case "$PG_TLS" in require | disable) ;; *) die "--pg-tls is require or disable, not $PG_TLS" ;; esac
 if [ "$QUICK" = 1 ]; then
   RUNS="${RUNS:-1}" DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}" USERS="${USERS:-2000}"
   IDLE_SECS="${BENCH_IDLE_SECS:-3}"
@@ -421,7 +428,8 @@ jq -n \
     --argjson users "$USERS" --argjson c_signup "$C_SIGNUP" --argjson c_returning "$C_RETURNING" \
     --argjson c_mixed "$C_MIXED" --argjson rate "$RATE" --arg p99_mode "$P99_MODE" \
     --argjson p99_concurrency "$P99_CONCURRENCY" --argjson idle "$IDLE_SECS" --argjson quick "$QUICK" \
-    '{runs: $runs, duration_s: $duration, warmup_s: $warmup, workers: $workers, db_pool: $db_pool,
+    --arg pg_tls "$PG_TLS" \
+    '{runs: $runs, pg_tls: $pg_tls, duration_s: $duration, warmup_s: $warmup, workers: $workers, db_pool: $db_pool,
       login_batch_wait_ms: $login_batch_wait_ms, prefetch: $prefetch, publish_channels: $publish_channels, embedded_concurrency: $embedded_concurrency,
       stub_workers: $stub_workers, loadgen_threads: $loadgen_threads, users: $users,
       concurrency: {signup: $c_signup, returning: $c_returning, mixed: $c_mixed},
@@ -607,7 +615,7 @@ run_production() {
 bind = "127.0.0.1:$port"
 
 [database]
-url = "$base_db/$DB_NAME?sslmode=disable"
+url = "$base_db/$DB_NAME?sslmode=$PG_TLS"
 max_connections = $DB_POOL
 login_batch_wait_ms = $LOGIN_BATCH_WAIT_MS
 

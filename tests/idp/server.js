@@ -62,6 +62,9 @@ const clients = (config.clients || []).map((c) => {
   if (c.token_endpoint_auth_method) {
     client.token_endpoint_auth_method = c.token_endpoint_auth_method;
   }
+  if (c.id_token_signed_response_alg) {
+    client.id_token_signed_response_alg = c.id_token_signed_response_alg;
+  }
   return client;
 });
 
@@ -325,6 +328,11 @@ server.listen(port, '127.0.0.1', () => {
     conformIdTokenClaims: Boolean(config.conform_id_token_claims),
     clockTolerance: Number(config.clock_tolerance ?? 0),
     jwks: { keys: [signingKey] },
+    // HS256 too (keyed with the client secret), for clients that ask for it:
+    // the discovery document then lists it, as some providers' do.
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'HS256'],
+    },
     cookies: {
       keys: [randomBytes(32).toString('base64url')],
       long: { httpOnly: true, sameSite: 'lax', secure: false },

@@ -22,6 +22,8 @@ const NPM_CI_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The client id of [`IdpConfig::standard`]'s client.
 pub const STANDARD_CLIENT_ID: &str = "socialauth-test";
+/// The standard config's second client: its id_tokens are signed HS256.
+pub const HS256_CLIENT_ID: &str = "socialauth-hs256";
 
 /// The JSON file `server.js` reads.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,6 +58,9 @@ pub struct IdpClient {
     /// Default `client_secret_basic`; `client_secret_post` and `none` work too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    /// Default RS256; `HS256` signs id_tokens with the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 impl std::fmt::Debug for IdpClient {
@@ -68,6 +73,10 @@ impl std::fmt::Debug for IdpClient {
             .field(
                 "token_endpoint_auth_method",
                 &self.token_endpoint_auth_method,
+            )
+            .field(
+                "id_token_signed_response_alg",
+                &self.id_token_signed_response_alg,
             )
             .finish()
     }
@@ -134,20 +143,35 @@ impl IdpConfig {
     pub fn standard(redirect_uri: &str) -> Self {
         Self {
             port: 0,
-            clients: vec![IdpClient {
-                client_id: STANDARD_CLIENT_ID.to_owned(),
-                client_secret: format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                ),
-                redirect_uris: vec![redirect_uri.to_owned()],
-                grant_types: Some(vec![
-                    "authorization_code".to_owned(),
-                    "refresh_token".to_owned(),
-                ]),
-                token_endpoint_auth_method: None,
-            }],
+            clients: vec![
+                IdpClient {
+                    client_id: STANDARD_CLIENT_ID.to_owned(),
+                    client_secret: format!(
+                        "{}{}",
+                        uuid::Uuid::new_v4().simple(),
+                        uuid::Uuid::new_v4().simple()
+                    ),
+                    redirect_uris: vec![redirect_uri.to_owned()],
+                    grant_types: Some(vec![
+                        "authorization_code".to_owned(),
+                        "refresh_token".to_owned(),
+                    ]),
+                    token_endpoint_auth_method: None,
+                    id_token_signed_response_alg: None,
+                },
+                IdpClient {
+                    client_id: HS256_CLIENT_ID.to_owned(),
+                    client_secret: format!(
+                        "{}{}",
+                        uuid::Uuid::new_v4().simple(),
+                        uuid::Uuid::new_v4().simple()
+                    ),
+                    redirect_uris: vec![redirect_uri.to_owned()],
+                    grant_types: None,
+                    token_endpoint_auth_method: None,
+                    id_token_signed_response_alg: Some("HS256".to_owned()),
+                },
+            ],
             users: vec![
                 IdpUser::new("alice", Some("alice@example.test"), true, "Alice", "Doe"),
                 IdpUser::new("bob", Some("bob@example.test"), false, "Bob", "Roe"),
@@ -217,7 +241,7 @@ impl Idp {
         })
     }
 
-    /// The first (for [`IdpConfig::standard`]: the only) client.
+    /// The first client (for [`IdpConfig::standard`]: the RS256 one).
     pub fn client(&self) -> &IdpClient {
         &self.config.clients[0]
     }

@@ -341,6 +341,66 @@ impl Stack {
         format!("{}{path}", self.base_url)
     }
 
+    /// Every row of every table of the stack's database as text, one line
+    /// a row (to look for what must never be stored in clear).
+    pub async fn dump_tables(&self) -> anyhow::Result<String> {
+        use sqlx::Row;
+        let mut out = String::new();
+        match &self.database {
+            Some(db) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+                )
+                .fetch_all(&mut conn)
+                .await?;
+                for table in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM \"{table}\" t"
+                    )))
+                    .fetch_all(&mut conn)
+                    .await?;
+                    for row in rows {
+                        out.push_str(&format!("{table}: {row}\n"));
+                    }
+                }
+            }
+            None => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.sqlite_url()).await?;
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(&mut conn)
+                .await?;
+                for table in tables {
+                    let columns: Vec<String> =
+                        sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
+                            .bind(&table)
+                            .fetch_all(&mut conn)
+                            .await?;
+                    let text = columns
+                        .iter()
+                        .map(|c| format!("COALESCE(CAST(\"{c}\" AS TEXT), '')"))
+                        .collect::<Vec<_>>()
+                        .join(" || '|' || ");
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT CAST({text} AS BLOB) AS row_text FROM \"{table}\""
+                    )))
+                    .fetch_all(&mut conn)
+                    .await?;
+                    for row in rows {
+                        let raw: Vec<u8> = row.try_get("row_text")?;
+                        let text = String::from_utf8_lossy(&raw);
+                        out.push_str(&format!("{table}: {text}\n"));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// All process logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = format!("--- api ---\n{}", self.api.output());

@@ -2,7 +2,7 @@
 //! steps a client of the djoser flow takes.
 
 use crate::browser::{Callback, ScriptedUser};
-use crate::idp::{Idp, IdpConfig, STANDARD_CLIENT_ID};
+use crate::idp::{HS256_CLIENT_ID, Idp, IdpConfig, STANDARD_CLIENT_ID};
 use crate::oauth1_idp::{Oauth1Config, Oauth1Idp, STANDARD_CONSUMER_KEY};
 use crate::stack::{Mode, Stack, StackOptions};
 use anyhow::Context;
@@ -38,9 +38,17 @@ client_secret = "{secret}"
 }
 
 /// `corp`: OpenID Connect by discovery; `corpoauth`: the same IdP as a plain
-/// OAuth2 provider with explicit endpoints.
+/// OAuth2 provider with explicit endpoints; `corphs`: OpenID Connect with
+/// the client whose id_tokens the IdP signs HS256.
 pub fn providers_toml(idp: &Idp) -> String {
     let secret = &idp.config.clients[0].client_secret;
+    let hs_secret = idp
+        .config
+        .clients
+        .iter()
+        .find(|c| c.client_id == HS256_CLIENT_ID)
+        .map(|c| c.client_secret.as_str())
+        .unwrap_or_default();
     let issuer = &idp.issuer;
     format!(
         r#"[providers.corp]
@@ -57,6 +65,12 @@ userinfo_url = "{issuer}/me"
 client_id = "{STANDARD_CLIENT_ID}"
 client_secret = "{secret}"
 scopes = ["openid", "email", "profile"]
+
+[providers.corphs]
+protocol = "oidc"
+issuer = "{issuer}"
+client_id = "{HS256_CLIENT_ID}"
+client_secret = "{hs_secret}"
 "#
     )
 }
@@ -172,6 +186,18 @@ impl World {
         user: &str,
         nonce: Option<&str>,
     ) -> anyhow::Result<(String, String)> {
+        self.client_side_code_for(STANDARD_CLIENT_ID, user, nonce)
+            .await
+    }
+
+    /// [`World::client_side_code_with_nonce`] for the IdP's client
+    /// `client_id`.
+    pub async fn client_side_code_for(
+        &self,
+        client_id: &str,
+        user: &str,
+        nonce: Option<&str>,
+    ) -> anyhow::Result<(String, String)> {
         use base64::Engine;
         use sha2::Digest;
         let verifier = format!(
@@ -184,7 +210,7 @@ impl World {
         let mut url = url::Url::parse(&format!("{}/auth", self.idp.issuer))?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", STANDARD_CLIENT_ID)
+            .append_pair("client_id", client_id)
             .append_pair("redirect_uri", REDIRECT_URI)
             .append_pair("scope", "openid email profile")
             .append_pair("state", "client-state")

@@ -48,6 +48,10 @@ in_both_modes!(
     inactive_users_and_disallowed_domains_are_refused,
     the_id_token_nonce_must_be_the_one_sent,
     a_provider_that_requires_pkce_refuses_a_code_without_its_verifier,
+    a_typed_email_never_takes_an_account_nor_locks_out_its_verified_owner,
+    a_typed_email_never_links_to_an_existing_account,
+    no_token_code_or_verifier_is_stored_in_clear,
+    an_id_token_the_provider_signed_hs256_is_refused_unless_configured,
 );
 
 fn token(body: &Value) -> String {
@@ -633,5 +637,172 @@ async fn a_provider_that_requires_pkce_refuses_a_code_without_its_verifier(
                              "redirect_uri": REDIRECT_URI, "code_verifier": verifier}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    Ok(())
+}
+
+/// `nomail` (no email from the provider) types `alice`'s address.
+async fn typed_alice_email(w: &World) -> anyhow::Result<(StatusCode, Value)> {
+    let (status, stopped) = code_login(w, "nomail", json!({})).await?;
+    anyhow::ensure!(status == StatusCode::BAD_REQUEST, "{stopped}");
+    let partial = stopped["partial_token"].as_str().unwrap_or_default();
+    Ok(
+        w.social_auth(&json!({"provider": "corp", "partial_token": partial,
+                             "email": "alice@example.test"}))
+            .await,
+    )
+}
+
+/// Someone types alice's address before alice ever signs in. With
+/// `associate_by_email` on, alice's later sign-in (her provider verified the
+/// address) must not land in that account; with it on or off, she is not
+/// locked out: she gets an account of her own with her address, and the
+/// typed account loses it.
+async fn a_typed_email_never_takes_an_account_nor_locks_out_its_verified_owner(
+    mode: Mode,
+) -> anyhow::Result<()> {
+    for associate in [true, false] {
+        let w = World::start_with(mode, |o| {
+            o.security_toml = format!("associate_by_email = {associate}")
+        })
+        .await?;
+        let (status, typed) = typed_alice_email(&w).await?;
+        assert_eq!(status, StatusCode::CREATED, "{typed}\n{}", w.stack.logs());
+        assert_eq!(typed["user"]["email"], "alice@example.test");
+        assert_eq!(typed["user"]["email_verified"], false);
+
+        let (status, alice) = code_login(&w, "alice", json!({})).await?;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "associate={associate}: {alice}"
+        );
+        assert_eq!(alice["is_new"], true);
+        assert_ne!(alice["user"]["id"], typed["user"]["id"]);
+        assert_eq!(alice["user"]["email"], "alice@example.test");
+        assert_eq!(alice["user"]["email_verified"], true);
+        let (_, me) = w.get_auth("/users/me", "Token", &token(&alice)).await;
+        assert_eq!(me["social_accounts"].as_array().map(Vec::len), Some(1));
+        // The typer keeps their account, without the address.
+        let (status, typer) = w.get_auth("/users/me", "Token", &token(&typed)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(typer["email"], Value::Null, "{typer}");
+        // alice again: her own account.
+        let (status, again) = code_login(&w, "alice", json!({})).await?;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["user"]["id"], alice["user"]["id"]);
+    }
+    Ok(())
+}
+
+/// Once alice (verified) has her account, typing her address gets nobody
+/// into it, whatever the linking policy.
+async fn a_typed_email_never_links_to_an_existing_account(mode: Mode) -> anyhow::Result<()> {
+    for associate in [true, false] {
+        let w = World::start_with(mode, |o| {
+            o.security_toml = format!("associate_by_email = {associate}")
+        })
+        .await?;
+        let (status, _) = code_login(&w, "alice", json!({})).await?;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, typed) = typed_alice_email(&w).await?;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "associate={associate}: {typed}"
+        );
+        assert_eq!(typed, json!({"email": "email_already_in_use"}));
+    }
+    Ok(())
+}
+
+/// After logins of every kind, no app token, partial token, code, PKCE
+/// verifier or state is found in clear in any table.
+async fn no_token_code_or_verifier_is_stored_in_clear(mode: Mode) -> anyhow::Result<()> {
+    let w = World::start(mode).await?;
+    let mut secrets = Vec::new();
+    let (code, verifier) = w.client_side_code("alice").await?;
+    let (status, alice) = w
+        .social_auth(
+            &json!({"provider": "corp", "code": code, "redirect_uri": REDIRECT_URI,
+                             "code_verifier": verifier}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alice}");
+    secrets.extend([code, verifier, token(&alice)]);
+
+    let (status, stopped) = code_login(&w, "nomail", json!({})).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let partial = stopped["partial_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, resumed) = w
+        .social_auth(&json!({"provider": "corp", "partial_token": partial,
+                             "email": "nomail@example.test"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{resumed}");
+    secrets.extend([partial, token(&resumed)]);
+
+    let cb = w.callback("corp", "zoe").await?;
+    let (code, state) = (cb.code.unwrap_or_default(), cb.state.unwrap_or_default());
+    let (status, zoe) = w
+        .post_json("corp", &json!({"code": code, "state": state}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{zoe}");
+    secrets.extend([code, state, token(&zoe)]);
+
+    let dump = w.stack.dump_tables().await?;
+    assert!(
+        dump.contains("alice@example.test"),
+        "the dump reads the tables"
+    );
+    for secret in &secrets {
+        assert!(secret.len() >= 16, "a real secret: {secret:?}");
+        assert!(
+            !dump.contains(secret.as_str()),
+            "{secret} stored in clear:\n{dump}"
+        );
+    }
+    Ok(())
+}
+
+/// The real provider signs this client's id_tokens HS256 (and its
+/// discovery document lists HS256): refused, since only the pinned
+/// asymmetric algorithms count, unless the provider is configured to take
+/// HS256.
+async fn an_id_token_the_provider_signed_hs256_is_refused_unless_configured(
+    mode: Mode,
+) -> anyhow::Result<()> {
+    let w = World::start_with(mode, |o| {
+        let hs = o
+            .providers_toml
+            .split("\n\n")
+            .find(|t| t.starts_with("[providers.corphs]"))
+            .unwrap_or_default()
+            .to_owned();
+        let allowed = hs.replace("[providers.corphs]", "[providers.corphsok]");
+        o.providers_toml.push_str(&format!(
+            "\n{allowed}\nid_token_signing_algs = [\"HS256\"]\n"
+        ));
+    })
+    .await?;
+    let client = socialauth_tests::idp::HS256_CLIENT_ID;
+    for (provider, accepted) in [("corphs", false), ("corphsok", true)] {
+        let (code, verifier) = w.client_side_code_for(client, "alice", None).await?;
+        let (status, body) = w
+            .social_auth(&json!({"provider": provider, "code": code,
+                                 "redirect_uri": REDIRECT_URI, "code_verifier": verifier}))
+            .await;
+        if accepted {
+            assert!(
+                status.is_success(),
+                "{provider}: {body}\n{}",
+                w.stack.logs()
+            );
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{provider}: {body}");
+            assert_eq!(body, json!({"non_field_errors": "invalid_credentials"}));
+        }
+    }
     Ok(())
 }

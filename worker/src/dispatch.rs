@@ -25,8 +25,8 @@ pub async fn handle(deps: &Deps, envelope: &JobEnvelope, redelivered: bool) -> J
         return stored;
     }
     match &envelope.job {
-        Job::Login(job) => login(deps, envelope.id, job).await,
-        Job::Discover(job) => discover(deps, &job.provider).await,
+        Job::Login(job) => login(deps, envelope, job).await,
+        Job::Discover(job) => discover(deps, job.provider.as_str()).await,
         Job::RequestToken(job) => oauth1::request_token(deps, job).await,
     }
 }
@@ -55,8 +55,9 @@ async fn discover(deps: &Deps, provider: &str) -> JobResult {
     }
 }
 
-async fn login(deps: &Deps, job_id: Uuid, job: &LoginJob) -> JobResult {
-    let outcome = run_login(deps, job_id, job).await;
+async fn login(deps: &Deps, envelope: &JobEnvelope, job: &LoginJob) -> JobResult {
+    let job_id = envelope.id;
+    let outcome = run_login(deps, job_id, envelope.request_id.as_deref(), job).await;
     let provider = job.provider.as_str();
     match outcome {
         Ok(result) => {
@@ -79,11 +80,12 @@ async fn login(deps: &Deps, job_id: Uuid, job: &LoginJob) -> JobResult {
 async fn run_login(
     deps: &Deps,
     job_id: Uuid,
+    request_id: Option<&str>,
     job: &LoginJob,
 ) -> Result<socialauth_common::jobs::LoginResult, WorkerError> {
     let provider = deps
         .catalogue
-        .get(&job.provider)
+        .get(job.provider.as_str())
         .ok_or(JobError::InvalidProvider)?;
     // The provider step runs once: a code is single-use, so only the store
     // part below is retried.
@@ -91,8 +93,8 @@ async fn run_login(
         Obtained::Fresh(fetched) => *fetched,
         Obtained::Replay(first) => return replay::outcome_of(deps, job_id, first).await,
     };
-    let ctx = pipeline::context(job_id, provider, &fetched, job)?;
-    (|| pipeline::persist(deps, &ctx))
+    let ctx = pipeline::context(job_id, request_id, provider, &fetched, job)?;
+    (|| pipeline::run(deps, &ctx))
         .retry(backoff(deps.max_attempts))
         .when(WorkerError::is_retryable)
         .await

@@ -27,7 +27,7 @@ pub async fn request_token(deps: &Deps, job: &RequestTokenJob) -> JobResult {
 async fn obtain(deps: &Deps, job: &RequestTokenJob) -> Result<RequestTokenResult, WorkerError> {
     let provider = deps
         .catalogue
-        .get(&job.provider)
+        .get(job.provider.as_str())
         .filter(|p| p.protocol == Protocol::OAuth1)
         .ok_or(JobError::InvalidProvider)?;
     let token = deps

@@ -3,7 +3,7 @@
 
 pub mod jobs;
 pub mod ops;
-pub mod social;
+pub mod redirect_flow;
 pub mod social_auth;
 pub mod users;
 
@@ -47,7 +47,7 @@ impl utoipa::Modify for TokenAuth {
 /// The OpenAPI document and the router it describes.
 pub fn openapi_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(social::router())
+        .merge(redirect_flow::router())
         .merge(social_auth::router())
         .merge(jobs::router())
         .merge(users::router())

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{FormOrJson, RequestId};
-use crate::routes::social::login_response;
+use crate::routes::redirect_flow::login_response;
 use crate::service::social_auth::{self, RequestTokenResponse, SocialAuthForm, SocialAuthOutcome};
 use crate::service::views::{JobAccepted, TokenResponse};
 use crate::state::AppState;

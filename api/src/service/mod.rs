@@ -1,9 +1,10 @@
 //! The api's service functions: plain async fns over `AppState` that the
 //! handlers call once each and tests can call directly.
 
-pub mod authorize;
+pub mod flows;
 pub mod jobs;
-pub mod login;
+pub mod redirect_flow;
+pub mod required;
 pub mod social_auth;
 pub mod users;
 pub mod views;

@@ -4,8 +4,10 @@
 //! login with its `partial_token`.
 
 use crate::error::{ApiError, Flow};
-use crate::service::authorize::{provider, redirect_uri, request_token};
-use crate::service::login::{LoginOutcome, finish, parse_email};
+use crate::service::flows::{
+    LoginOutcome, finish, parse_email, provider, redirect_uri, request_token,
+};
+use crate::service::required::{Required, present};
 use crate::state::AppState;
 use serde::{Deserialize, Serialize};
 use socialauth_common::catalogue::Protocol;
@@ -57,12 +59,13 @@ pub async fn handle(
     form: SocialAuthForm,
     request_id: Option<String>,
 ) -> Result<SocialAuthOutcome, ApiError> {
-    let name = present(form.provider.as_deref()).ok_or(ApiError::required(&["provider"]))?;
-    let provider = provider(state, name)?;
+    let mut need = Required::default();
+    let name = need.field("provider", form.provider);
+    let provider = provider(state, &need.check(|| name)?)?;
     let email = parse_email(form.email.as_deref())?;
     let referral_code = form.referral_code.clone().filter(|r| !r.is_empty());
 
-    let credential = if let Some(partial_token) = secret(form.partial_token) {
+    let credential = if let Some(partial_token) = present(form.partial_token) {
         LoginCredential::Partial { partial_token }
     } else if provider.protocol == Protocol::OAuth1 {
         if form.oauth_token.is_none() && form.oauth_verifier.is_none() {
@@ -78,61 +81,34 @@ pub async fn handle(
             }));
         }
         // Step 2.
-        let token = form.oauth_token.filter(|t| !t.is_empty());
-        let secret_echo = secret(form.oauth_token_secret);
-        let verifier = secret(form.oauth_verifier);
-        match (token, secret_echo, verifier) {
-            (Some(oauth_token), Some(secret), Some(oauth_verifier)) => LoginCredential::OAuth1 {
-                oauth_token,
-                oauth_token_secret: Some(secret),
-                oauth_verifier,
-            },
-            (t, s, v) => {
-                let mut missing = Vec::new();
-                for (field, absent) in [
-                    ("oauth_token", t.is_none()),
-                    ("oauth_token_secret", s.is_none()),
-                    ("oauth_verifier", v.is_none()),
-                ] {
-                    if absent {
-                        missing.push(field);
-                    }
-                }
-                return Err(ApiError::required(&missing));
-            }
+        let mut need = Required::default();
+        let token = need.field("oauth_token", form.oauth_token);
+        let secret_echo = need.field("oauth_token_secret", form.oauth_token_secret);
+        let verifier = need.field("oauth_verifier", form.oauth_verifier);
+        let (oauth_token, secret_echo, oauth_verifier) =
+            need.check(|| Some((token?, secret_echo?, verifier?)))?;
+        LoginCredential::OAuth1 {
+            oauth_token,
+            oauth_token_secret: Some(secret_echo),
+            oauth_verifier,
         }
     } else {
-        let code = secret(form.code);
-        let raw_redirect = present(form.redirect_uri.as_deref());
-        let verifier = secret(form.code_verifier);
-        let (Some(code), Some(_), false) = (
-            code.clone(),
-            raw_redirect,
-            provider.require_pkce && verifier.is_none(),
-        ) else {
-            let mut missing = Vec::new();
-            if code.is_none() {
-                missing.push("code");
-            }
-            if raw_redirect.is_none() {
-                missing.push("redirect_uri");
-            }
-            if provider.require_pkce && verifier.is_none() {
-                missing.push("code_verifier");
-            }
-            return Err(ApiError::required(&missing));
-        };
-        let redirect = redirect_uri(state, raw_redirect)?;
+        let mut need = Required::default();
+        let code = need.field("code", form.code);
+        let raw_redirect = need.field("redirect_uri", form.redirect_uri);
+        let verifier = need.field_if(provider.require_pkce, "code_verifier", form.code_verifier);
+        let (code, raw_redirect) = need.check(|| Some((code?, raw_redirect?)))?;
+        let redirect = redirect_uri(state, Some(&raw_redirect))?;
         LoginCredential::AuthorizationCode {
             code,
             redirect_uri: redirect.as_str().to_owned(),
             pkce_verifier: verifier,
-            nonce: secret(form.nonce),
+            nonce: present(form.nonce),
             state_consumed: false,
         }
     };
     let job = Job::Login(LoginJob {
-        provider: provider.name.as_str().to_owned(),
+        provider: provider.name.clone(),
         credential,
         email: email.map(|e| e.as_str().to_owned()),
         referral_code,
@@ -140,12 +116,4 @@ pub async fn handle(
     Ok(SocialAuthOutcome::Login(
         finish(state, job, request_id, Flow::SocialAuth).await?,
     ))
-}
-
-fn present(raw: Option<&str>) -> Option<&str> {
-    raw.filter(|v| !v.is_empty())
-}
-
-fn secret(raw: Option<Secret>) -> Option<Secret> {
-    raw.filter(|s| !s.expose().is_empty())
 }

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::AuthUser;
+use crate::service::required::Required;
 use crate::service::views::{MeView, SocialAccountView, UserView};
 use crate::state::AppState;
 
@@ -30,10 +31,9 @@ pub async fn update(
     auth: &AuthUser,
     update: UserUpdate,
 ) -> Result<MeView, ApiError> {
-    let code = update
-        .referral_code
-        .filter(|c| !c.is_empty())
-        .ok_or(ApiError::required(&["referral_code"]))?;
+    let mut need = Required::default();
+    let code = need.field("referral_code", update.referral_code);
+    let code = need.check(|| code)?;
     let referrer =
         state
             .store

@@ -16,6 +16,8 @@ pub struct UserView {
     pub id: i64,
     pub username: String,
     pub email: Option<String>,
+    /// Whether a provider verified `email` (one the client typed is not).
+    pub email_verified: bool,
     pub first_name: String,
     pub last_name: String,
     pub referral_code: String,
@@ -28,6 +30,7 @@ impl From<&User> for UserView {
             id: u.id.0,
             username: u.username.clone(),
             email: u.email.clone(),
+            email_verified: u.email_verified,
             first_name: u.first_name.clone(),
             last_name: u.last_name.clone(),
             referral_code: u.referral_code.clone(),
@@ -110,7 +113,7 @@ pub struct MeView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::login::CallbackForm;
+    use crate::service::redirect_flow::CallbackForm;
     use crate::service::social_auth::{RequestTokenResponse, SocialAuthForm};
     use socialauth_common::types::UserId;
 
@@ -119,6 +122,7 @@ mod tests {
             id: UserId(7),
             username: "ann".into(),
             email: Some("ann@example.com".into()),
+            email_verified: true,
             first_name: "Ann".into(),
             last_name: String::new(),
             is_active: true,

@@ -116,7 +116,7 @@ mod tests {
     fn job() -> JobEnvelope {
         JobEnvelope::new(
             Job::Discover(DiscoverJob {
-                provider: "corp".into(),
+                provider: crate::types::ProviderName::parse("corp").expect("name"),
             }),
             Some("r-1".into()),
         )

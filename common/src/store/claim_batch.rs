@@ -3,9 +3,11 @@
 //! code it did not claim (another job holds it) is then claimed alone, which
 //! says who holds it; so is every code of a batch the server refused.
 
+use super::base::SqlRow;
 use super::group_commit::{Together, column, unless_refused};
+use super::login_batch::text_bytes;
 use super::login_flows::CLAIM_LOGIN_CODES_PG;
-use super::sql::{PgStore, SqlRow};
+use super::sql::PgStore;
 use super::{CodeClaim, CodeClaimed, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashSet;
@@ -54,6 +56,14 @@ impl Together for CodeClaims {
 
     fn keys(row: &ClaimRow) -> Vec<String> {
         vec![format!("{}\0{}", row.provider, row.code_hash)]
+    }
+
+    fn size(row: &ClaimRow) -> usize {
+        text_bytes([
+            Some(&row.provider),
+            Some(&row.code_hash),
+            Some(&row.request_hash),
+        ]) + 64
     }
 
     async fn write_one(pool: &PgPool, row: &ClaimRow) -> Result<CodeClaimed, StoreError> {

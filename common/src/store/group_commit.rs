@@ -10,7 +10,7 @@
 //! clashes with one already taken waits for the next batch.
 
 use super::StoreError;
-use super::sql::map_err;
+use super::base::map_err;
 use futures_util::future::join_all;
 use sqlx::postgres::PgPool;
 use std::collections::{HashSet, VecDeque};
@@ -21,6 +21,15 @@ use tokio::time::Instant;
 
 /// Most writes in one statement.
 const MAX_BATCH: usize = 64;
+
+/// Most parameter bytes in one statement (a write bigger than this alone
+/// is still made, alone), so a batch of logins with large provider
+/// profiles stays a statement of bounded size. Measured: a bound of one
+/// TLS record (16 KiB: about 15 logins) cost a fifth of the signups a
+/// second at 256 users; 64 KiB is rarely reached before [`MAX_BATCH`]. The
+/// guard against the delayed-ACK stall of multi-record statements is
+/// `TCP_NODELAY` (sqlx ≥ 0.9.1), which the benchmark checks with TLS on.
+pub(super) const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// The writer counts as busy while batches begin less than this many
 /// waits apart; an idle writer writes a lone write at once.
@@ -36,6 +45,9 @@ pub(super) trait Together: Send + Sync + 'static {
     /// What must differ between the writes of one batch (an identity, a
     /// job id, a code).
     fn keys(row: &Self::Row) -> Vec<String>;
+
+    /// About how many bytes the write's parameters take in a statement.
+    fn size(row: &Self::Row) -> usize;
 
     /// One write, as a statement of its own.
     fn write_one(
@@ -92,7 +104,7 @@ pub(super) fn unless_refused<T>(outcome: Result<T, sqlx::Error>) -> Result<Optio
 }
 
 /// One statement parameter: `f` of every row, as an array.
-pub(super) fn column<R, T>(rows: &[&R], f: impl Fn(&R) -> T) -> Vec<T> {
+pub(super) fn column<'a, R, T>(rows: &[&'a R], f: impl Fn(&'a R) -> T) -> Vec<T> {
     rows.iter().map(|r| f(r)).collect()
 }
 
@@ -101,6 +113,7 @@ type Reply<W> = oneshot::Sender<Result<<W as Together>::Out, StoreError>>;
 struct Pending<W: Together> {
     row: W::Row,
     keys: Vec<String>,
+    size: usize,
     reply: Reply<W>,
 }
 
@@ -124,8 +137,14 @@ impl<W: Together> Batcher<W> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
         let keys = W::keys(&row);
+        let size = W::size(&row);
         self.queue
-            .send(Pending { row, keys, reply })
+            .send(Pending {
+                row,
+                keys,
+                size,
+                reply,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -180,10 +199,12 @@ async fn run<W: Together>(
     }
 }
 
-/// Writes with distinct keys.
+/// Writes with distinct keys, at most [`MAX_BATCH`] of them and
+/// [`MAX_BATCH_BYTES`] together (the first is always taken).
 struct Batch<W: Together> {
     writes: Vec<Pending<W>>,
     keys: HashSet<String>,
+    bytes: usize,
 }
 
 impl<W: Together> Batch<W> {
@@ -191,13 +212,20 @@ impl<W: Together> Batch<W> {
         let mut batch = Self {
             writes: Vec::with_capacity(8),
             keys: HashSet::new(),
+            bytes: 0,
         };
-        let _ = batch.offer(first);
+        batch.take(first);
         batch
     }
 
     fn is_full(&self) -> bool {
-        self.writes.len() >= MAX_BATCH
+        self.writes.len() >= MAX_BATCH || self.bytes >= MAX_BATCH_BYTES
+    }
+
+    fn take(&mut self, p: Pending<W>) {
+        self.keys.extend(p.keys.iter().cloned());
+        self.bytes = self.bytes.saturating_add(p.size);
+        self.writes.push(p);
     }
 
     /// Takes `p`, or puts it on `held` for a later batch.
@@ -207,13 +235,16 @@ impl<W: Together> Batch<W> {
         }
     }
 
-    /// Takes `p`, or gives it back when the batch is full or `p` clashes.
+    /// Takes `p`, or gives it back when the batch is full, `p` would make
+    /// it too big, or `p` clashes.
     fn offer(&mut self, p: Pending<W>) -> Option<Pending<W>> {
-        if self.is_full() || p.keys.iter().any(|k| self.keys.contains(k)) {
+        if self.is_full()
+            || self.bytes.saturating_add(p.size) > MAX_BATCH_BYTES
+            || p.keys.iter().any(|k| self.keys.contains(k))
+        {
             return Some(p);
         }
-        self.keys.extend(p.keys.iter().cloned());
-        self.writes.push(p);
+        self.take(p);
         None
     }
 
@@ -223,5 +254,83 @@ impl<W: Together> Batch<W> {
         for (p, result) in self.writes.into_iter().zip(results) {
             let _ = p.reply.send(result);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kind of write that is only ever batched here, never written.
+    struct Sized_;
+
+    impl Together for Sized_ {
+        type Row = (String, usize);
+        type Out = ();
+
+        fn keys(row: &Self::Row) -> Vec<String> {
+            vec![row.0.clone()]
+        }
+
+        fn size(row: &Self::Row) -> usize {
+            row.1
+        }
+
+        async fn write_one(_: &PgPool, _: &Self::Row) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn write_many(
+            _: &PgPool,
+            _: &[&Self::Row],
+        ) -> Result<Option<Vec<Option<()>>>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    fn pending(key: &str, size: usize) -> Pending<Sized_> {
+        let (reply, _) = oneshot::channel();
+        Pending {
+            row: (key.to_owned(), size),
+            keys: Sized_::keys(&(key.to_owned(), size)),
+            size,
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_batch_stays_within_its_bytes_and_takes_a_big_write_alone() {
+        let part = MAX_BATCH_BYTES * 2 / 5;
+        let mut batch = Batch::new(pending("a", part));
+        assert!(batch.offer(pending("b", part)).is_none());
+        let held = batch.offer(pending("c", part));
+        assert!(held.is_some(), "a third would pass {MAX_BATCH_BYTES} bytes");
+        assert!(
+            batch.offer(pending("d", part / 4)).is_none(),
+            "a small one fits"
+        );
+        assert!(batch.bytes <= MAX_BATCH_BYTES);
+        assert!(
+            batch.offer(pending("a", 1)).is_some(),
+            "a clashing key waits"
+        );
+
+        let alone = Batch::new(pending("huge", MAX_BATCH_BYTES * 3));
+        assert_eq!(
+            alone.writes.len(),
+            1,
+            "a write bigger than a batch goes alone"
+        );
+        assert!(alone.is_full());
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch_writes() {
+        let mut batch = Batch::new(pending("0", 1));
+        for i in 1..MAX_BATCH {
+            assert!(batch.offer(pending(&i.to_string(), 1)).is_none());
+        }
+        assert!(batch.is_full());
+        assert!(batch.offer(pending("late", 1)).is_some());
     }
 }

@@ -1,7 +1,7 @@
 //! `jobs`: outcomes of published jobs, so a poll finds what the reply
 //! carried. `result` is the JSON of `JobResult` without secrets.
 
-use super::sql::SqlRow;
+use super::base::SqlRow;
 use super::{JobRecord, JobStatus, StoreError};
 use crate::jobs::{JobKind, JobResult};
 use uuid::Uuid;

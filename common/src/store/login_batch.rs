@@ -1,181 +1,345 @@
-//! Logins written together on PostgreSQL ([`super::group_commit`]): a
-//! batch is one statement, [`LOG_IN_BATCH_PG`]: one round trip and one
-//! commit — one WAL flush — for the lot instead of one each. A lone login
-//! is written as [`LOG_IN_PG`].
+//! Logins on PostgreSQL, made together ([`super::group_commit`]): the
+//! facts of the logins that come in together are one statement,
+//! [`FIND_FACTS_PG`]; their writes are one statement and one commit — one
+//! WAL flush — [`WRITE_LOGINS_PG`].
 //!
-//! A batch holds distinct identities and job ids; a login that clashes
-//! with one already taken waits for the next batch. If the batch statement
-//! is refused by the server (a unique violation, a deadlock), nothing of it
-//! was written and each of its logins is run again alone, so each gets the
-//! answer `LOG_IN_PG` gives it: a failure in one login never decides
-//! another's. A lost connection fails them all, as it fails a single
-//! login, and their callers try again.
+//! A batch of writes holds distinct identities, job ids and partial
+//! logins; a write that clashes with one already taken waits for the next
+//! batch. If the server refuses the statement (a unique violation, a
+//! deadlock), nothing of it was written and each of its writes is made
+//! again alone, so each gets its own answer: one login's conflict never
+//! decides another's. A lost connection fails them all, as it fails a
+//! single login, and their callers try again.
 
+use super::base::{SqlRow, map_err};
 use super::group_commit::{Together, column, unless_refused};
-use super::logins::{LOG_IN_BATCH_PG, LOG_IN_PG};
-use super::sql::{SqlRow, map_err};
-use super::{LoggedIn, LoginWrite, StoreError, users};
+use super::logins::{FIND_FACTS_PG, WRITE_LOGINS_PG};
+use super::{
+    FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, StoreError, UserId, Written, jobs,
+    users,
+};
 use sqlx::postgres::{PgPool, PgRow};
 
-/// One login's parameters, owned, in `LOG_IN_PG`'s order. No `Debug`: it
-/// carries sealed provider tokens.
-pub(super) struct LoginRow {
+/// One login's facts query, owned.
+pub(super) struct FactsRow {
     provider: String,
     uid: String,
-    username: Option<String>,
-    email: Option<String>,
     email_normalized: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
     referral_code: Option<String>,
-    referrer: Option<String>,
-    now: i64,
-    may_create: bool,
-    link_email: Option<String>,
-    extra_data: String,
-    key_id: Option<String>,
-    access_token: Option<String>,
-    refresh_token: Option<String>,
-    expires_at: Option<i64>,
-    token_hash: String,
-    token_expires_at: Option<i64>,
-    job_id: String,
 }
 
-impl LoginRow {
-    pub(super) fn new(l: &LoginWrite<'_>) -> Self {
-        let a = l.account;
-        let u = l.user;
+impl FactsRow {
+    pub(super) fn new(q: &FactsQuery<'_>) -> Self {
         Self {
-            provider: a.provider.clone(),
-            uid: a.uid.clone(),
-            username: u.map(|u| u.username.clone()),
-            email: u.and_then(|u| u.email.clone()),
-            email_normalized: u.and_then(|u| u.email_normalized.clone()),
-            first_name: u.map(|u| u.first_name.clone()),
-            last_name: u.map(|u| u.last_name.clone()),
-            referral_code: u.map(|u| u.referral_code.clone()),
-            referrer: l.referral_code.map(str::to_owned),
-            now: l.now,
-            may_create: u.is_some(),
-            link_email: a.email.clone(),
-            extra_data: a.extra_data.clone(),
-            key_id: a.tokens.key_id.clone(),
-            access_token: a.tokens.access_token.clone(),
-            refresh_token: a.tokens.refresh_token.clone(),
-            expires_at: a.tokens.expires_at,
-            token_hash: l.token_hash.to_owned(),
-            token_expires_at: l.token_expires_at,
-            job_id: l.job_id.to_string(),
+            provider: q.provider.to_owned(),
+            uid: q.uid.to_owned(),
+            email_normalized: q.email_normalized.map(str::to_owned),
+            referral_code: q.referral_code.map(str::to_owned),
         }
     }
 }
 
-fn logged_in(row: &PgRow) -> Result<LoggedIn, StoreError> {
-    Ok(LoggedIn {
-        user: users::from_row(row)?,
-        is_new: row.flag("is_new")?,
+fn facts_from_row(row: &PgRow) -> Result<LoginFacts, StoreError> {
+    let account = match row.opt_int("account_id")? {
+        Some(account_id) => {
+            users::from_named_row_opt(row, &users::ACC)?.map(|user| LinkedUser { account_id, user })
+        }
+        None => None,
+    };
+    Ok(LoginFacts {
+        account,
+        email_owner: users::from_named_row_opt(row, &users::OWN)?,
+        referrer: row.opt_int("referrer_id")?.map(UserId),
+        new_user_id: row.opt_int("new_user_id")?.map(UserId),
     })
 }
 
-/// One login as `LOG_IN_PG`.
-async fn log_in_one(pool: &PgPool, r: &LoginRow) -> Result<Option<LoggedIn>, StoreError> {
-    let row = sqlx::query(LOG_IN_PG)
-        .bind(&r.provider)
-        .bind(&r.uid)
-        .bind(&r.username)
-        .bind(&r.email)
-        .bind(&r.email_normalized)
-        .bind(&r.first_name)
-        .bind(&r.last_name)
-        .bind(&r.referral_code)
-        .bind(&r.referrer)
-        .bind(r.now)
-        .bind(r.may_create)
-        .bind(&r.link_email)
-        .bind(&r.extra_data)
-        .bind(&r.key_id)
-        .bind(&r.access_token)
-        .bind(&r.refresh_token)
-        .bind(r.expires_at)
-        .bind(&r.token_hash)
-        .bind(r.token_expires_at)
-        .bind(&r.job_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(logged_in).transpose()
-}
-
-/// Many logins as `LOG_IN_BATCH_PG`, answered in their order. `Ok(None)`:
-/// the server refused the statement (a constraint, a deadlock), so none of
-/// them was written.
-async fn log_in_many(
-    pool: &PgPool,
-    rows: &[&LoginRow],
-) -> Result<Option<Vec<Option<LoggedIn>>>, StoreError> {
-    let found = sqlx::query(LOG_IN_BATCH_PG)
-        .bind(column(rows, |r| r.provider.clone()))
-        .bind(column(rows, |r| r.uid.clone()))
-        .bind(column(rows, |r| r.username.clone()))
-        .bind(column(rows, |r| r.email.clone()))
-        .bind(column(rows, |r| r.email_normalized.clone()))
-        .bind(column(rows, |r| r.first_name.clone()))
-        .bind(column(rows, |r| r.last_name.clone()))
-        .bind(column(rows, |r| r.referral_code.clone()))
-        .bind(column(rows, |r| r.referrer.clone()))
-        .bind(column(rows, |r| r.now))
-        .bind(column(rows, |r| r.may_create))
-        .bind(column(rows, |r| r.link_email.clone()))
-        .bind(column(rows, |r| r.extra_data.clone()))
-        .bind(column(rows, |r| r.key_id.clone()))
-        .bind(column(rows, |r| r.access_token.clone()))
-        .bind(column(rows, |r| r.refresh_token.clone()))
-        .bind(column(rows, |r| r.expires_at))
-        .bind(column(rows, |r| r.token_hash.clone()))
-        .bind(column(rows, |r| r.token_expires_at))
-        .bind(column(rows, |r| r.job_id.clone()))
+/// The answers of [`FIND_FACTS_PG`] in the order of `rows`.
+async fn find_facts(pool: &PgPool, rows: &[&FactsRow]) -> Result<Vec<LoginFacts>, sqlx::Error> {
+    let found = sqlx::query(FIND_FACTS_PG)
+        .bind(column(rows, |r| r.provider.as_str()))
+        .bind(column(rows, |r| r.uid.as_str()))
+        .bind(column(rows, |r| r.email_normalized.as_deref()))
+        .bind(column(rows, |r| r.referral_code.as_deref()))
         .fetch_all(pool)
-        .await;
-    let Some(found) = unless_refused(found)? else {
-        return Ok(None);
-    };
-    let mut out: Vec<Option<LoggedIn>> = rows.iter().map(|_| None).collect();
+        .await?;
+    let mut out: Vec<LoginFacts> = rows.iter().map(|_| LoginFacts::default()).collect();
     for row in &found {
-        let ord = row.int("ord")?;
-        let slot = usize::try_from(ord)
-            .ok()
-            .and_then(|i| i.checked_sub(1))
-            .and_then(|i| out.get_mut(i))
-            .ok_or_else(|| StoreError::Decode(format!("login batch: no login {ord}")))?;
-        *slot = Some(logged_in(row)?);
+        let ord = row.int("ord").map_err(decode)?;
+        *slot(&mut out, ord).map_err(decode)? = facts_from_row(row).map_err(decode)?;
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
-/// Logins, made together: distinct identities and job ids per batch.
-pub(super) struct Logins;
+/// The bytes of text parameters in a statement: each value and its 4-byte
+/// length.
+pub(super) fn text_bytes<'a>(values: impl IntoIterator<Item = Option<&'a String>>) -> usize {
+    values
+        .into_iter()
+        .map(|v| 4 + v.map_or(0, String::len))
+        .sum()
+}
 
-impl Together for Logins {
-    type Row = LoginRow;
-    type Out = Option<LoggedIn>;
+/// A store error carried through `sqlx::Error` (for the one `?` chain).
+fn decode(e: StoreError) -> sqlx::Error {
+    sqlx::Error::Decode(e.to_string().into())
+}
 
-    fn keys(row: &LoginRow) -> Vec<String> {
-        vec![
-            format!("account\0{}\0{}", row.provider, row.uid),
-            format!("job\0{}", row.job_id),
-        ]
+/// The 1-based `ord`-th element of `out`.
+fn slot<T>(out: &mut [T], ord: i64) -> Result<&mut T, StoreError> {
+    usize::try_from(ord)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| out.get_mut(i))
+        .ok_or_else(|| StoreError::Decode(format!("login batch: no login {ord}")))
+}
+
+/// Reads of login facts, made together (reads never clash).
+pub(super) struct FactReads;
+
+impl Together for FactReads {
+    type Row = FactsRow;
+    type Out = LoginFacts;
+
+    fn keys(_: &FactsRow) -> Vec<String> {
+        Vec::new()
     }
 
-    async fn write_one(pool: &PgPool, row: &LoginRow) -> Result<Option<LoggedIn>, StoreError> {
-        log_in_one(pool, row).await
+    fn size(row: &FactsRow) -> usize {
+        text_bytes([
+            Some(&row.provider),
+            Some(&row.uid),
+            row.email_normalized.as_ref(),
+            row.referral_code.as_ref(),
+        ])
+    }
+
+    async fn write_one(pool: &PgPool, row: &FactsRow) -> Result<LoginFacts, StoreError> {
+        let mut found = find_facts(pool, &[row]).await.map_err(map_err)?;
+        found
+            .pop()
+            .ok_or_else(|| StoreError::Decode("login facts: no row".into()))
     }
 
     async fn write_many(
         pool: &PgPool,
-        rows: &[&LoginRow],
-    ) -> Result<Option<Vec<Option<Option<LoggedIn>>>>, StoreError> {
-        let written = log_in_many(pool, rows).await?;
+        rows: &[&FactsRow],
+    ) -> Result<Option<Vec<Option<LoginFacts>>>, StoreError> {
+        let found = unless_refused(find_facts(pool, rows).await)?;
+        Ok(found.map(|facts| facts.into_iter().map(Some).collect()))
+    }
+}
+
+/// One login's writes, owned, in [`WRITE_LOGINS_PG`]'s order. No `Debug`:
+/// it carries sealed provider tokens.
+pub(super) struct WriteRow {
+    kind: &'static str,
+    account_id: Option<i64>,
+    user_id: Option<i64>,
+    username: Option<String>,
+    email: Option<String>,
+    email_normalized: Option<String>,
+    email_verified: Option<bool>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    referral_code: Option<String>,
+    referred_by: Option<i64>,
+    user_created_at: Option<i64>,
+    provider: String,
+    uid: String,
+    link_email: Option<String>,
+    extra_data: String,
+    link_created_at: i64,
+    key_id: Option<String>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    token_secret: Option<String>,
+    expires_at: Option<i64>,
+    token_hash: String,
+    token_expires_at: Option<i64>,
+    job_id: String,
+    result: String,
+    partial_hash: Option<String>,
+    now: i64,
+    audit_kind: Option<&'static str>,
+    audit_provider: Option<String>,
+    audit_outcome: Option<&'static str>,
+    audit_detail: Option<String>,
+    audit_request_id: Option<String>,
+    audit_at: Option<i64>,
+}
+
+impl WriteRow {
+    /// `None` for a write this statement cannot make: a new user without
+    /// an id set aside, a link without its user (the caller makes it in a
+    /// transaction instead).
+    pub(super) fn new(l: &LoginWrite<'_>) -> Result<Option<Self>, StoreError> {
+        let a = l.account;
+        let Some(user_id) = l.user_id else {
+            return Ok(None);
+        };
+        let (kind, account_id, user) = match l.change {
+            LoginChange::Existing { account_id } => ("existing", Some(account_id), None),
+            LoginChange::Create { user } => ("create", None, Some(user)),
+            LoginChange::Link => ("link", None, None),
+        };
+        Ok(Some(Self {
+            kind,
+            account_id,
+            user_id: Some(user_id.0),
+            username: user.map(|u| u.username.clone()),
+            email: user.and_then(|u| u.email.clone()),
+            email_normalized: user.and_then(|u| u.email_normalized.clone()),
+            email_verified: user.map(|u| u.email_verified),
+            first_name: user.map(|u| u.first_name.clone()),
+            last_name: user.map(|u| u.last_name.clone()),
+            referral_code: user.map(|u| u.referral_code.clone()),
+            referred_by: user.and_then(|u| u.referred_by).map(|r| r.0),
+            user_created_at: user.map(|u| u.created_at),
+            provider: a.provider.clone(),
+            uid: a.uid.clone(),
+            link_email: a.email.clone(),
+            extra_data: a.extra_data.clone(),
+            link_created_at: a.created_at,
+            key_id: a.tokens.key_id.clone(),
+            access_token: a.tokens.access_token.clone(),
+            refresh_token: a.tokens.refresh_token.clone(),
+            token_secret: a.tokens.token_secret.clone(),
+            expires_at: a.tokens.expires_at,
+            token_hash: l.token_hash.to_owned(),
+            token_expires_at: l.token_expires_at,
+            job_id: l.job_id.to_string(),
+            result: jobs::encode_result(l.result)?,
+            partial_hash: l.partial_hash.map(str::to_owned),
+            now: l.now,
+            audit_kind: l.audit.map(|e| e.kind),
+            audit_provider: l.audit.and_then(|e| e.provider.clone()),
+            audit_outcome: l.audit.map(|e| e.outcome),
+            audit_detail: l.audit.map(|e| e.detail.clone()),
+            audit_request_id: l.audit.and_then(|e| e.request_id.clone()),
+            audit_at: l.audit.map(|e| e.at),
+        }))
+    }
+
+    fn user_id(&self) -> UserId {
+        UserId(self.user_id.unwrap_or_default())
+    }
+}
+
+/// Many writes as [`WRITE_LOGINS_PG`], answered in their order; the
+/// server's refusal as the `sqlx` error.
+async fn write_logins(pool: &PgPool, rows: &[&WriteRow]) -> Result<Vec<Written>, sqlx::Error> {
+    let found = sqlx::query(WRITE_LOGINS_PG)
+        .bind(column(rows, |r| r.kind))
+        .bind(column(rows, |r| r.account_id))
+        .bind(column(rows, |r| r.user_id))
+        .bind(column(rows, |r| r.username.as_deref()))
+        .bind(column(rows, |r| r.email.as_deref()))
+        .bind(column(rows, |r| r.email_normalized.as_deref()))
+        .bind(column(rows, |r| r.email_verified))
+        .bind(column(rows, |r| r.first_name.as_deref()))
+        .bind(column(rows, |r| r.last_name.as_deref()))
+        .bind(column(rows, |r| r.referral_code.as_deref()))
+        .bind(column(rows, |r| r.referred_by))
+        .bind(column(rows, |r| r.user_created_at))
+        .bind(column(rows, |r| r.provider.as_str()))
+        .bind(column(rows, |r| r.uid.as_str()))
+        .bind(column(rows, |r| r.link_email.as_deref()))
+        .bind(column(rows, |r| r.extra_data.as_str()))
+        .bind(column(rows, |r| r.link_created_at))
+        .bind(column(rows, |r| r.key_id.as_deref()))
+        .bind(column(rows, |r| r.access_token.as_deref()))
+        .bind(column(rows, |r| r.refresh_token.as_deref()))
+        .bind(column(rows, |r| r.token_secret.as_deref()))
+        .bind(column(rows, |r| r.expires_at))
+        .bind(column(rows, |r| r.token_hash.as_str()))
+        .bind(column(rows, |r| r.token_expires_at))
+        .bind(column(rows, |r| r.job_id.as_str()))
+        .bind(column(rows, |r| r.result.as_str()))
+        .bind(column(rows, |r| r.partial_hash.as_deref()))
+        .bind(column(rows, |r| r.now))
+        .bind(column(rows, |r| r.audit_kind))
+        .bind(column(rows, |r| r.audit_provider.as_deref()))
+        .bind(column(rows, |r| r.audit_outcome))
+        .bind(column(rows, |r| r.audit_detail.as_deref()))
+        .bind(column(rows, |r| r.audit_request_id.as_deref()))
+        .bind(column(rows, |r| r.audit_at))
+        .fetch_all(pool)
+        .await?;
+    let mut out: Vec<Written> = rows.iter().map(|_| Written::Lost).collect();
+    for row in &found {
+        let ord = row.int("ord").map_err(decode)?;
+        let written = if !row.flag("partial_ok").map_err(decode)? {
+            Written::PartialGone
+        } else if row.flag("written").map_err(decode)? {
+            let i = usize::try_from(ord - 1).unwrap_or(usize::MAX);
+            Written::Done(rows.get(i).map_or(UserId(0), |r| r.user_id()))
+        } else {
+            Written::Lost
+        };
+        *slot(&mut out, ord).map_err(decode)? = written;
+    }
+    Ok(out)
+}
+
+/// Login writes, made together: distinct identities, job ids and partial
+/// logins per batch.
+pub(super) struct LoginWrites;
+
+impl Together for LoginWrites {
+    type Row = WriteRow;
+    type Out = Written;
+
+    fn keys(row: &WriteRow) -> Vec<String> {
+        let mut keys = vec![
+            format!("account\0{}\0{}", row.provider, row.uid),
+            format!("job\0{}", row.job_id),
+        ];
+        if let Some(hash) = &row.partial_hash {
+            keys.push(format!("partial\0{hash}"));
+        }
+        keys
+    }
+
+    fn size(r: &WriteRow) -> usize {
+        // Text parameters by length, the 14 numbers and flags at 8 bytes.
+        text_bytes([
+            r.username.as_ref(),
+            r.email.as_ref(),
+            r.email_normalized.as_ref(),
+            r.first_name.as_ref(),
+            r.last_name.as_ref(),
+            r.referral_code.as_ref(),
+            Some(&r.provider),
+            Some(&r.uid),
+            r.link_email.as_ref(),
+            Some(&r.extra_data),
+            r.key_id.as_ref(),
+            r.access_token.as_ref(),
+            r.refresh_token.as_ref(),
+            r.token_secret.as_ref(),
+            Some(&r.token_hash),
+            Some(&r.job_id),
+            Some(&r.result),
+            r.partial_hash.as_ref(),
+            r.audit_provider.as_ref(),
+            r.audit_detail.as_ref(),
+            r.audit_request_id.as_ref(),
+        ]) + 14 * 8
+    }
+
+    async fn write_one(pool: &PgPool, row: &WriteRow) -> Result<Written, StoreError> {
+        let mut written = write_logins(pool, &[row]).await.map_err(map_err)?;
+        written
+            .pop()
+            .ok_or_else(|| StoreError::Decode("login write: no row".into()))
+    }
+
+    async fn write_many(
+        pool: &PgPool,
+        rows: &[&WriteRow],
+    ) -> Result<Option<Vec<Option<Written>>>, StoreError> {
+        let written = unless_refused(write_logins(pool, rows).await)?;
         Ok(written.map(|answers| answers.into_iter().map(Some).collect()))
     }
 }

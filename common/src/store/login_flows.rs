@@ -1,7 +1,7 @@
 //! `oauth1_request_tokens`, `partial_logins`, `login_codes`: short-lived
 //! state of unfinished logins, each consumed at most once.
 
-use super::sql::SqlRow;
+use super::base::SqlRow;
 use super::{OAuth1RequestToken, PartialLogin, StoreError};
 
 pub(super) const INSERT_REQUEST_TOKEN: &str = "INSERT INTO oauth1_request_tokens \

@@ -1,162 +1,120 @@
-//! A whole login as one PostgreSQL statement. Data-modifying CTEs find the
-//! identity or create the user and its link, refresh the provider tokens,
-//! write the app token and the job's stored result — one round trip, one
-//! commit. SQLite has no data-modifying CTEs: it runs the
-//! same writes as a transaction (`Store::log_in`'s default).
-//!
-//! The job's result is built by PostgreSQL as the JSON of
-//! `JobResult::Login` without the token, so `jobs::from_row` reads it like
-//! any other (a conformance test checks it).
+//! A login's storage on PostgreSQL, batched ([`super::login_batch`]): one
+//! statement reads the facts of many logins, one writes what the pipeline
+//! decided for many. Neither decides anything: the reads are lookups, the
+//! writes are what they are told, each with the condition it relies on
+//! (the link still the user's, the partial login still unconsumed), and
+//! say which of them held.
 
-/// The columns of a user row, as `users::from_row` reads them.
-macro_rules! user_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            ".id, ",
-            $t,
-            ".username, ",
-            $t,
-            ".email, ",
-            $t,
-            ".first_name, ",
-            $t,
-            ".last_name, ",
-            $t,
-            ".is_active, ",
-            $t,
-            ".referral_code, ",
-            $t,
-            ".referred_by, ",
-            $t,
-            ".created_at"
-        )
-    };
-}
+use super::users::user_columns;
 
-/// Parameters: $1 provider, $2 uid; the new user $3 username, $4 email,
-/// $5 email_normalized, $6 first_name, $7 last_name, $8 referral_code,
-/// $9 the referrer's referral code, $10 now, $11 "may create"; the link
-/// $12 email, $13 extra_data, $14 key id, $15 access, $16 refresh,
-/// $17 expires_at; the app token $18 hash, $19 expires_at; $20 job id.
+/// The facts of many logins: parameters are arrays, one element per login
+/// — $1 provider, $2 uid, $3 normalized email (or NULL), $4 referral code
+/// (or NULL). One row per login, `ord` its 1-based position: the linked
+/// account (`account_id`, the user as `acc_*`); for an identity not linked
+/// yet, the owner of the email (`own_*`), the referrer's id and a user id
+/// taken from the users' sequence for the user the pipeline may create (so
+/// the result it stores can name it; `users_id_seq` is the sequence of the
+/// identity column `users.id`). A linked identity's login needs none of
+/// these, so they are not looked up.
 ///
-/// No row: unknown identity and no user created (not allowed, or the
-/// referral code names nobody). Unique violations name their constraint.
-pub(super) const LOG_IN_PG: &str = concat!(
-    "WITH old AS (SELECT ",
-    user_columns!("users"),
-    " FROM social_accounts s JOIN users ON users.id = s.user_id \
-       WHERE s.provider = $1 AND s.uid = $2), \
-     new AS (\
-       INSERT INTO users (username, email, email_normalized, first_name, last_name, \
-                          referral_code, referred_by, created_at) \
-       SELECT $3, $4, $5, $6, $7, $8, (SELECT r.id FROM users r WHERE r.referral_code = $9), $10 \
-       WHERE $11 AND NOT EXISTS (SELECT 1 FROM old) \
-         AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM users r WHERE r.referral_code = $9)) \
-       RETURNING id, username, email, first_name, last_name, is_active, referral_code, \
-                 referred_by, created_at), \
-     link AS (\
-       INSERT INTO social_accounts (user_id, provider, uid, email, extra_data, token_key_id, \
-                                    access_token_enc, refresh_token_enc, expires_at, \
-                                    created_at, updated_at) \
-       SELECT new.id, $1, $2, $12, $13, $14, $15, $16, $17, $10, $10 FROM new), \
-     refreshed AS (\
-       UPDATE social_accounts SET token_key_id = $14, access_token_enc = $15, \
-              refresh_token_enc = $16, expires_at = $17, needs_reauth = false, updated_at = $10 \
-       WHERE provider = $1 AND uid = $2 AND EXISTS (SELECT 1 FROM old WHERE old.is_active)), \
-     u AS (SELECT old.*, false AS is_new FROM old UNION ALL SELECT new.*, true FROM new), \
-     t AS (\
-       INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
-       SELECT $18, u.id, $10, $19 FROM u WHERE u.is_active), \
-     j AS (\
-       INSERT INTO jobs (id, kind, status, result, attempts, created_at, updated_at) \
-       SELECT $20, 'login', 'succeeded', \
-              json_build_object('status', 'login', 'is_new', u.is_new, 'user', \
-                json_build_object('id', u.id, 'username', u.username, 'email', u.email, \
-                  'first_name', u.first_name, 'last_name', u.last_name, \
-                  'is_active', u.is_active, 'referral_code', u.referral_code, \
-                  'referred_by', u.referred_by, 'created_at', u.created_at))::text, \
-              1, $10, $10 FROM u WHERE u.is_active \
-       ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
-           attempts = excluded.attempts, updated_at = excluded.updated_at) \
-     SELECT id, username, email, first_name, last_name, is_active, referral_code, \
-            referred_by, created_at, is_new FROM u"
-);
-
-/// Many logins as one PostgreSQL statement: [`LOG_IN_PG`] over rows
-/// instead of parameters, so logins that arrive together share one round
-/// trip and one commit (one WAL flush). Parameters are arrays, one element
-/// per login, in `LOG_IN_PG`'s order: $1 provider … $20 job id. Each
-/// returned row carries `ord`, the 1-based position of its login; a login
-/// without a row is one `LOG_IN_PG` would have answered with no row.
-///
-/// Each login's lookups (its identity, its referrer) are `LATERAL`
-/// subqueries, so they are index probes per login, never a join that
+/// Each lookup is a `LATERAL` index probe per login, never a join that
 /// reads a whole table.
-///
-/// A unique violation fails the whole batch, as it fails the one login.
-/// The caller keeps identities and job ids distinct within a batch (two
-/// new users of one identity would clash on the link).
-pub(super) const LOG_IN_BATCH_PG: &str = concat!(
-    "WITH inp AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
-       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], \
-       $11::boolean[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
-       $17::bigint[], $18::text[], $19::bigint[], $20::text[]) WITH ORDINALITY \
-       AS i(provider, uid, username, email, email_normalized, first_name, last_name, \
-            referral_code, referrer, now, may_create, link_email, extra_data, key_id, \
-            access_token, refresh_token, expires_at, token_hash, token_expires_at, \
-            job_id, ord)), \
-     old AS (SELECT inp.ord, o.* FROM inp CROSS JOIN LATERAL (SELECT s.id AS account_id, ",
-    user_columns!("users"),
-    " FROM social_accounts s JOIN users ON users.id = s.user_id \
-       WHERE s.provider = inp.provider AND s.uid = inp.uid OFFSET 0) o), \
-     new AS (\
-       INSERT INTO users (username, email, email_normalized, first_name, last_name, \
-                          referral_code, referred_by, created_at) \
-       SELECT inp.username, inp.email, inp.email_normalized, inp.first_name, inp.last_name, \
-              inp.referral_code, referrer.id, inp.now \
-       FROM inp LEFT JOIN LATERAL (SELECT r.id FROM users r \
-                                   WHERE r.referral_code = inp.referrer OFFSET 0) referrer ON true \
-       WHERE inp.may_create AND NOT EXISTS (SELECT 1 FROM old WHERE old.ord = inp.ord) \
-         AND (inp.referrer IS NULL OR referrer.id IS NOT NULL) \
-       RETURNING id, username, email, first_name, last_name, is_active, referral_code, \
-                 referred_by, created_at), \
-     newi AS (SELECT inp.ord, new.id, new.username, new.email, new.first_name, \
-                     new.last_name, new.is_active, new.referral_code, new.referred_by, \
-                     new.created_at \
-              FROM new JOIN inp ON inp.username = new.username), \
-     link AS (\
-       INSERT INTO social_accounts (user_id, provider, uid, email, extra_data, token_key_id, \
-                                    access_token_enc, refresh_token_enc, expires_at, \
-                                    created_at, updated_at) \
-       SELECT newi.id, inp.provider, inp.uid, inp.link_email, inp.extra_data, inp.key_id, \
-              inp.access_token, inp.refresh_token, inp.expires_at, inp.now, inp.now \
-       FROM newi JOIN inp ON inp.ord = newi.ord), \
-     refreshed AS (\
-       UPDATE social_accounts s SET token_key_id = inp.key_id, \
-              access_token_enc = inp.access_token, refresh_token_enc = inp.refresh_token, \
-              expires_at = inp.expires_at, needs_reauth = false, updated_at = inp.now \
-       FROM inp JOIN old ON old.ord = inp.ord \
-       WHERE old.is_active AND s.id = old.account_id), \
-     u AS (SELECT old.ord, old.id, old.username, old.email, old.first_name, old.last_name, \
-                  old.is_active, old.referral_code, old.referred_by, old.created_at, \
-                  false AS is_new FROM old \
-           UNION ALL SELECT newi.*, true FROM newi), \
-     t AS (\
-       INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
-       SELECT inp.token_hash, u.id, inp.now, inp.token_expires_at \
-       FROM u JOIN inp ON inp.ord = u.ord WHERE u.is_active), \
-     j AS (\
-       INSERT INTO jobs (id, kind, status, result, attempts, created_at, updated_at) \
-       SELECT inp.job_id, 'login', 'succeeded', \
-              json_build_object('status', 'login', 'is_new', u.is_new, 'user', \
-                json_build_object('id', u.id, 'username', u.username, 'email', u.email, \
-                  'first_name', u.first_name, 'last_name', u.last_name, \
-                  'is_active', u.is_active, 'referral_code', u.referral_code, \
-                  'referred_by', u.referred_by, 'created_at', u.created_at))::text, \
-              1, inp.now, inp.now FROM u JOIN inp ON inp.ord = u.ord WHERE u.is_active \
-       ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
-           attempts = excluded.attempts, updated_at = excluded.updated_at) \
-     SELECT ord, id, username, email, first_name, last_name, is_active, referral_code, \
-            referred_by, created_at, is_new FROM u"
+pub(super) const FIND_FACTS_PG: &str = concat!(
+    "SELECT inp.ord, acc.account_id, ",
+    user_columns!("acc" as "acc_"),
+    ", ",
+    user_columns!("own" as "own_"),
+    ", ref.id AS referrer_id, \
+       CASE WHEN acc.account_id IS NULL \
+            THEN nextval('users_id_seq') END AS new_user_id \
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY \
+          AS inp(provider, uid, email_normalized, referral_code, ord) \
+     LEFT JOIN LATERAL (SELECT s.id AS account_id, u.* FROM social_accounts s \
+                        JOIN users u ON u.id = s.user_id \
+                        WHERE s.provider = inp.provider AND s.uid = inp.uid OFFSET 0) acc ON true \
+     LEFT JOIN LATERAL (SELECT u.* FROM users u WHERE acc.account_id IS NULL \
+                        AND u.email_normalized = inp.email_normalized OFFSET 0) own ON true \
+     LEFT JOIN LATERAL (SELECT r.id FROM users r WHERE acc.account_id IS NULL \
+                        AND r.referral_code = inp.referral_code OFFSET 0) ref ON true"
 );
+
+/// Many logins' writes as one statement. Parameters are arrays, one
+/// element per login, in this order: $1 kind (`existing`, `create`,
+/// `link`), $2 the link's id (existing), $3 the user's id (the new one's
+/// for `create`); the new user: $4 username, $5 email, $6 normalized
+/// email, $7 email verified, $8 first name, $9 last name, $10 referral
+/// code, $11 referrer, $12 created at; the link: $13 provider, $14 uid,
+/// $15 email, $16 extra data, $17 created at; its sealed tokens: $18 key
+/// id, $19 access, $20 refresh, $21 token secret, $22 expiry; $23 app
+/// token hash, $24 its expiry, $25 job id, $26 the job's stored result,
+/// $27 the partial login's hash (or NULL), $28 now; the audit event (or
+/// NULLs): $29 kind, $30 provider, $31 outcome, $32 detail, $33 request
+/// id, $34 time.
+///
+/// Per login, in one transaction: only while its link is still the user's
+/// (`existing`), consume the partial login it resumes (when it names one);
+/// then create the user and its link, or link the user, or refresh the
+/// tokens of its link; then the app token, the job's result and the audit
+/// event. One row per login: `partial_ok` (false: the partial login it
+/// named was not there to consume) and `written`. A unique violation
+/// fails the whole statement, naming its constraint.
+pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
+       $1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+       $7::boolean[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], \
+       $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::text[], \
+       $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[], $24::bigint[], \
+       $25::text[], $26::text[], $27::text[], $28::bigint[], $29::text[], $30::text[], \
+       $31::text[], $32::text[], $33::text[], $34::bigint[]) WITH ORDINALITY \
+       AS i(kind, account_id, user_id, username, email, email_normalized, email_verified, \
+            first_name, last_name, referral_code, referred_by, user_created_at, provider, uid, \
+            link_email, extra_data, link_created_at, key_id, access_token, refresh_token, \
+            token_secret, expires_at, token_hash, token_expires_at, job_id, result, \
+            partial_hash, now, audit_kind, audit_provider, audit_outcome, audit_detail, \
+            audit_request_id, audit_at, ord)), \
+     eligible AS (SELECT inp.* FROM inp \
+       WHERE inp.kind <> 'existing' OR inp.partial_hash IS NULL \
+       OR EXISTS (SELECT 1 FROM social_accounts s \
+                  WHERE s.id = inp.account_id AND s.user_id = inp.user_id)), \
+     partial AS (UPDATE partial_logins p SET consumed_at = eligible.now FROM eligible \
+       WHERE p.token_hash = eligible.partial_hash AND p.consumed_at IS NULL \
+       RETURNING eligible.ord), \
+     ready AS (SELECT eligible.* FROM eligible WHERE eligible.partial_hash IS NULL \
+       OR EXISTS (SELECT 1 FROM partial WHERE partial.ord = eligible.ord)), \
+     new_users AS (INSERT INTO users (id, username, email, email_normalized, email_verified, \
+                                      first_name, last_name, referral_code, referred_by, \
+                                      created_at) \
+       SELECT user_id, username, email, email_normalized, email_verified, first_name, \
+              last_name, referral_code, referred_by, user_created_at \
+       FROM ready WHERE kind = 'create' ORDER BY ord RETURNING id), \
+     links AS (INSERT INTO social_accounts (user_id, provider, uid, email, extra_data, \
+                                            token_key_id, access_token_enc, refresh_token_enc, \
+                                            token_secret_enc, expires_at, created_at, \
+                                            updated_at) \
+       SELECT user_id, provider, uid, link_email, extra_data, key_id, access_token, \
+              refresh_token, token_secret, expires_at, link_created_at, link_created_at \
+       FROM ready WHERE kind IN ('create', 'link') ORDER BY ord RETURNING id), \
+     refreshed AS (UPDATE social_accounts s SET token_key_id = ready.key_id, \
+              access_token_enc = ready.access_token, refresh_token_enc = ready.refresh_token, \
+              token_secret_enc = ready.token_secret, expires_at = ready.expires_at, \
+              needs_reauth = false, updated_at = ready.now \
+       FROM ready WHERE ready.kind = 'existing' AND s.id = ready.account_id \
+         AND s.user_id = ready.user_id RETURNING ready.ord), \
+     done AS (SELECT ord FROM ready WHERE kind <> 'existing' \
+              UNION ALL SELECT ord FROM refreshed), \
+     t AS (INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
+       SELECT ready.token_hash, ready.user_id, ready.now, ready.token_expires_at \
+       FROM ready JOIN done ON done.ord = ready.ord), \
+     j AS (INSERT INTO jobs (id, kind, status, result, attempts, created_at, updated_at) \
+       SELECT ready.job_id, 'login', 'succeeded', ready.result, 1, ready.now, ready.now \
+       FROM ready JOIN done ON done.ord = ready.ord \
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
+           attempts = excluded.attempts, updated_at = excluded.updated_at), \
+     a AS (INSERT INTO audit_events (at, kind, user_id, provider, outcome, detail, request_id) \
+       SELECT ready.audit_at, ready.audit_kind, ready.user_id, ready.audit_provider, \
+              ready.audit_outcome, ready.audit_detail, ready.audit_request_id \
+       FROM ready JOIN done ON done.ord = ready.ord WHERE ready.audit_kind IS NOT NULL) \
+     SELECT inp.ord, \
+            (NOT EXISTS (SELECT 1 FROM eligible WHERE eligible.ord = inp.ord) \
+             OR EXISTS (SELECT 1 FROM ready WHERE ready.ord = inp.ord)) AS partial_ok, \
+            EXISTS (SELECT 1 FROM done WHERE done.ord = inp.ord) AS written \
+     FROM inp";

@@ -26,6 +26,7 @@ pub(super) fn postgres() -> Migrator {
     embedded!("postgres":
         1 "init" "0001_init.sql",
         2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
+        3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
     )
 }
 
@@ -33,6 +34,7 @@ pub(super) fn sqlite() -> Migrator {
     embedded!("sqlite":
         1 "init" "0001_init.sql",
         2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
+        3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
     )
 }
 

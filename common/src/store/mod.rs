@@ -5,7 +5,9 @@
 //! Callers own the transaction: [`Store::begin`] gives a [`StoreTx`] whose
 //! methods the worker's pipeline steps call, then `commit`.
 
+mod audit;
 mod auth_tokens;
+mod base;
 mod claim_batch;
 mod group_commit;
 mod jobs;
@@ -171,6 +173,8 @@ pub struct NewUser {
     pub email: Option<String>,
     /// Lowercase email: unique.
     pub email_normalized: Option<String>,
+    /// Whether a provider verified `email`.
+    pub email_verified: bool,
     pub first_name: String,
     pub last_name: String,
     pub referral_code: String,
@@ -184,6 +188,8 @@ pub struct SealedTokens {
     pub key_id: Option<String>,
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
+    /// OAuth 1.0a: the access token's secret.
+    pub token_secret: Option<String>,
     pub expires_at: Option<i64>,
 }
 
@@ -199,30 +205,102 @@ pub struct NewSocialAccount {
     pub created_at: i64,
 }
 
-/// Everything a login writes, as one unit: for a known identity, fresh
-/// provider tokens on its link; for a new one (when `user` is given), the
-/// user and the link; then the app token and the job's stored result.
+/// What the pipeline asks the store before it decides a login.
+#[derive(Debug, Clone, Copy)]
+pub struct FactsQuery<'a> {
+    pub provider: &'a str,
+    pub uid: &'a str,
+    /// The email the login would use, normalized.
+    pub email_normalized: Option<&'a str>,
+    pub referral_code: Option<&'a str>,
+}
+
+/// A link and its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedUser {
+    pub account_id: i64,
+    pub user: User,
+}
+
+/// What the store knows of a login, as [`FactsQuery`] asked. The email's
+/// owner and the referrer matter only to an identity without a link: they
+/// may be left out (`None`) when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoginFacts {
+    /// The identity's link and user.
+    pub account: Option<LinkedUser>,
+    /// The user whose email the login's is (an unlinked identity's).
+    pub email_owner: Option<User>,
+    /// The owner of the referral code (an unlinked identity's).
+    pub referrer: Option<UserId>,
+    /// For an identity without a link: an id the store set aside for the
+    /// user the login may create (PostgreSQL); `None` where the store
+    /// assigns it when the user is written (SQLite).
+    pub new_user_id: Option<UserId>,
+}
+
+/// What a login changes, as the pipeline decided.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginChange<'a> {
+    /// A known identity: fresh provider tokens on its link, while the link
+    /// is still the user's.
+    Existing { account_id: i64 },
+    /// A new user and its link.
+    Create { user: &'a NewUser },
+    /// A new link to an existing user.
+    Link,
+}
+
+/// Everything a login writes, as one unit: the change, the app token, the
+/// job's stored result, the resumed partial login consumed, and an audit
+/// event.
 #[derive(Debug)]
 pub struct LoginWrite<'a> {
-    /// The link to refresh or create (its `user_id` is ignored).
+    pub change: LoginChange<'a>,
+    /// The user: the linked or linking one, or the new user's id from
+    /// [`LoginFacts::new_user_id`]; `None` for a new user whose id the
+    /// store assigns.
+    pub user_id: Option<UserId>,
+    /// The link to refresh or create (its `user_id` is ignored); its
+    /// tokens are written in every case.
     pub account: &'a NewSocialAccount,
-    /// The user to create for a new identity; `None`: do not create one.
-    pub user: Option<&'a NewUser>,
-    /// The referrer of a new user, by referral code; unknown: no user is
-    /// created.
-    pub referral_code: Option<&'a str>,
     pub token_hash: &'a str,
     pub token_expires_at: Option<i64>,
     pub job_id: Uuid,
+    /// The job's stored result (no secrets); a new user's id the store
+    /// assigns is put into it.
+    pub result: &'a JobResult,
+    /// SHA-256 hex of the partial token of the login this one resumes.
+    pub partial_hash: Option<&'a str>,
+    pub audit: Option<&'a NewAuditEvent>,
     pub now: i64,
 }
 
-/// The user a login ended with. An inactive user comes back with nothing
-/// written.
+/// How a login write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Written; the user's id.
+    Done(UserId),
+    /// The partial login it resumes was consumed (or is gone): nothing
+    /// was written.
+    PartialGone,
+    /// What it relied on no longer holds (the link is gone or another
+    /// user's): nothing was written.
+    Lost,
+}
+
+/// An event of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedIn {
-    pub user: User,
-    pub is_new: bool,
+pub struct NewAuditEvent {
+    /// `automatic_link`, `email_reclaimed`, …
+    pub kind: &'static str,
+    pub user_id: Option<UserId>,
+    pub provider: Option<String>,
+    pub outcome: &'static str,
+    /// A JSON object, never a secret.
+    pub detail: String,
+    pub request_id: Option<String>,
+    pub at: i64,
 }
 
 /// A job's claim on an authorization code.
@@ -312,13 +390,23 @@ pub trait StoreTx: Send {
         &mut self,
         account: &NewSocialAccount,
     ) -> Result<SocialAccount, StoreError>;
-    /// Replaces the stored tokens of a link and clears `needs_reauth`.
+    /// Replaces the stored tokens of a link while it is `user_id`'s and
+    /// clears `needs_reauth`; false when it is not (gone, or another's).
     async fn update_social_account_tokens(
         &mut self,
         account_id: i64,
+        user_id: UserId,
         tokens: &SealedTokens,
         now: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    /// Clears `user_id`'s email while it is `email_normalized` and was
+    /// not verified; false when it is not.
+    async fn take_unverified_email(
+        &mut self,
+        user_id: UserId,
+        email_normalized: &str,
+    ) -> Result<bool, StoreError>;
+    async fn insert_audit_event(&mut self, event: &NewAuditEvent) -> Result<(), StoreError>;
     async fn insert_auth_token(
         &mut self,
         token_hash: &str,
@@ -355,66 +443,33 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
 
-    /// A login in one unit (PostgreSQL: one statement). `None`: the
-    /// identity is unknown and no user was created — `user` was `None`, or
-    /// `referral_code` names nobody. Conflicts as `insert_user` /
-    /// `insert_social_account` report them.
-    async fn log_in(&self, login: &LoginWrite<'_>) -> Result<Option<LoggedIn>, StoreError> {
-        let account = login.account;
+    /// The facts of a login (PostgreSQL: read together with other
+    /// logins').
+    async fn find_login_facts(&self, query: &FactsQuery<'_>) -> Result<LoginFacts, StoreError>;
+
+    /// A login's writes in one transaction (PostgreSQL: one statement for
+    /// the logins written together). Conflicts as `insert_user` /
+    /// `insert_social_account` report them, with nothing written.
+    async fn write_login(&self, login: &LoginWrite<'_>) -> Result<Written, StoreError> {
+        write_in_transaction(self.begin().await?, login).await
+    }
+
+    /// Takes `email_normalized` from `user_id`, who only typed it, and
+    /// records `event`; false (nothing written) when the user no longer
+    /// has it unverified.
+    async fn reclaim_email(
+        &self,
+        user_id: UserId,
+        email_normalized: &str,
+        event: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let (user, is_new) = match tx
-            .find_user_by_social(&account.provider, &account.uid)
-            .await?
-        {
-            Some((user, _)) if !user.is_active => {
-                return Ok(Some(LoggedIn {
-                    user,
-                    is_new: false,
-                }));
-            }
-            Some((user, link_id)) => {
-                tx.update_social_account_tokens(link_id, &account.tokens, login.now)
-                    .await?;
-                (user, false)
-            }
-            None => {
-                let Some(new_user) = login.user else {
-                    return Ok(None);
-                };
-                let referred_by = match login.referral_code {
-                    Some(code) => match tx.find_user_by_referral_code(code).await? {
-                        Some(referrer) => Some(referrer.id),
-                        None => return Ok(None),
-                    },
-                    None => None,
-                };
-                let user = tx
-                    .insert_user(&NewUser {
-                        referred_by,
-                        ..new_user.clone()
-                    })
-                    .await?;
-                tx.insert_social_account(&NewSocialAccount {
-                    user_id: user.id,
-                    ..account.clone()
-                })
-                .await?;
-                (user, true)
-            }
-        };
-        tx.insert_auth_token(login.token_hash, user.id, login.now, login.token_expires_at)
-            .await?;
-        tx.upsert_job_result(
-            login.job_id,
-            JobKind::Login,
-            JobStatus::Succeeded,
-            &login_result(is_new, &user),
-            1,
-            login.now,
-        )
-        .await?;
+        if !tx.take_unverified_email(user_id, email_normalized).await? {
+            return Ok(false);
+        }
+        tx.insert_audit_event(event).await?;
         tx.commit().await?;
-        Ok(Some(LoggedIn { user, is_new }))
+        Ok(true)
     }
 
     async fn insert_oauth_state(&self, state: &NewOAuthState) -> Result<(), StoreError>;
@@ -492,14 +547,81 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<User>, StoreError>;
 }
 
-/// The stored result of a successful login (no token).
-fn login_result(is_new: bool, user: &User) -> JobResult {
-    JobResult::Login(crate::jobs::LoginResult {
-        token: None,
-        is_new,
-        user: user.clone(),
-        token_job: None,
-    })
+/// A login's writes as statements of one transaction: what
+/// [`Store::write_login`] does where they are not made together.
+async fn write_in_transaction(
+    mut tx: Box<dyn StoreTx>,
+    login: &LoginWrite<'_>,
+) -> Result<Written, StoreError> {
+    if let Some(hash) = login.partial_hash
+        && !tx.consume_partial_login(hash, login.now).await?
+    {
+        return Ok(Written::PartialGone);
+    }
+    let account = login.account;
+    let user_id = match (login.change, login.user_id) {
+        (LoginChange::Existing { account_id }, Some(user_id)) => {
+            if !tx
+                .update_social_account_tokens(account_id, user_id, &account.tokens, login.now)
+                .await?
+            {
+                return Ok(Written::Lost);
+            }
+            user_id
+        }
+        (LoginChange::Create { user }, _) => {
+            // This store assigns the id.
+            let created = tx.insert_user(user).await?;
+            tx.insert_social_account(&NewSocialAccount {
+                user_id: created.id,
+                ..account.clone()
+            })
+            .await?;
+            created.id
+        }
+        (LoginChange::Link, Some(user_id)) => {
+            tx.insert_social_account(&NewSocialAccount {
+                user_id,
+                ..account.clone()
+            })
+            .await?;
+            user_id
+        }
+        (LoginChange::Existing { .. } | LoginChange::Link, None) => return Ok(Written::Lost),
+    };
+    tx.insert_auth_token(login.token_hash, user_id, login.now, login.token_expires_at)
+        .await?;
+    tx.upsert_job_result(
+        login.job_id,
+        JobKind::Login,
+        JobStatus::Succeeded,
+        &with_user_id(login.result, user_id),
+        1,
+        login.now,
+    )
+    .await?;
+    if let Some(event) = login.audit {
+        tx.insert_audit_event(&NewAuditEvent {
+            user_id: Some(user_id),
+            ..event.clone()
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Written::Done(user_id))
+}
+
+/// `result` naming `user_id` as its user (a login result's user is given
+/// its id once the store assigned it).
+fn with_user_id(result: &JobResult, user_id: UserId) -> JobResult {
+    match result {
+        JobResult::Login(login) if login.user.id != user_id => {
+            let mut login = login.clone();
+            login.user.id = user_id;
+            JobResult::Login(login)
+        }
+        other => other.clone(),
+    }
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -1,6 +1,6 @@
 //! `oauth_states`: login states of the redirect flow, consumed once.
 
-use super::sql::SqlRow;
+use super::base::SqlRow;
 use super::{OAuthState, StoreError, TakenOAuthState};
 
 pub(super) const INSERT: &str = "INSERT INTO oauth_states \

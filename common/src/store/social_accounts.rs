@@ -1,21 +1,22 @@
 //! `social_accounts`: links between users and provider identities.
 
 use super::StoreError;
-use super::sql::SqlRow;
+use super::base::SqlRow;
 use crate::types::{SocialAccount, UserId};
 
 /// Both timestamps start at `created_at` ($10).
 pub(super) const INSERT: &str = "INSERT INTO social_accounts \
      (user_id, provider, uid, email, extra_data, token_key_id, access_token_enc, \
-      refresh_token_enc, expires_at, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+      refresh_token_enc, expires_at, created_at, updated_at, token_secret_enc) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) \
      RETURNING id, user_id, provider, uid, email, expires_at, needs_reauth, created_at";
 
-/// Fresh tokens make a link usable again, so `needs_reauth` is cleared.
+/// Fresh tokens make a link usable again, so `needs_reauth` is cleared;
+/// only while the link ($1) is still the user's ($7).
 pub(super) const UPDATE_TOKENS: &str = "UPDATE social_accounts \
      SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4, expires_at = $5, \
-         needs_reauth = false, updated_at = $6 \
-     WHERE id = $1";
+         needs_reauth = false, updated_at = $6, token_secret_enc = $8 \
+     WHERE id = $1 AND user_id = $7 RETURNING id";
 
 pub(super) const FIND_BY_USER: &str = "SELECT id, user_id, provider, uid, email, expires_at, \
      needs_reauth, created_at FROM social_accounts WHERE user_id = $1 ORDER BY id";

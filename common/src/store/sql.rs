@@ -5,31 +5,30 @@
 //!
 //! Every method is one statement, so one round trip: uniqueness is left to
 //! the database's constraints ([`map_err`] turns their names into
-//! [`Constraint`]s), never checked beforehand.
+//! [`super::Constraint`]s), never checked beforehand.
 
+use super::base::{SqlRow, map_err, map_migrate_err};
 use super::claim_batch::{ClaimRow, CodeClaims};
 use super::group_commit::{Batcher, write_together};
-use super::login_batch::{LoginRow, Logins};
+use super::login_batch::{FactReads, FactsRow, LoginWrites, WriteRow};
 use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
-    CodeClaim, CodeClaimed, Constraint, JobRecord, JobStatus, LoggedIn, LoginWrite,
-    NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser,
-    OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin, SealedTokens, Store, StoreError,
-    StoreOptions, StoreTx, TakenOAuthState, auth_tokens, jobs, login_flows, migrations,
-    oauth_states, social_accounts, users,
+    CodeClaim, CodeClaimed, FactsQuery, JobRecord, JobStatus, LinkedUser, LoginFacts, LoginWrite,
+    NewAuditEvent, NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount,
+    NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin, SealedTokens, Store,
+    StoreError, StoreOptions, StoreTx, TakenOAuthState, UserId, Written, audit, auth_tokens, jobs,
+    login_flows, migrations, oauth_states, social_accounts, users, write_in_transaction,
 };
 use crate::jobs::{JobKind, JobResult};
 use crate::redemption::FirstUse;
-use crate::types::{SocialAccount, User, UserId};
+use crate::types::{SocialAccount, User};
 use async_trait::async_trait;
-use sqlx::error::DatabaseError;
-use sqlx::migrate::MigrateError;
-use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::Transaction;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -40,7 +39,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// PostgreSQL, the production store.
 pub struct PgStore {
     pool: PgPool,
-    logins: Batcher<Logins>,
+    facts: Batcher<FactReads>,
+    logins: Batcher<LoginWrites>,
     claims: Batcher<CodeClaims>,
     states_in: Batcher<StateInserts>,
     states_out: Batcher<StateTakes>,
@@ -89,6 +89,10 @@ impl PgStore {
             .map_err(map_err)?;
         let wait = store.login_batch_wait;
         Ok(Self {
+            // Reads wait for company like writes: measured, reads made at
+            // once came in batches so small that PostgreSQL spent half as
+            // much again per login.
+            facts: Batcher::start(pool.clone(), wait),
             logins: Batcher::start(pool.clone(), wait),
             claims: Batcher::start(pool.clone(), wait),
             states_in: Batcher::start(pool.clone(), wait),
@@ -103,15 +107,36 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    /// Logins written together, as the login queue writes a batch: one
-    /// statement, or, if the server refuses it, each login alone. Answers
-    /// in their order. The identities and job ids must be distinct.
-    pub async fn log_in_together(
+    /// Login writes made together, as the login writer makes a batch: one
+    /// statement, or, if the server refuses it, each alone. Answers in
+    /// their order. The identities, job ids and partial logins must be
+    /// distinct, and each write must name its user (a new user's id set
+    /// aside by [`Store::find_login_facts`]).
+    pub async fn write_logins_together(
         &self,
         logins: &[LoginWrite<'_>],
-    ) -> Vec<Result<Option<LoggedIn>, StoreError>> {
-        let rows: Vec<LoginRow> = logins.iter().map(LoginRow::new).collect();
-        write_together::<Logins>(&self.pool, &rows.iter().collect::<Vec<_>>()).await
+    ) -> Vec<Result<Written, StoreError>> {
+        let mut rows = Vec::with_capacity(logins.len());
+        for login in logins {
+            match WriteRow::new(login) {
+                Ok(Some(row)) => rows.push(row),
+                Ok(None) => {
+                    let e = StoreError::Database("a write without its user's id".into());
+                    return logins.iter().map(|_| Err(e.clone())).collect();
+                }
+                Err(e) => return logins.iter().map(|_| Err(e.clone())).collect(),
+            }
+        }
+        write_together::<LoginWrites>(&self.pool, &rows.iter().collect::<Vec<_>>()).await
+    }
+
+    /// Login facts read together, as the facts reader makes a batch.
+    pub async fn find_login_facts_together(
+        &self,
+        queries: &[FactsQuery<'_>],
+    ) -> Vec<Result<LoginFacts, StoreError>> {
+        let rows: Vec<FactsRow> = queries.iter().map(FactsRow::new).collect();
+        write_together::<FactReads>(&self.pool, &rows.iter().collect::<Vec<_>>()).await
     }
 
     /// Code claims made together, as the claim queue makes a batch. Answers
@@ -126,6 +151,61 @@ impl PgStore {
 }
 
 impl SqliteStore {
+    /// A login's facts, one lookup each: the identity's link and
+    /// user, the email's owner, the referrer.
+    async fn find_facts_alone(
+        pool: &SqlitePool,
+        q: &FactsQuery<'_>,
+    ) -> Result<LoginFacts, StoreError> {
+        // One read transaction (deferred: no write lock), so the three
+        // lookups see one state of the database, as PostgreSQL's one
+        // statement does: a first login committing in between must not
+        // show its user without its link.
+        let mut tx = pool.begin().await.map_err(map_err)?;
+        let account = sqlx::query(users::FIND_BY_SOCIAL)
+            .bind(q.provider)
+            .bind(q.uid)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(users::with_link_from_row)
+            .transpose()?
+            .map(|(user, account_id)| LinkedUser { account_id, user });
+        // The owner and the referrer matter to an unlinked identity only.
+        let unlinked = account.is_none();
+        let email_owner = match q.email_normalized.filter(|_| unlinked) {
+            Some(email) => sqlx::query(users::FIND_BY_EMAIL)
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .as_ref()
+                .map(users::from_row)
+                .transpose()?,
+            None => None,
+        };
+        let referrer = match q.referral_code.filter(|_| unlinked) {
+            Some(code) => sqlx::query(users::FIND_BY_REFERRAL_CODE)
+                .bind(code)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .as_ref()
+                .map(users::from_row)
+                .transpose()?
+                .map(|u| u.id),
+            None => None,
+        };
+        tx.rollback().await.map_err(map_err)?;
+        Ok(LoginFacts {
+            account,
+            email_owner,
+            referrer,
+            new_user_id: None,
+        })
+    }
+
     /// Opens `url`, creating the file when missing, with a pool of
     /// `max_connections`; an in-memory database gets one connection, which
     /// is kept open for the life of the pool (the database dies with it).
@@ -149,124 +229,6 @@ impl SqliteStore {
         };
         let pool = pool.connect_with(options).await.map_err(map_err)?;
         Ok(Self { pool })
-    }
-}
-
-/// Reads a column of a row of either backend.
-pub(super) trait SqlRow {
-    fn int(&self, column: &str) -> Result<i64, StoreError>;
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
-    fn int32(&self, column: &str) -> Result<i32, StoreError>;
-    fn text(&self, column: &str) -> Result<String, StoreError>;
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
-    fn flag(&self, column: &str) -> Result<bool, StoreError>;
-}
-
-macro_rules! impl_sql_row {
-    ($($row:ty),*) => {$(
-        impl SqlRow for $row {
-            fn int(&self, column: &str) -> Result<i64, StoreError> {
-                self.try_get(column).map_err(map_err)
-            }
-            fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-                self.try_get(column).map_err(map_err)
-            }
-            fn int32(&self, column: &str) -> Result<i32, StoreError> {
-                self.try_get(column).map_err(map_err)
-            }
-            fn text(&self, column: &str) -> Result<String, StoreError> {
-                self.try_get(column).map_err(map_err)
-            }
-            fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-                self.try_get(column).map_err(map_err)
-            }
-            fn flag(&self, column: &str) -> Result<bool, StoreError> {
-                self.try_get(column).map_err(map_err)
-            }
-        }
-    )*};
-}
-
-impl_sql_row!(PgRow, SqliteRow);
-
-/// The one place a database error becomes a [`StoreError`].
-pub(super) fn map_err(err: sqlx::Error) -> StoreError {
-    match err {
-        sqlx::Error::Database(db) => from_database_error(db.as_ref()),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. } => StoreError::Decode(err.to_string()),
-        other => StoreError::Database(other.to_string()),
-    }
-}
-
-fn from_database_error(db: &dyn DatabaseError) -> StoreError {
-    if db.is_unique_violation() {
-        // PostgreSQL names the constraint; SQLite names the columns.
-        let name = db
-            .constraint()
-            .or_else(|| db.message().strip_prefix("UNIQUE constraint failed: "))
-            .unwrap_or_default();
-        return StoreError::Conflict(constraint_named(name));
-    }
-    if is_transient(db) {
-        StoreError::Unavailable(db.to_string())
-    } else {
-        StoreError::Database(db.to_string())
-    }
-}
-
-/// The unique constraints callers act on, by PostgreSQL constraint name
-/// (see migrations/postgres) or SQLite column list.
-fn constraint_named(name: &str) -> Constraint {
-    match name {
-        "users_username_key" | "users.username" => Constraint::UserUsername,
-        "users_email_key" | "users.email_normalized" => Constraint::UserEmail,
-        "users_referral_code_key" | "users.referral_code" => Constraint::UserReferralCode,
-        "social_accounts_provider_uid_key" | "social_accounts.provider, social_accounts.uid" => {
-            Constraint::SocialAccountIdentity
-        }
-        _ => Constraint::Other,
-    }
-}
-
-/// Errors that go away when the same work is tried again later.
-fn is_transient(db: &dyn DatabaseError) -> bool {
-    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-        let code = pg.code();
-        // Connection exceptions; serialization failure, deadlock; too many
-        // connections; server shutting down or starting up.
-        code.starts_with("08")
-            || matches!(
-                code,
-                "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"
-            )
-    } else if db.try_downcast_ref::<SqliteError>().is_some() {
-        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
-        db.code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-    } else {
-        false
-    }
-}
-
-fn map_migrate_err(err: MigrateError) -> StoreError {
-    match err {
-        MigrateError::Execute(e) => map_err(e),
-        MigrateError::ExecuteMigration(e, version) => match map_err(e) {
-            StoreError::Database(msg) => {
-                StoreError::Database(format!("migration {version}: {msg}"))
-            }
-            other => other,
-        },
-        other => StoreError::Database(other.to_string()),
     }
 }
 
@@ -331,6 +293,7 @@ macro_rules! impl_store {
                     .bind(&user.username)
                     .bind(user.email.as_deref())
                     .bind(user.email_normalized.as_deref())
+                    .bind(user.email_verified)
                     .bind(&user.first_name)
                     .bind(&user.last_name)
                     .bind(&user.referral_code)
@@ -358,6 +321,7 @@ macro_rules! impl_store {
                     .bind(tokens.refresh_token.as_deref())
                     .bind(tokens.expires_at)
                     .bind(account.created_at)
+                    .bind(tokens.token_secret.as_deref())
                     .fetch_one(&mut *self.0)
                     .await
                     .map_err(map_err)?;
@@ -367,16 +331,51 @@ macro_rules! impl_store {
             async fn update_social_account_tokens(
                 &mut self,
                 account_id: i64,
+                user_id: UserId,
                 tokens: &SealedTokens,
                 now: i64,
-            ) -> Result<(), StoreError> {
-                sqlx::query(social_accounts::UPDATE_TOKENS)
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(social_accounts::UPDATE_TOKENS)
                     .bind(account_id)
                     .bind(tokens.key_id.as_deref())
                     .bind(tokens.access_token.as_deref())
                     .bind(tokens.refresh_token.as_deref())
                     .bind(tokens.expires_at)
                     .bind(now)
+                    .bind(user_id.0)
+                    .bind(tokens.token_secret.as_deref())
+                    .fetch_optional(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn take_unverified_email(
+                &mut self,
+                user_id: UserId,
+                email_normalized: &str,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(users::TAKE_UNVERIFIED_EMAIL)
+                    .bind(user_id.0)
+                    .bind(email_normalized)
+                    .fetch_optional(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_audit_event(
+                &mut self,
+                event: &NewAuditEvent,
+            ) -> Result<(), StoreError> {
+                sqlx::query(audit::INSERT)
+                    .bind(event.at)
+                    .bind(event.kind)
+                    .bind(event.user_id.map(|u| u.0))
+                    .bind(event.provider.as_deref())
+                    .bind(event.outcome)
+                    .bind(&event.detail)
+                    .bind(event.request_id.as_deref())
                     .execute(&mut *self.0)
                     .await
                     .map_err(map_err)?;
@@ -763,8 +762,15 @@ impl_store! {
     begin: "BEGIN",
     migrator: migrations::postgres,
     overrides: {
-        async fn log_in(&self, l: &LoginWrite<'_>) -> Result<Option<LoggedIn>, StoreError> {
-            self.logins.write(LoginRow::new(l)).await
+        async fn find_login_facts(&self, q: &FactsQuery<'_>) -> Result<LoginFacts, StoreError> {
+            self.facts.write(FactsRow::new(q)).await
+        }
+
+        async fn write_login(&self, l: &LoginWrite<'_>) -> Result<Written, StoreError> {
+            match WriteRow::new(l)? {
+                Some(row) => self.logins.write(row).await,
+                None => write_in_transaction(self.begin().await?, l).await,
+            }
         }
 
         async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
@@ -795,6 +801,10 @@ impl_store! {
     begin: "BEGIN IMMEDIATE",
     migrator: migrations::sqlite,
     overrides: {
+        async fn find_login_facts(&self, q: &FactsQuery<'_>) -> Result<LoginFacts, StoreError> {
+            Self::find_facts_alone(&self.pool, q).await
+        }
+
         async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
             Self::claim_code_alone(&self.pool, c).await
         }
@@ -810,36 +820,4 @@ impl_store! {
             Self::take_state_alone(&self.pool, take).await
         }
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn postgres_and_sqlite_constraint_names_map_alike() {
-        let pairs = [
-            ("users_username_key", "users.username"),
-            ("users_email_key", "users.email_normalized"),
-            ("users_referral_code_key", "users.referral_code"),
-            (
-                "social_accounts_provider_uid_key",
-                "social_accounts.provider, social_accounts.uid",
-            ),
-        ];
-        for (pg, sqlite) in pairs {
-            assert_ne!(constraint_named(pg), Constraint::Other, "{pg}");
-            assert_eq!(constraint_named(pg), constraint_named(sqlite), "{pg}");
-        }
-        assert_eq!(constraint_named("auth_tokens_pkey"), Constraint::Other);
-    }
-
-    #[test]
-    fn pool_failures_are_unavailable() {
-        assert!(map_err(sqlx::Error::PoolTimedOut).is_transient());
-        assert!(map_err(sqlx::Error::PoolClosed).is_transient());
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
-        assert!(map_err(sqlx::Error::Io(io)).is_transient());
-        assert!(!map_err(sqlx::Error::RowNotFound).is_transient());
-    }
 }

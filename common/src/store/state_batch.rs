@@ -3,9 +3,11 @@
 //! one statement, [`oauth_states::INSERT_MANY_PG`]; takes that come in
 //! together are one, [`oauth_states::TAKE_MANY_PG`].
 
+use super::base::SqlRow;
 use super::group_commit::{Together, column, unless_refused};
+use super::login_batch::text_bytes;
 use super::oauth_states;
-use super::sql::{PgStore, SqlRow};
+use super::sql::PgStore;
 use super::{NewOAuthState, OAuthState, OAuthStateTake, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashMap;
@@ -19,6 +21,16 @@ impl Together for StateInserts {
 
     fn keys(row: &NewOAuthState) -> Vec<String> {
         vec![row.state_hash.clone()]
+    }
+
+    fn size(row: &NewOAuthState) -> usize {
+        text_bytes([
+            Some(&row.state_hash),
+            Some(&row.provider),
+            Some(&row.redirect_uri),
+            row.pkce_verifier.as_ref(),
+            row.nonce.as_ref(),
+        ]) + 16
     }
 
     async fn write_one(pool: &PgPool, row: &NewOAuthState) -> Result<(), StoreError> {
@@ -81,6 +93,10 @@ impl Together for StateTakes {
 
     fn keys(row: &StateTake) -> Vec<String> {
         vec![row.state_hash.clone()]
+    }
+
+    fn size(row: &StateTake) -> usize {
+        text_bytes([Some(&row.state_hash), Some(&row.code_hash)]) + 44
     }
 
     async fn write_one(pool: &PgPool, row: &StateTake) -> Result<Option<OAuthState>, StoreError> {

@@ -1,25 +1,55 @@
-//! The pipeline's steps, each a small function.
+//! The pipeline's steps, each a small function, and the one decision they
+//! make together ([`decide`]). Nothing here touches the database but
+//! [`reclaim`]: the facts come in, a decision goes out.
 
 use super::LoginContext;
-use crate::deps::Deps;
+use crate::deps::{Deps, Policy};
 use crate::error::WorkerError;
 use socialauth_common::catalogue::ProviderConfig;
-use socialauth_common::crypto;
-use socialauth_common::jobs::{JobError, JobKind, JobResult, LoginResult};
+use socialauth_common::crypto::{self, Issued};
+use socialauth_common::jobs::{JobError, JobResult, LoginResult};
 use socialauth_common::now_ms;
 use socialauth_common::store::{
-    Constraint, JobStatus, LoggedIn, LoginWrite, NewSocialAccount, NewUser, SealedTokens,
-    StoreError, StoreTx,
+    FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent, NewSocialAccount,
+    NewUser, SealedTokens,
 };
 use socialauth_common::types::{Email, Profile, ProviderTokens, User, UserId};
 
+/// Step 4's email and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenEmail {
+    pub email: Email,
+    /// The form uniqueness is decided on.
+    pub normalized: String,
+    /// True only when the provider gave it and said it verified it; an
+    /// email the client typed never is.
+    pub verified: bool,
+}
+
+/// Step 4: the provider's email, else the one the request brought
+/// (unverified: nobody checked that its sender owns it).
+pub fn choose_email(profile: &Profile, typed: Option<&str>) -> Option<ChosenEmail> {
+    let chosen = |email: Email, verified: bool| ChosenEmail {
+        normalized: email.normalized(),
+        email,
+        verified,
+    };
+    match profile.email.as_deref().and_then(Email::parse) {
+        Some(email) => Some(chosen(email, profile.email_verified)),
+        None => typed.and_then(Email::parse).map(|e| chosen(e, false)),
+    }
+}
+
 /// Step 2: per-provider allowed email domains.
-pub fn check_allowed(provider: &ProviderConfig, email: Option<&Email>) -> Result<(), JobError> {
+pub fn check_allowed(
+    provider: &ProviderConfig,
+    email: Option<&ChosenEmail>,
+) -> Result<(), JobError> {
     if provider.allowed_email_domains.is_empty() {
         return Ok(());
     }
     let allowed = email.is_some_and(|e| {
-        let domain = e.domain().to_lowercase();
+        let domain = e.email.domain().to_lowercase();
         provider.allowed_email_domains.contains(&domain)
     });
     if allowed {
@@ -29,265 +59,318 @@ pub fn check_allowed(provider: &ProviderConfig, email: Option<&Email>) -> Result
     }
 }
 
-/// One pass over steps 3–8. `Ok(None)`: a concurrent write won a race; the
-/// caller tries again.
-///
-/// A login writes as one unit, `Store::log_in` — a single statement on
-/// PostgreSQL: the known identity's user, or a new user with its link (only
-/// when there is an email), the app token and the job's result.
-/// A resumed partial login also consumes its partial token, so it runs the
-/// steps in an explicit transaction instead.
-pub async fn attempt(
-    deps: &Deps,
-    ctx: &LoginContext<'_>,
-    round: usize,
-) -> Result<Option<LoginResult>, WorkerError> {
-    if ctx.partial_token.is_some() {
-        return attempt_in_transaction(deps, ctx, round).await;
-    }
-    let now = now_ms();
-    let sealed = seal(deps, &ctx.login.tokens);
-    let issued = deps.secrets.app_token(ctx.job_id);
-    let account = new_account(ctx, UserId(0), &sealed, now);
-    // 4 (for a new identity): without an email no user is created.
-    let user = ctx
-        .email
-        .as_ref()
-        .map(|email| new_user(&ctx.login.profile, email, None, round, now));
-    let write = LoginWrite {
-        account: &account,
-        user: user.as_ref(),
+/// What the steps need to know from the store.
+pub fn facts_query<'a>(ctx: &'a LoginContext<'_>) -> FactsQuery<'a> {
+    FactsQuery {
+        provider: ctx.provider.name.as_str(),
+        uid: &ctx.login.profile.uid,
+        email_normalized: ctx.email.as_ref().map(|e| e.normalized.as_str()),
         referral_code: ctx.referral_code,
-        token_hash: &issued.hash,
-        token_expires_at: deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl)),
-        job_id: ctx.job_id,
-        now,
-    };
-    match deps.store.log_in(&write).await {
-        // 3, or 6–8.
-        Ok(Some(LoggedIn { user, is_new })) => {
-            ensure_active(&user)?;
-            Ok(Some(LoginResult {
-                token: Some(issued.token),
-                is_new,
-                user,
-                token_job: None,
-            }))
-        }
-        Ok(None) if user.is_none() => Err(JobError::NoEmailProvided {
-            partial_token: None,
-            partial_job: None,
-        }
-        .into()),
-        Ok(None) => Err(JobError::InvalidReferralCode {
-            partial_token: None,
-            partial_job: None,
-        }
-        .into()),
-        // 5. email policy
-        Err(StoreError::Conflict(Constraint::UserEmail)) => match &ctx.email {
-            Some(email) => associate_by_email(deps, ctx, email, &sealed).await,
-            None => Ok(None),
-        },
-        Err(StoreError::Conflict(
-            Constraint::UserUsername
-            | Constraint::UserReferralCode
-            | Constraint::SocialAccountIdentity,
-        )) => Ok(None),
-        Err(e) => Err(e.into()),
     }
 }
 
-/// Steps 3–8 in an explicit transaction that also consumes the partial
-/// login being resumed.
-async fn attempt_in_transaction(
+/// What a login does, decided from the facts.
+#[derive(Debug)]
+pub enum Decision {
+    /// Log in: write this.
+    Write(Change),
+    /// Step 5: the verified owner of an address takes it from the account
+    /// that had only typed it; then the steps run again.
+    Reclaim { owner: User, email: ChosenEmail },
+}
+
+/// The login a decision writes.
+#[derive(Debug)]
+pub enum Change {
+    /// Step 3: the identity's user (`is_new: false`).
+    Existing { user: User, account_id: i64 },
+    /// Step 5: link the identity to the verified owner of its verified
+    /// email (`is_new: false`).
+    Link { user: User },
+    /// Step 6: a new user, with the id the store set aside (if it does).
+    Create { user: NewUser, id: Option<UserId> },
+}
+
+/// Steps 3–6 on the facts of one reading. `round` counts the lost races
+/// before this one (a username taken gets a suffix).
+pub fn decide(
     deps: &Deps,
     ctx: &LoginContext<'_>,
+    facts: &LoginFacts,
     round: usize,
-) -> Result<Option<LoginResult>, WorkerError> {
-    let now = now_ms();
-    let provider = ctx.provider.name.as_str();
-    let profile = &ctx.login.profile;
-    let sealed = seal(deps, &ctx.login.tokens);
-    let mut tx = deps.store.begin().await?;
-
-    // 3. existing social account
-    if let Some((user, account_id)) = tx.find_user_by_social(provider, &profile.uid).await? {
-        ensure_active(&user)?;
-        tx.update_social_account_tokens(account_id, &sealed, now)
-            .await?;
-        return finish(deps, tx, ctx, user, false).await.map(Some);
+) -> Result<Decision, JobError> {
+    if let Some(linked) = existing_account(facts)? {
+        return Ok(Decision::Write(Change::Existing {
+            user: linked.user.clone(),
+            account_id: linked.account_id,
+        }));
     }
-
-    // 4. email
     let email = ctx.email.as_ref().ok_or(JobError::NoEmailProvided {
         partial_token: None,
         partial_job: None,
     })?;
-    let referred_by = match ctx.referral_code {
-        Some(code) => Some(
-            tx.find_user_by_referral_code(code)
-                .await?
-                .ok_or(JobError::InvalidReferralCode {
-                    partial_token: None,
-                    partial_job: None,
-                })?
-                .id,
-        ),
-        None => None,
-    };
-
-    // 6. create the user
-    let new_user = new_user(profile, email, referred_by, round, now);
-    let user = match tx.insert_user(&new_user).await {
-        Ok(user) => user,
-        Err(StoreError::Conflict(Constraint::UserEmail)) => {
-            drop(tx);
-            // 5. email policy
-            return associate_by_email(deps, ctx, email, &sealed).await;
+    match email_policy(&deps.policy, email, facts.email_owner.as_ref())? {
+        EmailUse::Free => {}
+        EmailUse::LinkTo(owner) => {
+            return Ok(Decision::Write(Change::Link {
+                user: owner.clone(),
+            }));
         }
-        Err(StoreError::Conflict(Constraint::UserUsername | Constraint::UserReferralCode)) => {
-            return Ok(None);
+        EmailUse::ReclaimFrom(owner) => {
+            return Ok(Decision::Reclaim {
+                owner: owner.clone(),
+                email: email.clone(),
+            });
         }
-        Err(e) => return Err(e.into()),
-    };
-
-    // 7. link
-    match tx
-        .insert_social_account(&new_account(ctx, user.id, &sealed, now))
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::Conflict(Constraint::SocialAccountIdentity)) => return Ok(None),
-        Err(e) => return Err(e.into()),
     }
-
-    // 8. app token
-    finish(deps, tx, ctx, user, true).await.map(Some)
+    let referred_by = referrer(ctx, facts)?;
+    Ok(Decision::Write(Change::Create {
+        user: new_user(&ctx.login.profile, email, referred_by, round, now_ms()),
+        id: facts.new_user_id,
+    }))
 }
 
-/// Step 5 when the email is taken: link to its owner only when the policy
-/// allows it and the provider verified the email; otherwise refuse.
-async fn associate_by_email(
+/// Step 3: the user already linked to the identity; an inactive one may
+/// not log in.
+pub fn existing_account(facts: &LoginFacts) -> Result<Option<&LinkedUser>, JobError> {
+    match &facts.account {
+        Some(linked) if !linked.user.is_active => Err(JobError::InactiveUser),
+        other => Ok(other.as_ref()),
+    }
+}
+
+/// What step 5 makes of the email's owner.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EmailUse<'a> {
+    /// Nobody has the address.
+    Free,
+    /// Link to its owner.
+    LinkTo(&'a User),
+    /// Take it from its owner, who only typed it.
+    ReclaimFrom(&'a User),
+}
+
+/// Step 5, the email policy. A typed email never links and never takes an
+/// address. A provider-verified email links to an owner whose address is
+/// verified too, when `associate_by_email` is on (else
+/// `email_already_in_use`), and takes the address from an owner who only
+/// typed it — so whoever typed someone else's address can neither capture
+/// that person's later logins nor lock them out.
+pub fn email_policy<'a>(
+    policy: &Policy,
+    email: &ChosenEmail,
+    owner: Option<&'a User>,
+) -> Result<EmailUse<'a>, JobError> {
+    let Some(owner) = owner else {
+        return Ok(EmailUse::Free);
+    };
+    match (email.verified, owner.email_verified) {
+        (false, _) => Err(JobError::EmailAlreadyInUse),
+        (true, false) => Ok(EmailUse::ReclaimFrom(owner)),
+        (true, true) if !policy.associate_by_email => Err(JobError::EmailAlreadyInUse),
+        (true, true) if !owner.is_active => Err(JobError::InactiveUser),
+        (true, true) => Ok(EmailUse::LinkTo(owner)),
+    }
+}
+
+/// The referrer of a new user: the owner of the code the request named.
+fn referrer(ctx: &LoginContext<'_>, facts: &LoginFacts) -> Result<Option<UserId>, JobError> {
+    match (ctx.referral_code, facts.referrer) {
+        (None, _) => Ok(None),
+        (Some(_), Some(referrer)) => Ok(Some(referrer)),
+        (Some(_), None) => Err(JobError::InvalidReferralCode {
+            partial_token: None,
+            partial_job: None,
+        }),
+    }
+}
+
+/// Step 5's reclaim, written: the address leaves the account that only
+/// typed it, as an audit event says.
+pub async fn reclaim(
     deps: &Deps,
     ctx: &LoginContext<'_>,
-    email: &Email,
-    sealed: &SealedTokens,
-) -> Result<Option<LoginResult>, WorkerError> {
-    if !(deps.policy.associate_by_email && ctx.email_verified_by_provider) {
-        return Err(JobError::EmailAlreadyInUse.into());
-    }
-    let now = now_ms();
-    let mut tx = deps.store.begin().await?;
-    let Some(user) = tx.find_user_by_email(&email.normalized()).await? else {
-        return Ok(None);
+    owner: &User,
+    email: &ChosenEmail,
+) -> Result<(), WorkerError> {
+    let event = NewAuditEvent {
+        kind: "email_reclaimed",
+        user_id: Some(owner.id),
+        provider: Some(ctx.provider.name.as_str().to_owned()),
+        outcome: "done",
+        detail: serde_json::json!({
+            "email": email.email.as_str(),
+            "reason": "verified by the provider of a new sign-in",
+            "uid": ctx.login.profile.uid,
+        })
+        .to_string(),
+        request_id: ctx.request_id.map(str::to_owned),
+        at: now_ms(),
     };
-    ensure_active(&user)?;
-    match tx
-        .insert_social_account(&new_account(ctx, user.id, sealed, now))
-        .await
-    {
-        Ok(_) => finish(deps, tx, ctx, user, false).await.map(Some),
-        Err(StoreError::Conflict(Constraint::SocialAccountIdentity)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn ensure_active(user: &User) -> Result<(), JobError> {
-    if user.is_active {
-        Ok(())
-    } else {
-        Err(JobError::InactiveUser)
-    }
-}
-
-/// Step 8 and the job's stored result, then commit.
-async fn finish(
-    deps: &Deps,
-    mut tx: Box<dyn StoreTx>,
-    ctx: &LoginContext<'_>,
-    user: User,
-    is_new: bool,
-) -> Result<LoginResult, WorkerError> {
-    let now = now_ms();
-    if let Some(partial) = ctx.partial_token
-        && !tx
-            .consume_partial_login(&crypto::hash_token(partial.expose()), now)
-            .await?
-    {
-        // Another resume of the same partial login completed first.
-        return Err(JobError::InvalidPartialToken.into());
-    }
-    let issued = deps.secrets.app_token(ctx.job_id);
-    let expires_at = deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl));
-    tx.insert_auth_token(&issued.hash, user.id, now, expires_at)
+    // False: someone else changed the owner first; the steps run again.
+    deps.store
+        .reclaim_email(owner.id, &email.normalized, &event)
         .await?;
-    let stored = LoginResult {
-        token: None,
-        is_new,
-        user,
-        token_job: None,
-    };
-    tx.upsert_job_result(
-        ctx.job_id,
-        JobKind::Login,
-        JobStatus::Succeeded,
-        &JobResult::Login(stored.clone()),
-        1,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(LoginResult {
-        token: Some(issued.token),
-        ..stored
-    })
+    Ok(())
 }
 
-fn seal(deps: &Deps, tokens: &ProviderTokens) -> SealedTokens {
-    let access = (!tokens.access_token.expose().is_empty())
-        .then(|| deps.cipher.encrypt(tokens.access_token.expose()));
-    let refresh = tokens
-        .refresh_token
-        .as_ref()
-        .map(|t| deps.cipher.encrypt(t.expose()));
-    SealedTokens {
-        key_id: access.as_ref().map(|s| s.key_id.clone()),
-        access_token: access.map(|s| s.data),
-        refresh_token: refresh.map(|s| s.data),
-        expires_at: tokens.expires_at,
+/// A change made ready to write: steps 7 (the link, tokens sealed) and 8
+/// (the app token).
+pub struct Planned<'a> {
+    ctx: &'a LoginContext<'a>,
+    change: Change,
+    account: NewSocialAccount,
+    issued: Issued,
+    token_expires_at: Option<i64>,
+    stored: JobResult,
+    partial_hash: Option<String>,
+    audit: Option<NewAuditEvent>,
+    now: i64,
+}
+
+/// Steps 7 and 8 for `change`.
+pub fn plan<'a>(deps: &Deps, ctx: &'a LoginContext<'a>, change: Change) -> Planned<'a> {
+    let now = now_ms();
+    let (user, is_new) = match &change {
+        Change::Existing { user, .. } | Change::Link { user } => (user.clone(), false),
+        Change::Create { user, id } => (created_user(user, id.unwrap_or(UserId(0))), true),
+    };
+    let audit = matches!(change, Change::Link { .. }).then(|| NewAuditEvent {
+        kind: "automatic_link",
+        user_id: Some(user.id),
+        provider: Some(ctx.provider.name.as_str().to_owned()),
+        outcome: "linked",
+        detail: serde_json::json!({
+            "uid": ctx.login.profile.uid,
+            "reason": "the provider verified the email of this verified account",
+        })
+        .to_string(),
+        request_id: ctx.request_id.map(str::to_owned),
+        at: now,
+    });
+    Planned {
+        account: new_link(deps, ctx, now),
+        issued: app_token(deps, ctx),
+        token_expires_at: deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl)),
+        stored: JobResult::Login(LoginResult {
+            token: None,
+            is_new,
+            user,
+            token_job: None,
+        }),
+        partial_hash: ctx.partial_token.map(|t| crypto::hash_token(t.expose())),
+        audit,
+        ctx,
+        change,
+        now,
     }
 }
 
-fn new_account(
-    ctx: &LoginContext<'_>,
-    user_id: socialauth_common::types::UserId,
-    sealed: &SealedTokens,
-    now: i64,
-) -> NewSocialAccount {
+impl Planned<'_> {
+    /// What the store writes.
+    pub fn write(&self) -> LoginWrite<'_> {
+        let (change, user_id) = match &self.change {
+            Change::Existing { user, account_id } => (
+                LoginChange::Existing {
+                    account_id: *account_id,
+                },
+                Some(user.id),
+            ),
+            Change::Link { user } => (LoginChange::Link, Some(user.id)),
+            Change::Create { user, id } => (LoginChange::Create { user }, *id),
+        };
+        LoginWrite {
+            change,
+            user_id,
+            account: &self.account,
+            token_hash: &self.issued.hash,
+            token_expires_at: self.token_expires_at,
+            job_id: self.ctx.job_id,
+            result: &self.stored,
+            partial_hash: self.partial_hash.as_deref(),
+            audit: self.audit.as_ref(),
+            now: self.now,
+        }
+    }
+
+    /// The reply once written: the user (with the id the store gave a new
+    /// one) and the app token.
+    pub fn into_result(self, user_id: UserId) -> LoginResult {
+        let JobResult::Login(mut result) = self.stored else {
+            unreachable!("a planned login stores a login result")
+        };
+        result.user.id = user_id;
+        result.token = Some(self.issued.token);
+        result
+    }
+}
+
+/// Step 7: the link of the identity, its provider tokens sealed.
+pub fn new_link(deps: &Deps, ctx: &LoginContext<'_>, now: i64) -> NewSocialAccount {
     NewSocialAccount {
-        user_id,
+        user_id: UserId(0),
         provider: ctx.provider.name.as_str().to_owned(),
         uid: ctx.login.profile.uid.clone(),
         email: ctx.login.profile.email.clone(),
         extra_data: serde_json::to_string(&ctx.login.profile).unwrap_or_else(|_| "{}".into()),
-        tokens: sealed.clone(),
+        tokens: seal(deps, &ctx.login.tokens),
         created_at: now,
     }
 }
 
-fn new_user(
+/// Step 8: the app token, derived from the job (so a retry of the same
+/// request gets this very token, and a poll can show it once).
+pub fn app_token(deps: &Deps, ctx: &LoginContext<'_>) -> Issued {
+    deps.secrets.app_token(ctx.job_id)
+}
+
+/// The provider's tokens, each sealed on its own.
+fn seal(deps: &Deps, tokens: &ProviderTokens) -> SealedTokens {
+    let access = (!tokens.access_token.expose().is_empty())
+        .then(|| deps.cipher.encrypt(tokens.access_token.expose()));
+    let sealed = |t: &Option<socialauth_common::secret::Secret>| {
+        t.as_ref().map(|t| deps.cipher.encrypt(t.expose()).data)
+    };
+    SealedTokens {
+        key_id: access.as_ref().map(|s| s.key_id.clone()),
+        access_token: access.map(|s| s.data),
+        refresh_token: sealed(&tokens.refresh_token),
+        token_secret: sealed(&tokens.token_secret),
+        expires_at: tokens.expires_at,
+    }
+}
+
+/// The user a [`NewUser`] becomes, with `id`.
+fn created_user(user: &NewUser, id: UserId) -> User {
+    User {
+        id,
+        username: user.username.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        is_active: true,
+        referral_code: user.referral_code.clone(),
+        referred_by: user.referred_by,
+        created_at: user.created_at,
+    }
+}
+
+/// Step 6: a new user with a unique-enough username, its own referral code
+/// and its referrer; the email as chosen, verified or not.
+pub fn new_user(
     profile: &Profile,
-    email: &Email,
-    referred_by: Option<socialauth_common::types::UserId>,
+    email: &ChosenEmail,
+    referred_by: Option<UserId>,
     round: usize,
     now: i64,
 ) -> NewUser {
     let (first_name, last_name) = names(profile);
     NewUser {
-        username: username(profile, email, round),
-        email: Some(email.as_str().to_owned()),
-        email_normalized: Some(email.normalized()),
+        username: username(profile, &email.email, round),
+        email: Some(email.email.as_str().to_owned()),
+        email_normalized: Some(email.normalized.clone()),
+        email_verified: email.verified,
         first_name,
         last_name,
         referral_code: crypto::referral_code(),

@@ -19,7 +19,8 @@
 //! fault and asking again will not change it.
 
 use super::http::{HttpError, RetryPolicy, is_transient_status};
-use super::{Inner, ProviderError, ProviderLogin, measured, read_userinfo, short};
+use super::shared::{login_from, measured, read_userinfo, short};
+use super::{Inner, ProviderError, ProviderLogin};
 use ::oauth2::http::{self, HeaderValue, Method, header};
 use ::oauth2::{HttpRequest, HttpResponse};
 use oauth1_request::serializer::Serializer;
@@ -428,20 +429,16 @@ pub(super) async fn exchange_verifier(
             extra
         }
     };
-    let profile = p
-        .profile
-        .extract(&raw)
-        .ok_or_else(|| ProviderError::Refused("no subject".into()))?;
-    Ok(ProviderLogin {
-        profile,
-        tokens: ProviderTokens {
+    login_from(
+        p,
+        raw,
+        ProviderTokens {
             access_token: Secret::new(access_token.to_owned()),
             refresh_token: None,
             expires_at: None,
             token_secret: Some(Secret::new(access_secret.to_owned())),
         },
-        raw,
-    })
+    )
 }
 
 #[cfg(test)]

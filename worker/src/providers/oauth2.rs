@@ -6,9 +6,8 @@
 //! providers without discovery document (GitHub, Facebook) take.
 
 use super::http::{Adapter, RetryPolicy};
-use super::{
-    Inner, ProviderError, ProviderLogin, fetch_userinfo, measured, provider_tokens, token_error,
-};
+use super::shared::{fetch_userinfo, login_from, measured, provider_tokens, token_error};
+use super::{Inner, ProviderError, ProviderLogin};
 use ::oauth2::basic::BasicClient;
 use ::oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl,
@@ -67,17 +66,13 @@ pub(super) async fn exchange_code(
         fetch_userinfo(&inner.http, userinfo_url, access_token),
     )
     .await?;
-    let profile = p
-        .profile
-        .extract(&raw)
-        .ok_or_else(|| ProviderError::Refused("no subject".into()))?;
-    Ok(ProviderLogin {
-        profile,
-        tokens: provider_tokens(
+    login_from(
+        p,
+        raw,
+        provider_tokens(
             access_token,
             token.refresh_token().map(|t| t.secret().as_str()),
             token.expires_in(),
         ),
-        raw,
-    })
+    )
 }

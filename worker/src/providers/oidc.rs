@@ -2,9 +2,8 @@
 //! with the `openidconnect` crate, then userinfo merged over the claims.
 
 use super::http::{Adapter, Http, HttpError, RetryPolicy, is_transient_status};
-use super::{
-    Inner, ProviderError, ProviderLogin, fetch_userinfo, measured, provider_tokens, token_error,
-};
+use super::shared::{fetch_userinfo, login_from, measured, now_secs, provider_tokens, token_error};
+use super::{Inner, ProviderError, ProviderLogin};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
     CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
@@ -405,7 +404,7 @@ fn check_claims(
     p: &ProviderConfig,
 ) -> Result<(), ProviderError> {
     let refused = |reason: &str| Err(ProviderError::Refused(reason.into()));
-    let now = super::now_secs();
+    let now = now_secs();
     if claims.issue_time().timestamp() > now.saturating_add(CLOCK_SKEW_SECS) {
         return refused("id_token issued in the future");
     }
@@ -554,19 +553,15 @@ pub(super) async fn exchange_code(
             }
         }
     }
-    let profile = p
-        .profile
-        .extract(&raw)
-        .ok_or_else(|| ProviderError::Refused("no subject".into()))?;
-    Ok(ProviderLogin {
-        profile,
-        tokens: provider_tokens(
+    login_from(
+        p,
+        raw,
+        provider_tokens(
             access_token,
             token.refresh_token().map(|t| t.secret().as_str()),
             token.expires_in(),
         ),
-        raw,
-    })
+    )
 }
 
 /// `over`'s keys replace `base`'s.

@@ -2,9 +2,9 @@
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, FormOrJson, RequestId};
-use crate::service::login::{CallbackForm, LoginOutcome};
+use crate::service::flows::LoginOutcome;
+use crate::service::redirect_flow::{self, CallbackForm};
 use crate::service::views::{AuthorizationUrl, JobAccepted, TokenResponse};
-use crate::service::{authorize, login};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -42,9 +42,13 @@ async fn authorize_url(
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
     RequestId(request_id): RequestId,
 ) -> Result<Json<AuthorizationUrl>, ApiError> {
-    let authorization_url =
-        authorize::authorization_url(&state, &provider, query.redirect_uri.as_deref(), request_id)
-            .await?;
+    let authorization_url = redirect_flow::authorization_url(
+        &state,
+        &provider,
+        query.redirect_uri.as_deref(),
+        request_id,
+    )
+    .await?;
     Ok(Json(AuthorizationUrl { authorization_url }))
 }
 
@@ -67,7 +71,7 @@ async fn complete_login(
     RequestId(request_id): RequestId,
     FormOrJson(form): FormOrJson<CallbackForm>,
 ) -> Result<Response, ApiError> {
-    let outcome = login::complete(&state, &provider, form, request_id).await?;
+    let outcome = redirect_flow::complete(&state, &provider, form, request_id).await?;
     Ok(login_response(outcome, Some(StatusCode::CREATED)))
 }
 

@@ -1,0 +1,259 @@
+//! The djoser-compatible redirect flow, `/auth/o/{provider}/`: the GET
+//! makes a server-side state (single use, expiring), PKCE S256 and an OIDC
+//! nonce, and the provider's authorization URL; the POST takes the state
+//! and publishes the login job (a double submit of the same code gets the
+//! first job's outcome).
+
+use crate::error::{ApiError, Flow};
+use crate::service::flows::{
+    LoginOutcome, finish, finish_job, parse_email, provider, redirect_uri, request_token,
+};
+use crate::service::jobs::{Submitted, submit};
+use crate::service::required::Required;
+use crate::state::AppState;
+use serde::Deserialize;
+use socialauth_common::catalogue::{Protocol, ProviderConfig};
+use socialauth_common::crypto::{hash_token, pkce_challenge, random_token};
+use socialauth_common::jobs::{
+    DiscoverJob, Job, JobEnvelope, JobError, JobResult, LoginCredential, LoginJob,
+};
+use socialauth_common::now_ms;
+use socialauth_common::redemption::{FirstUse, retry_of};
+use socialauth_common::secret::Secret;
+use socialauth_common::store::{NewOAuthState, OAuthStateTake};
+use url::Url;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub async fn authorization_url(
+    state: &AppState,
+    provider_name: &str,
+    raw_redirect_uri: Option<&str>,
+    request_id: Option<String>,
+) -> Result<String, ApiError> {
+    let provider = provider(state, provider_name)?;
+    let redirect_uri = redirect_uri(state, raw_redirect_uri)?;
+    if provider.protocol == Protocol::OAuth1 {
+        let token =
+            request_token(state, &provider, &redirect_uri, request_id, Flow::Djoser).await?;
+        return Ok(token.authorization_url);
+    }
+    let endpoint = authorize_endpoint(state, &provider, request_id).await?;
+
+    let state_value = random_token(32);
+    // The verifier and the nonce are made from the state again when it
+    // comes back: nothing but the state's hash is stored.
+    let verifier = provider
+        .pkce
+        .then(|| state.secrets.pkce_verifier(&state_value));
+    let nonce = (provider.protocol == Protocol::Oidc).then(|| state.secrets.nonce(&state_value));
+    let now = now_ms();
+    state
+        .store
+        .insert_oauth_state(&NewOAuthState {
+            state_hash: hash_token(&state_value),
+            provider: provider.name.as_str().to_owned(),
+            redirect_uri: redirect_uri.as_str().to_owned(),
+            pkce_verifier: None,
+            nonce: None,
+            created_at: now,
+            expires_at: now.saturating_add(state.settings.security.state_ttl_secs * 1000),
+        })
+        .await?;
+
+    let mut url = endpoint;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &provider.client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("state", &state_value);
+        if !provider.scopes.is_empty() {
+            q.append_pair("scope", &provider.scopes.join(" "));
+        }
+        if let Some(v) = &verifier {
+            q.append_pair("code_challenge", &pkce_challenge(v.expose()))
+                .append_pair("code_challenge_method", "S256");
+        }
+        if let Some(n) = &nonce {
+            q.append_pair("nonce", n.expose());
+        }
+        for (k, v) in &provider.authorize_params {
+            q.append_pair(k, v);
+        }
+    }
+    Ok(url.into())
+}
+
+/// The configured authorization endpoint, or the one a worker found by
+/// OIDC discovery (the api makes no provider call itself).
+async fn authorize_endpoint(
+    state: &AppState,
+    provider: &ProviderConfig,
+    request_id: Option<String>,
+) -> Result<Url, ApiError> {
+    if let Some(url) = &provider.authorize_url {
+        return Ok(url.clone());
+    }
+    let name = provider.name.as_str();
+    let found = match state.endpoints.get(name) {
+        Some(url) => url,
+        None => {
+            let job = Job::Discover(DiscoverJob {
+                provider: provider.name.clone(),
+            });
+            let url = match submit(state, job, request_id).await? {
+                Submitted::Done(_, JobResult::Discovered(d)) => d.authorization_endpoint,
+                Submitted::Done(_, JobResult::Failed(JobError::InvalidProvider)) => {
+                    return Err(ApiError::InvalidProvider);
+                }
+                _ => {
+                    return Err(ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser));
+                }
+            };
+            state.endpoints.put(name, url.clone());
+            url
+        }
+    };
+    Url::parse(&found).map_err(|_| ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser))
+}
+
+/// The provider's answer in the djoser flow.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CallbackForm {
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Secret>,
+    #[schema(value_type = Option<String>)]
+    pub state: Option<Secret>,
+    pub email: Option<String>,
+    pub referral_code: Option<String>,
+    /// OAuth 1.0a providers answer with these instead of `code` + `state`.
+    pub oauth_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub oauth_verifier: Option<Secret>,
+}
+
+pub async fn complete(
+    state: &AppState,
+    provider_name: &str,
+    form: CallbackForm,
+    request_id: Option<String>,
+) -> Result<LoginOutcome, ApiError> {
+    let provider = provider(state, provider_name)?;
+    if provider.protocol == Protocol::OAuth1 {
+        return complete_oauth1(state, &provider, form, request_id).await;
+    }
+    let email = parse_email(form.email.as_deref())?;
+    let mut need = Required::default();
+    let code = need.field("code", form.code);
+    let state_value = need.field("state", form.state);
+    let (code, state_value) = need.check(|| Some((code?, state_value?)))?;
+    let now = now_ms();
+    let job_id = Uuid::new_v4();
+    let state_hash = hash_token(state_value.expose());
+    let code_hash = hash_token(code.expose());
+    let take = OAuthStateTake {
+        state_hash: &state_hash,
+        now,
+        job_id,
+        code_hash: &code_hash,
+    };
+    let credential = match state.store.take_oauth_state(&take).await? {
+        Some(saved) if saved.provider == provider.name.as_str() => {
+            if saved.expires_at <= now {
+                return Err(ApiError::NonField("state_expired"));
+            }
+            LoginCredential::AuthorizationCode {
+                code,
+                redirect_uri: saved.redirect_uri,
+                // A state made before verifiers were derived names its own.
+                pkce_verifier: match saved.pkce_verifier {
+                    Some(stored) => Some(Secret::new(stored)),
+                    None => provider
+                        .pkce
+                        .then(|| state.secrets.pkce_verifier(state_value.expose())),
+                },
+                nonce: match saved.nonce {
+                    Some(stored) => Some(Secret::new(stored)),
+                    None => (provider.protocol == Protocol::Oidc)
+                        .then(|| state.secrets.nonce(state_value.expose())),
+                },
+                state_consumed: true,
+            }
+        }
+        Some(_) => return Err(ApiError::NonField("invalid_state")),
+        // Taken already: a double submit of the same code gets the first
+        // outcome.
+        None => LoginCredential::Retry {
+            first_job: retry_of_taken_state(state, &provider, &state_hash, &code_hash, now)
+                .await?
+                .ok_or(ApiError::NonField("invalid_state"))?,
+        },
+    };
+    let job = Job::Login(LoginJob {
+        provider: provider.name.clone(),
+        credential,
+        email: email.map(|e| e.as_str().to_owned()),
+        referral_code: form.referral_code.filter(|r| !r.is_empty()),
+    });
+    finish_job(
+        state,
+        JobEnvelope::with_id(job_id, job, request_id),
+        Flow::Djoser,
+    )
+    .await
+}
+
+/// The job whose outcome answers a second POST of a taken state
+/// ([`retry_of`]): the same code, on the same provider, within the window.
+async fn retry_of_taken_state(
+    state: &AppState,
+    provider: &ProviderConfig,
+    state_hash: &str,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<Uuid>, ApiError> {
+    let Some(taken) = state.store.find_taken_oauth_state(state_hash).await? else {
+        return Ok(None);
+    };
+    let Some(first) = taken.taken_by else {
+        return Ok(None);
+    };
+    let same_request =
+        taken.provider == provider.name.as_str() && taken.code_hash.as_deref() == Some(code_hash);
+    Ok(retry_of(
+        FirstUse {
+            job_id: first,
+            at: taken.taken_at,
+            same_request,
+        },
+        now,
+        state.settings.security.retry_window_ms(),
+    ))
+}
+
+/// The djoser flow's second step for OAuth 1.0a: the request token stands
+/// in for `state` (server-side, single use).
+async fn complete_oauth1(
+    state: &AppState,
+    provider: &ProviderConfig,
+    form: CallbackForm,
+    request_id: Option<String>,
+) -> Result<LoginOutcome, ApiError> {
+    let email = parse_email(form.email.as_deref())?;
+    let mut need = Required::default();
+    let token = need.field("oauth_token", form.oauth_token);
+    let verifier = need.field("oauth_verifier", form.oauth_verifier);
+    let (oauth_token, oauth_verifier) = need.check(|| Some((token?, verifier?)))?;
+    let job = Job::Login(LoginJob {
+        provider: provider.name.clone(),
+        credential: LoginCredential::OAuth1 {
+            oauth_token,
+            oauth_token_secret: None,
+            oauth_verifier,
+        },
+        email: email.map(|e| e.as_str().to_owned()),
+        referral_code: form.referral_code.filter(|r| !r.is_empty()),
+    });
+    finish(state, job, request_id, Flow::Djoser).await
+}
