@@ -1014,18 +1014,7 @@ fn unlinked(store: &SharedStore, facts: &LoginFacts) -> Option<UserId> {
 
 /// `user` as the store keeps it once written with `id`.
 fn as_created(user: &NewUser, id: UserId) -> User {
-    User {
-        id,
-        username: user.username.clone(),
-        email: user.email.clone(),
-        email_verified: user.email_verified,
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-        is_active: true,
-        referral_code: user.referral_code.clone(),
-        referred_by: user.referred_by,
-        created_at: user.created_at,
-    }
+    user.created(id)
 }
 
 /// A login's result as the pipeline stores it (no app token).

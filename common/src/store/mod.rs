@@ -182,6 +182,24 @@ pub struct NewUser {
     pub created_at: i64,
 }
 
+impl NewUser {
+    /// The user this becomes once written with `id` (active).
+    pub fn created(&self, id: UserId) -> User {
+        User {
+            id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            is_active: true,
+            referral_code: self.referral_code.clone(),
+            referred_by: self.referred_by,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// Encrypted provider tokens as stored.
 #[derive(Debug, Clone, Default)]
 pub struct SealedTokens {

@@ -233,7 +233,7 @@ pub fn plan<'a>(deps: &Deps, ctx: &'a LoginContext<'a>, change: Change) -> Plann
     let now = now_ms();
     let (user, is_new) = match &change {
         Change::Existing { user, .. } | Change::Link { user } => (user.clone(), false),
-        Change::Create { user, id } => (created_user(user, id.unwrap_or(UserId(0))), true),
+        Change::Create { user, id } => (user.created(id.unwrap_or(UserId(0))), true),
     };
     let audit = matches!(change, Change::Link { .. }).then(|| NewAuditEvent {
         kind: "automatic_link",
@@ -337,22 +337,6 @@ fn seal(deps: &Deps, tokens: &ProviderTokens) -> SealedTokens {
         refresh_token: sealed(&tokens.refresh_token),
         token_secret: sealed(&tokens.token_secret),
         expires_at: tokens.expires_at,
-    }
-}
-
-/// The user a [`NewUser`] becomes, with `id`.
-fn created_user(user: &NewUser, id: UserId) -> User {
-    User {
-        id,
-        username: user.username.clone(),
-        email: user.email.clone(),
-        email_verified: user.email_verified,
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-        is_active: true,
-        referral_code: user.referral_code.clone(),
-        referred_by: user.referred_by,
-        created_at: user.created_at,
     }
 }
 
