@@ -103,6 +103,8 @@ conformance! {
         a_code_is_claimed_by_its_first_job_only,
         a_failed_first_login_writes_nothing,
         a_returning_login_whose_link_is_not_its_users_writes_nothing,
+        a_login_of_a_user_deactivated_meanwhile_writes_nothing,
+        only_a_job_answered_with_202_is_delivered,
         a_lost_write_keeps_its_partial_login,
         the_facts_of_an_inactive_users_login_show_it_inactive,
         an_unknown_identity_has_no_facts_and_nothing_is_written_for_it,
@@ -3019,4 +3021,116 @@ async fn postgres_states_made_and_taken_together_are_each_taken_once() {
         consumers < 40,
         "{consumers} transactions consumed 40 states"
     );
+}
+
+/// The facts said active; the user was deactivated before the write: an
+/// `Existing` or `Link` write comes back `Lost` with nothing written, so
+/// the pipeline decides again.
+async fn a_login_of_a_user_deactivated_meanwhile_writes_nothing(store: SharedStore) {
+    let dan_account = new_account(UserId(0), "corp", "uid-dan");
+    let dan = sign_up(&store, &new_user("dan"), &dan_account, "t1", Uuid::new_v4()).await;
+    let link = linked(&store, &dan_account).await;
+    deactivate(&store, dan.id).await;
+    let result = login_result(dan.clone(), false);
+    let fresh = fresh_account("uid-dan");
+    let job = Uuid::new_v4();
+    let existing = LoginChange::Existing {
+        account_id: link.account_id,
+    };
+    let written = write(
+        &store,
+        &login_write(existing, Some(dan.id), &fresh, "t-existing", job, &result),
+    )
+    .await;
+    assert_eq!(written, Written::Lost);
+    assert_no_token_nor_job(&store, "t-existing", job).await;
+
+    let other = new_account(UserId(0), "github", "uid-dan-gh");
+    let job = Uuid::new_v4();
+    let written = write(
+        &store,
+        &login_write(
+            LoginChange::Link,
+            Some(dan.id),
+            &other,
+            "t-link",
+            job,
+            &result,
+        ),
+    )
+    .await;
+    assert_eq!(written, Written::Lost);
+    assert_no_token_nor_job(&store, "t-link", job).await;
+    assert_eq!(
+        store
+            .find_social_accounts(dan.id)
+            .await
+            .expect("links")
+            .len(),
+        1,
+        "no link to an inactive user"
+    );
+}
+
+/// A finished job the api answered at once never hands out its result to
+/// a poll; one it answered with 202 does, once.
+async fn only_a_job_answered_with_202_is_delivered(store: SharedStore) {
+    let (direct, accepted) = (Uuid::new_v4(), Uuid::new_v4());
+    store
+        .insert_pending_job(accepted, JobKind::Login, NOW)
+        .await
+        .expect("pending");
+    for id in [direct, accepted] {
+        let mut tx = store.begin().await.expect("begin");
+        tx.upsert_job_result(
+            id,
+            JobKind::Login,
+            JobStatus::Succeeded,
+            &discovered(),
+            1,
+            NOW,
+        )
+        .await
+        .expect("upsert");
+        tx.commit().await.expect("commit");
+    }
+    assert!(
+        !store
+            .take_job_delivery(direct, NOW + 1)
+            .await
+            .expect("direct")
+    );
+    assert!(
+        store
+            .take_job_delivery(accepted, NOW + 1)
+            .await
+            .expect("accepted")
+    );
+    assert!(
+        !store
+            .take_job_delivery(accepted, NOW + 2)
+            .await
+            .expect("again")
+    );
+    // The api's pending row written after the worker's result counts too.
+    let late = Uuid::new_v4();
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_job_result(
+        late,
+        JobKind::Login,
+        JobStatus::Succeeded,
+        &discovered(),
+        1,
+        NOW,
+    )
+    .await
+    .expect("upsert");
+    tx.commit().await.expect("commit");
+    store
+        .insert_pending_job(late, JobKind::Login, NOW + 1)
+        .await
+        .expect("pending after the result");
+    let job = store.find_job(late).await.expect("find").expect("job");
+    assert_eq!(job.status, JobStatus::Succeeded, "the outcome is kept");
+    assert!(store.take_job_delivery(late, NOW + 2).await.expect("late"));
 }

@@ -94,10 +94,25 @@ async fn run_login(
         Obtained::Replay(first) => return replay::outcome_of(deps, job_id, first).await,
     };
     let ctx = pipeline::context(job_id, request_id, provider, &fetched, job)?;
-    (|| pipeline::run(deps, &ctx))
-        .retry(backoff(deps.max_attempts))
-        .when(WorkerError::is_retryable)
-        .await
+    // A write retried after a failure that may have come after its commit
+    // (a connection lost mid-answer) first looks for its own result: the
+    // login is then done, with its token, and is not made twice.
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    (|| async {
+        if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
+            && let Some(JobResult::Login(done)) = stored_result(deps, job_id).await
+        {
+            let issued = deps.secrets.app_token(done.token_job.unwrap_or(job_id));
+            return Ok(socialauth_common::jobs::LoginResult {
+                token: Some(issued.token),
+                ..done
+            });
+        }
+        pipeline::run(deps, &ctx).await
+    })
+    .retry(backoff(deps.max_attempts))
+    .when(WorkerError::is_retryable)
+    .await
 }
 
 /// Keeps a failed login's outcome so a poll finds it.

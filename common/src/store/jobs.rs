@@ -6,11 +6,13 @@ use super::{JobRecord, JobStatus, StoreError};
 use crate::jobs::{JobKind, JobResult};
 use uuid::Uuid;
 
-/// A row the worker already wrote wins.
+/// A row the worker already wrote keeps its outcome; either way the job is
+/// marked accepted (answered with 202), the only kind a poll shows a token
+/// of.
 pub(super) const INSERT_PENDING: &str = "INSERT INTO jobs \
-     (id, kind, status, attempts, created_at, updated_at) \
-     VALUES ($1, $2, 'pending', 0, $3, $3) \
-     ON CONFLICT (id) DO NOTHING";
+     (id, kind, status, attempts, created_at, updated_at, accepted) \
+     VALUES ($1, $2, 'pending', 0, $3, $3, true) \
+     ON CONFLICT (id) DO UPDATE SET accepted = true";
 
 /// Works whether or not the api wrote the pending row first; `kind`,
 /// `created_at` and `delivered_at` of an existing row are kept.
@@ -23,9 +25,10 @@ pub(super) const UPSERT_RESULT: &str = "INSERT INTO jobs \
 pub(super) const FIND: &str = "SELECT id, kind, status, result, attempts, created_at, updated_at, \
      delivered_at FROM jobs WHERE id = $1";
 
-/// Returns the id the first time a finished job is handed out, no row after.
+/// Returns the id the first time a finished job that was answered with 202
+/// is handed out, no row after (nor for a job answered at once).
 pub(super) const TAKE_DELIVERY: &str = "UPDATE jobs SET delivered_at = $2 \
-     WHERE id = $1 AND delivered_at IS NULL AND status <> 'pending' \
+     WHERE id = $1 AND delivered_at IS NULL AND status <> 'pending' AND accepted \
      RETURNING id";
 
 /// The stored form of a result: never the app token.

@@ -23,9 +23,11 @@ pub(super) fn request_token_from_row(row: &impl SqlRow) -> Result<OAuth1RequestT
     })
 }
 
+/// A partial token derives from its job: the same job keeping it again (a
+/// retry after a commit that looked lost) finds it kept.
 pub(super) const INSERT_PARTIAL: &str = "INSERT INTO partial_logins \
      (token_hash, provider, data_enc, token_key_id, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO NOTHING";
 
 /// Read without consuming: a resume that fails (email taken, code unknown)
 /// leaves the partial login usable; a resume that succeeds consumes it in

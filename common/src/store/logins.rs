@@ -51,8 +51,9 @@ pub(super) const FIND_FACTS_PG: &str = concat!(
 /// NULLs): $29 kind, $30 provider, $31 outcome, $32 detail, $33 request
 /// id, $34 time.
 ///
-/// Per login, in one transaction: only while its link is still the user's
-/// (`existing`), consume the partial login it resumes (when it names one);
+/// Per login, in one transaction: only while its user is still active
+/// (`existing`, `link`) and its link still the user's (`existing`), consume
+/// the partial login it resumes (when it names one);
 /// then create the user and its link, or link the user, or refresh the
 /// tokens of its link; then the app token, the job's result and the audit
 /// event. One row per login: `partial_ok` (false: the partial login it
@@ -72,9 +73,11 @@ pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
             partial_hash, now, audit_kind, audit_provider, audit_outcome, audit_detail, \
             audit_request_id, audit_at, ord)), \
      eligible AS (SELECT inp.* FROM inp \
-       WHERE inp.kind <> 'existing' OR inp.partial_hash IS NULL \
-       OR EXISTS (SELECT 1 FROM social_accounts s \
-                  WHERE s.id = inp.account_id AND s.user_id = inp.user_id)), \
+       WHERE (inp.kind = 'create' OR EXISTS (SELECT 1 FROM users u \
+                                             WHERE u.id = inp.user_id AND u.is_active)) \
+         AND (inp.kind <> 'existing' OR inp.partial_hash IS NULL \
+              OR EXISTS (SELECT 1 FROM social_accounts s \
+                         WHERE s.id = inp.account_id AND s.user_id = inp.user_id))), \
      partial AS (UPDATE partial_logins p SET consumed_at = eligible.now FROM eligible \
        WHERE p.token_hash = eligible.partial_hash AND p.consumed_at IS NULL \
        RETURNING eligible.ord), \

@@ -27,6 +27,7 @@ pub(super) fn postgres() -> Migrator {
         1 "init" "0001_init.sql",
         2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
         3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
+        4 "accepted jobs" "0004_accepted_jobs.sql",
     )
 }
 
@@ -35,6 +36,7 @@ pub(super) fn sqlite() -> Migrator {
         1 "init" "0001_init.sql",
         2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
         3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
+        4 "accepted jobs" "0004_accepted_jobs.sql",
     )
 }
 

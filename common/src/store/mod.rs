@@ -425,6 +425,8 @@ pub trait StoreTx: Send {
         email_normalized: &str,
     ) -> Result<bool, StoreError>;
     async fn insert_audit_event(&mut self, event: &NewAuditEvent) -> Result<(), StoreError>;
+    /// Whether `user_id` is a user and active.
+    async fn is_active_user(&mut self, user_id: UserId) -> Result<bool, StoreError>;
     async fn insert_auth_token(
         &mut self,
         token_hash: &str,
@@ -526,12 +528,13 @@ pub trait Store: Send + Sync + 'static {
     async fn find_social_accounts(&self, user_id: UserId)
     -> Result<Vec<SocialAccount>, StoreError>;
 
-    /// Records a job the api stopped waiting for; a row the worker already
-    /// wrote is left as it is.
+    /// Records a job the api stopped waiting for (answered with 202); a row
+    /// the worker already wrote keeps its outcome.
     async fn insert_pending_job(&self, id: Uuid, kind: JobKind, now: i64)
     -> Result<(), StoreError>;
     async fn find_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError>;
-    /// Marks a finished job's result as handed out; true the first time only.
+    /// Marks a finished job's result as handed out; true the first time
+    /// only, and only for a job answered with 202.
     async fn take_job_delivery(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;
 
     async fn insert_oauth1_request_token(
@@ -598,6 +601,9 @@ async fn write_in_transaction(
             created.id
         }
         (LoginChange::Link, Some(user_id)) => {
+            if !tx.is_active_user(user_id).await? {
+                return Ok(Written::Lost);
+            }
             tx.insert_social_account(&NewSocialAccount {
                 user_id,
                 ..account.clone()

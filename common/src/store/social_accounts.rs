@@ -12,11 +12,12 @@ pub(super) const INSERT: &str = "INSERT INTO social_accounts \
      RETURNING id, user_id, provider, uid, email, expires_at, needs_reauth, created_at";
 
 /// Fresh tokens make a link usable again, so `needs_reauth` is cleared;
-/// only while the link ($1) is still the user's ($7).
+/// only while the link ($1) is still the user's ($7) and the user active.
 pub(super) const UPDATE_TOKENS: &str = "UPDATE social_accounts \
      SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4, expires_at = $5, \
          needs_reauth = false, updated_at = $6, token_secret_enc = $8 \
-     WHERE id = $1 AND user_id = $7 RETURNING id";
+     WHERE id = $1 AND user_id = $7 \
+       AND EXISTS (SELECT 1 FROM users u WHERE u.id = $7 AND u.is_active) RETURNING id";
 
 pub(super) const FIND_BY_USER: &str = "SELECT id, user_id, provider, uid, email, expires_at, \
      needs_reauth, created_at FROM social_accounts WHERE user_id = $1 ORDER BY id";

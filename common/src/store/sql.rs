@@ -364,6 +364,15 @@ macro_rules! impl_store {
                 Ok(row.is_some())
             }
 
+            async fn is_active_user(&mut self, user_id: UserId) -> Result<bool, StoreError> {
+                let row = sqlx::query(users::FIND_ACTIVE)
+                    .bind(user_id.0)
+                    .fetch_optional(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
             async fn insert_audit_event(
                 &mut self,
                 event: &NewAuditEvent,

@@ -206,4 +206,6 @@ pub(super) const SET_REFERRED_BY: &str = concat!(
     user_columns!()
 );
 
+pub(super) const FIND_ACTIVE: &str = "SELECT id FROM users WHERE id = $1 AND is_active";
+
 pub(super) const UPDATE_ACTIVE: &str = "UPDATE users SET is_active = $2 WHERE id = $1 RETURNING id";
