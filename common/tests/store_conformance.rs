@@ -1113,6 +1113,30 @@ async fn stored_login(store: &SharedStore, job: Uuid) -> LoginResult {
 }
 
 /// Neither the login's app token nor its job was written.
+/// A `Create` refused by `constraint` wrote nothing: no token, no job, no
+/// user with the new user's referral code.
+async fn assert_refused_create(
+    store: &SharedStore,
+    err: &StoreError,
+    constraint: Constraint,
+    token_hash: &str,
+    job: Uuid,
+    referral_code: &str,
+) {
+    assert!(
+        matches!(err, StoreError::Conflict(c) if *c == constraint),
+        "{err:?}"
+    );
+    assert_no_token_nor_job(store, token_hash, job).await;
+    assert!(
+        store
+            .find_user_by_referral_code(referral_code)
+            .await
+            .expect("find")
+            .is_none()
+    );
+}
+
 async fn assert_no_token_nor_job(store: &SharedStore, token: &str, job: Uuid) {
     assert!(
         store
@@ -1303,18 +1327,7 @@ async fn a_failed_first_login_writes_nothing(store: SharedStore) {
         })
         .await
         .expect_err("email taken");
-    assert!(
-        matches!(err, StoreError::Conflict(Constraint::UserEmail)),
-        "{err:?}"
-    );
-    assert_no_token_nor_job(&store, "t2", job).await;
-    assert!(
-        store
-            .find_user_by_referral_code("REF-bea2")
-            .await
-            .expect("find")
-            .is_none()
-    );
+    assert_refused_create(&store, &err, Constraint::UserEmail, "t2", job, "REF-bea2").await;
     let after = facts(&store, &facts_query(&account, None, None)).await;
     assert!(after.account.is_none(), "{after:?}");
     assert!(partial_is_there(&store, "partial-bea2").await);
@@ -1335,18 +1348,15 @@ async fn a_failed_first_login_writes_nothing(store: SharedStore) {
         ))
         .await
         .expect_err("identity taken");
-    assert!(
-        matches!(err, StoreError::Conflict(Constraint::SocialAccountIdentity)),
-        "{err:?}"
-    );
-    assert_no_token_nor_job(&store, "t3", job).await;
-    assert!(
-        store
-            .find_user_by_referral_code("REF-cat")
-            .await
-            .expect("find")
-            .is_none()
-    );
+    assert_refused_create(
+        &store,
+        &err,
+        Constraint::SocialAccountIdentity,
+        "t3",
+        job,
+        "REF-cat",
+    )
+    .await;
     assert_eq!(linked(&store, &bea_account).await.user, bea);
 }
 
