@@ -7,20 +7,21 @@
 //! afterwards, best effort. SQLite: a file in a temporary directory.
 //!
 //! Logins are the facts the store reads (`find_login_facts`) and the
-//! writes the pipeline decided on (`write_login`); deciding (an inactive
+//! writes the pipeline decided on (`write_login`), or both at once
+//! (`log_in`, which asks a decider in between); deciding (an inactive
 //! user, an email in use) is the worker's, and tested there.
 
 use socialauth_common::jobs::{DiscoveredEndpoints, JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{
-    self, CodeClaim, CodeClaimed, Constraint, FactsQuery, JobStatus, LinkedUser, LoginChange,
-    LoginFacts, LoginWrite, NewAuditEvent, NewOAuthState, NewPartialLogin, NewSocialAccount,
-    NewUser, SealedTokens, SharedStore, Store, StoreError, Written,
+    self, CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery, JobStatus, LinkedUser,
+    LoginChange, LoginFacts, LoginWrite, NewAuditEvent, NewOAuthState, NewPartialLogin,
+    NewSocialAccount, NewUser, PlannedLogin, SealedTokens, SharedStore, Store, StoreError, Written,
 };
 use socialauth_common::types::{User, UserId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqliteConnection};
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -112,6 +113,7 @@ conformance! {
         the_facts_name_the_owner_of_the_email,
         a_partial_login_is_consumed_by_its_first_write_only,
         a_created_user_keeps_its_given_times,
+        a_login_decided_not_to_write_writes_nothing,
     ],
     raw: [
         a_returning_login_refreshes_tokens_and_issues_a_token,
@@ -2481,8 +2483,78 @@ async fn postgres_a_clash_among_logins_written_together_fails_only_its_own() {
     );
 }
 
-/// One login as the pipeline makes it through `Store`: the facts, then
-/// the write they lead to (the link refreshed, or a new user).
+/// A decider as the pipeline's, for [`log_in`]: the link refreshed, or a
+/// new user with the id the facts set aside; what it decided is kept.
+struct SignUpOrIn {
+    user: NewUser,
+    account: NewSocialAccount,
+    token: String,
+    job: Uuid,
+    decided: Mutex<Option<JobResult>>,
+}
+
+/// What [`SignUpOrIn`] decided to write.
+struct Plan {
+    existing: Option<i64>,
+    user: NewUser,
+    user_id: UserId,
+    account: NewSocialAccount,
+    token: String,
+    job: Uuid,
+    result: JobResult,
+}
+
+impl PlannedLogin for Plan {
+    fn write(&self) -> LoginWrite<'_> {
+        let change = match self.existing {
+            Some(account_id) => LoginChange::Existing { account_id },
+            None => LoginChange::Create { user: &self.user },
+        };
+        let user_id = Some(self.user_id).filter(|id| id.0 != 0);
+        login_write(
+            change,
+            user_id,
+            &self.account,
+            &self.token,
+            self.job,
+            &self.result,
+        )
+    }
+}
+
+impl DecideLogin for SignUpOrIn {
+    fn decide(&self, found: &LoginFacts) -> Option<Box<dyn PlannedLogin>> {
+        let (existing, user_id, result) = match &found.account {
+            Some(link) => (
+                Some(link.account_id),
+                link.user.id,
+                login_result(link.user.clone(), false),
+            ),
+            None => {
+                // SQLite assigns the id when it writes the user.
+                let id = found.new_user_id.unwrap_or(UserId(0));
+                (None, id, login_result(as_created(&self.user, id), true))
+            }
+        };
+        *self.decided.lock().expect("lock") = Some(result.clone());
+        Some(Box::new(Plan {
+            existing,
+            user: self.user.clone(),
+            user_id,
+            account: self.account.clone(),
+            token: self.token.clone(),
+            job: self.job,
+            result,
+        }))
+    }
+
+    fn size_hint(&self) -> usize {
+        1024
+    }
+}
+
+/// One login as the pipeline makes it, through `Store::log_in`: the facts,
+/// then the write they lead to (the link refreshed, or a new user).
 async fn log_in(
     store: &SharedStore,
     user: &NewUser,
@@ -2491,30 +2563,79 @@ async fn log_in(
     job: Uuid,
 ) -> (Written, JobResult) {
     let query = facts_query(account, user.email_normalized.as_deref(), None);
-    let found = facts(store, &query).await;
-    let (change, user_id, result) = match &found.account {
-        Some(link) => (
-            LoginChange::Existing {
-                account_id: link.account_id,
-            },
-            link.user.id,
-            login_result(link.user.clone(), false),
-        ),
-        None => {
-            let id = found.new_user_id.expect("an id set aside");
-            (
-                LoginChange::Create { user },
-                id,
-                login_result(as_created(user, id), true),
-            )
-        }
-    };
-    let login = login_write(change, Some(user_id), account, token, job, &result);
-    (write(store, &login).await, result)
+    let decider = Arc::new(SignUpOrIn {
+        user: user.clone(),
+        account: account.clone(),
+        token: token.to_owned(),
+        job,
+        decided: Mutex::new(None),
+    });
+    let written = store
+        .log_in(&query, decider.clone())
+        .await
+        .expect("log in")
+        .expect("a write");
+    let mut result = decider
+        .decided
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("decided");
+    if let (Written::Done(id), JobResult::Login(login)) = (written, &mut result) {
+        login.user.id = id;
+    }
+    (written, result)
 }
 
-/// Many logins at once through `Store::find_login_facts` and
-/// `Store::write_login`, which group them: each caller gets its own user.
+/// A decider that writes nothing and keeps the facts it was shown.
+#[derive(Default)]
+struct Refuses {
+    shown: Mutex<Vec<LoginFacts>>,
+}
+
+impl DecideLogin for Refuses {
+    fn decide(&self, found: &LoginFacts) -> Option<Box<dyn PlannedLogin>> {
+        self.shown.lock().expect("lock").push(found.clone());
+        None
+    }
+
+    fn size_hint(&self) -> usize {
+        0
+    }
+}
+
+async fn a_login_decided_not_to_write_writes_nothing(store: SharedStore) {
+    let account = new_account(UserId(0), "corp", "uid-ann");
+    let ann = sign_up(
+        &store,
+        &new_user("ann"),
+        &account,
+        "t-ann-1",
+        Uuid::new_v4(),
+    )
+    .await;
+    let again = new_account(UserId(0), "corp", "uid-ann");
+    let job = Uuid::new_v4();
+    let refuses = Arc::new(Refuses::default());
+    let query = facts_query(&again, ann.email.as_deref(), None);
+    let outcome = store.log_in(&query, refuses.clone()).await.expect("log in");
+    assert_eq!(outcome, None);
+    let shown = refuses.shown.lock().expect("lock").clone();
+    assert_eq!(shown.len(), 1, "asked once");
+    assert_eq!(shown[0].account.as_ref().map(|l| &l.user), Some(&ann));
+    assert!(store.find_job(job).await.expect("find").is_none());
+    // And a login that writes goes through the same call.
+    let (written, _) = log_in(&store, &new_user("ann"), &again, "t-ann-2", job).await;
+    assert_eq!(written, Written::Done(ann.id));
+    let found = store
+        .find_user_by_token("t-ann-2", NOW)
+        .await
+        .expect("find");
+    assert_eq!(found.map(|u| u.id), Some(ann.id));
+}
+
+/// Many logins at once through `Store::log_in`, which reads, decides and
+/// writes them together: each caller gets its own user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent_logins_are_grouped_and_each_gets_its_own_user() {
     let (pg, scratch) = pg_store().await;

@@ -93,7 +93,9 @@ async fn run_login(
         Obtained::Fresh(fetched) => *fetched,
         Obtained::Replay(first) => return replay::outcome_of(deps, job_id, first).await,
     };
-    let ctx = pipeline::context(job_id, request_id, provider, &fetched, job)?;
+    let ctx = std::sync::Arc::new(pipeline::context(
+        job_id, request_id, provider, fetched, job,
+    )?);
     // A write retried after a failure that may have come after its commit
     // (a connection lost mid-answer) first looks for its own result: the
     // login is then done, with its token, and is not made twice.

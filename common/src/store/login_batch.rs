@@ -15,10 +15,11 @@ use super::base::{SqlRow, map_err};
 use super::group_commit::{Together, column, unless_refused};
 use super::logins::{FIND_FACTS_PG, WRITE_LOGINS_PG};
 use super::{
-    FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, StoreError, UserId, Written, jobs,
-    users,
+    DecideLogin, FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, StoreError, UserId,
+    Written, jobs, users,
 };
 use sqlx::postgres::{PgPool, PgRow};
+use std::sync::Arc;
 
 /// One login's facts query, owned.
 pub(super) struct FactsRow {
@@ -341,5 +342,101 @@ impl Together for LoginWrites {
     ) -> Result<Option<Vec<Option<Written>>>, StoreError> {
         let written = unless_refused(write_logins(pool, rows).await)?;
         Ok(written.map(|answers| answers.into_iter().map(Some).collect()))
+    }
+}
+
+/// One login for [`LogIns`]: its facts query and the decision to ask. No
+/// `Debug`: its decision carries sealed provider tokens.
+pub(super) struct LogInRow {
+    facts: FactsRow,
+    decider: Arc<dyn DecideLogin>,
+}
+
+impl LogInRow {
+    pub(super) fn new(q: &FactsQuery<'_>, decider: Arc<dyn DecideLogin>) -> Self {
+        Self {
+            facts: FactsRow::new(q),
+            decider,
+        }
+    }
+
+    /// The decision on `facts`, as [`WRITE_LOGINS_PG`]'s row; `None`: it
+    /// writes nothing.
+    fn decide(&self, facts: &LoginFacts) -> Result<Option<WriteRow>, StoreError> {
+        let Some(plan) = self.decider.decide(facts) else {
+            return Ok(None);
+        };
+        // On PostgreSQL the facts set aside a new user's id, so every
+        // write names its user.
+        WriteRow::new(&plan.write())?
+            .map(Some)
+            .ok_or_else(|| StoreError::Database("a login write without its user's id".into()))
+    }
+}
+
+/// Logins made together, each read, decided and written: one statement
+/// reads the facts of a batch ([`FIND_FACTS_PG`]), each login's decider is
+/// asked, one statement writes what they decided ([`WRITE_LOGINS_PG`]) —
+/// one commit, and one trip through the queue per login. If the server
+/// refuses the write, nothing was written and each login is read, decided
+/// and written again alone.
+pub(super) struct LogIns;
+
+impl Together for LogIns {
+    type Row = LogInRow;
+    type Out = Option<Written>;
+
+    fn keys(row: &LogInRow) -> Vec<String> {
+        vec![format!(
+            "account\0{}\0{}",
+            row.facts.provider, row.facts.uid
+        )]
+    }
+
+    fn size(row: &LogInRow) -> usize {
+        FactReads::size(&row.facts) + row.decider.size_hint()
+    }
+
+    async fn write_one(pool: &PgPool, row: &LogInRow) -> Result<Option<Written>, StoreError> {
+        let facts = FactReads::write_one(pool, &row.facts).await?;
+        let Some(write) = row.decide(&facts)? else {
+            return Ok(None);
+        };
+        LoginWrites::write_one(pool, &write).await.map(Some)
+    }
+
+    async fn write_many(
+        pool: &PgPool,
+        rows: &[&LogInRow],
+    ) -> Result<Option<Vec<Option<Option<Written>>>>, StoreError> {
+        let queries: Vec<&FactsRow> = rows.iter().map(|r| &r.facts).collect();
+        let Some(facts) = unless_refused(find_facts(pool, &queries).await)? else {
+            return Ok(None);
+        };
+        // Each login's place among the writes, if it writes.
+        let mut writes = Vec::with_capacity(rows.len());
+        let mut places = Vec::with_capacity(rows.len());
+        for (row, facts) in rows.iter().zip(&facts) {
+            let place = row.decide(facts)?.map(|write| {
+                writes.push(write);
+                writes.len() - 1
+            });
+            places.push(place);
+        }
+        let written = if writes.is_empty() {
+            Vec::new()
+        } else {
+            let writes: Vec<&WriteRow> = writes.iter().collect();
+            match unless_refused(write_logins(pool, &writes).await)? {
+                Some(written) => written,
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(
+            places
+                .into_iter()
+                .map(|place| Some(place.and_then(|i| written.get(i).copied())))
+                .collect(),
+        ))
     }
 }

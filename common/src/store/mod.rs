@@ -294,6 +294,24 @@ pub struct LoginWrite<'a> {
     pub now: i64,
 }
 
+/// The pipeline's decision on a login, which [`Store::log_in`] calls
+/// between reading the login's facts and writing: the rule is the
+/// caller's; the store only reads, asks and writes.
+pub trait DecideLogin: Send + Sync + 'static {
+    /// The login to write on these facts, or `None` to write nothing (the
+    /// decider keeps why). Called once per reading of the facts: a write
+    /// made again alone (its batch refused) reads and asks again.
+    fn decide(&self, facts: &LoginFacts) -> Option<Box<dyn PlannedLogin>>;
+
+    /// About how many bytes its write takes (a batch's bound).
+    fn size_hint(&self) -> usize;
+}
+
+/// A login decided on, ready to write.
+pub trait PlannedLogin: Send {
+    fn write(&self) -> LoginWrite<'_>;
+}
+
 /// How a login write went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -472,6 +490,22 @@ pub trait Store: Send + Sync + 'static {
     /// `insert_social_account` report them, with nothing written.
     async fn write_login(&self, login: &LoginWrite<'_>) -> Result<Written, StoreError> {
         write_in_transaction(self.begin().await?, login).await
+    }
+
+    /// A login as one storage operation: its facts read, `decider` asked,
+    /// and what it decided written — on PostgreSQL with the other logins
+    /// that come in together: one statement reads their facts, one writes
+    /// their decisions, one commit. `None`: the decider wrote nothing.
+    async fn log_in(
+        &self,
+        query: &FactsQuery<'_>,
+        decider: Arc<dyn DecideLogin>,
+    ) -> Result<Option<Written>, StoreError> {
+        let facts = self.find_login_facts(query).await?;
+        match decider.decide(&facts) {
+            Some(plan) => self.write_login(&plan.write()).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Takes `email_normalized` from `user_id`, who only typed it, and

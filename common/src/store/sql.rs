@@ -10,14 +10,15 @@
 use super::base::{SqlRow, map_err, map_migrate_err};
 use super::claim_batch::{ClaimRow, CodeClaims};
 use super::group_commit::{Batcher, write_together};
-use super::login_batch::{FactReads, FactsRow, LoginWrites, WriteRow};
+use super::login_batch::{FactReads, FactsRow, LogInRow, LogIns, LoginWrites, WriteRow};
 use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
-    CodeClaim, CodeClaimed, FactsQuery, JobRecord, JobStatus, LinkedUser, LoginFacts, LoginWrite,
-    NewAuditEvent, NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount,
-    NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin, SealedTokens, Store,
-    StoreError, StoreOptions, StoreTx, TakenOAuthState, UserId, Written, audit, auth_tokens, jobs,
-    login_flows, migrations, oauth_states, social_accounts, users, write_in_transaction,
+    CodeClaim, CodeClaimed, DecideLogin, FactsQuery, JobRecord, JobStatus, LinkedUser, LoginFacts,
+    LoginWrite, NewAuditEvent, NewOAuth1RequestToken, NewOAuthState, NewPartialLogin,
+    NewSocialAccount, NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin,
+    SealedTokens, Store, StoreError, StoreOptions, StoreTx, TakenOAuthState, UserId, Written,
+    audit, auth_tokens, jobs, login_flows, migrations, oauth_states, social_accounts, users,
+    write_in_transaction,
 };
 use crate::jobs::{JobKind, JobResult};
 use crate::redemption::FirstUse;
@@ -30,6 +31,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -41,6 +43,8 @@ pub struct PgStore {
     pool: PgPool,
     facts: Batcher<FactReads>,
     logins: Batcher<LoginWrites>,
+    /// The pipeline's logins: read, decided and written together.
+    log_ins: Batcher<LogIns>,
     claims: Batcher<CodeClaims>,
     states_in: Batcher<StateInserts>,
     states_out: Batcher<StateTakes>,
@@ -94,6 +98,7 @@ impl PgStore {
             // much again per login.
             facts: Batcher::start(pool.clone(), wait),
             logins: Batcher::start(pool.clone(), wait),
+            log_ins: Batcher::start(pool.clone(), wait),
             claims: Batcher::start(pool.clone(), wait),
             states_in: Batcher::start(pool.clone(), wait),
             states_out: Batcher::start(pool.clone(), wait),
@@ -773,6 +778,14 @@ impl_store! {
     overrides: {
         async fn find_login_facts(&self, q: &FactsQuery<'_>) -> Result<LoginFacts, StoreError> {
             self.facts.write(FactsRow::new(q)).await
+        }
+
+        async fn log_in(
+            &self,
+            q: &FactsQuery<'_>,
+            decider: Arc<dyn DecideLogin>,
+        ) -> Result<Option<Written>, StoreError> {
+            self.log_ins.write(LogInRow::new(q, decider)).await
         }
 
         async fn write_login(&self, l: &LoginWrite<'_>) -> Result<Written, StoreError> {

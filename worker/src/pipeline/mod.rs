@@ -11,20 +11,20 @@
 //! 7. link — [`steps::new_link`] (provider tokens sealed)
 //! 8. app token — [`steps::app_token`]
 //!
-//! [`run`] reads the facts the steps need in one store call
-//! ([`Store::find_login_facts`], batched on PostgreSQL), decides in Rust
-//! ([`steps::decide`]) and writes the decision in one store call
-//! ([`Store::write_login`], batched, one commit). A write that lost a race
-//! (two first logins of one identity, one email, a username taken) runs
-//! the steps again on fresh facts; uniqueness is decided by the database's
+//! [`run`] makes a login one store call, [`Store::log_in`]: the store reads
+//! the facts the steps need, asks the steps for their decision
+//! ([`steps::decide`], in Rust) and writes what they decided — on
+//! PostgreSQL for the logins that come in together, one read statement,
+//! one write statement, one commit. A write that lost a race (two first
+//! logins of one identity, one email, a username taken) runs the steps
+//! again on fresh facts; uniqueness is decided by the database's
 //! constraints, never by "select, then insert".
 //!
 //! A login that stops at step 4 (no email) or 6 (unknown referral code) is
 //! kept as a *partial login*: the provider's answer, sealed, resumable with
 //! its `partial_token` without a second provider round trip.
 //!
-//! [`Store::find_login_facts`]: socialauth_common::store::Store::find_login_facts
-//! [`Store::write_login`]: socialauth_common::store::Store::write_login
+//! [`Store::log_in`]: socialauth_common::store::Store::log_in
 
 mod credentials;
 mod partial;
@@ -37,7 +37,9 @@ use socialauth_common::catalogue::ProviderConfig;
 use socialauth_common::jobs::{JobError, LoginJob, LoginResult};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{Constraint, StoreError, Written};
-use steps::{ChosenEmail, Decision};
+use socialauth_common::types::ProviderName;
+use std::sync::Arc;
+use steps::{ChosenEmail, Decided};
 use uuid::Uuid;
 
 pub use credentials::{Fetched, Obtained, fetch_profile};
@@ -46,46 +48,46 @@ pub use credentials::{Fetched, Obtained, fetch_profile};
 /// again at most this many times.
 const MAX_CONFLICT_ROUNDS: usize = 8;
 
-/// What the provider step produced, plus what the request added.
-pub struct LoginContext<'a> {
+/// What the provider step produced, plus what the request added; owned,
+/// so the store can ask the steps to decide while it holds a batch.
+pub struct LoginContext {
     pub job_id: Uuid,
-    pub request_id: Option<&'a str>,
-    pub provider: &'a ProviderConfig,
-    pub login: &'a ProviderLogin,
+    pub request_id: Option<String>,
+    pub provider: ProviderName,
+    pub login: ProviderLogin,
     /// Step 4's email: the provider's, else the request's (unverified).
     pub email: Option<ChosenEmail>,
-    pub referral_code: Option<&'a str>,
+    pub referral_code: Option<String>,
     /// Set when this login resumes a partial one: consumed on success.
-    pub partial_token: Option<&'a Secret>,
+    pub partial_token: Option<Secret>,
 }
 
 /// Steps 2 and 4 need no database: the email to use and whether the
 /// provider's domain rules allow it.
-pub fn context<'a>(
+pub fn context(
     job_id: Uuid,
-    request_id: Option<&'a str>,
-    provider: &'a ProviderConfig,
-    fetched: &'a Fetched,
-    job: &'a LoginJob,
-) -> Result<LoginContext<'a>, WorkerError> {
-    let login = &fetched.login;
-    let email = steps::choose_email(&login.profile, job.email.as_deref());
+    request_id: Option<&str>,
+    provider: &ProviderConfig,
+    fetched: Fetched,
+    job: &LoginJob,
+) -> Result<LoginContext, WorkerError> {
+    let email = steps::choose_email(&fetched.login.profile, job.email.as_deref());
     steps::check_allowed(provider, email.as_ref())?;
     Ok(LoginContext {
         job_id,
-        request_id,
-        provider,
-        login,
+        request_id: request_id.map(str::to_owned),
+        provider: provider.name.clone(),
+        login: fetched.login,
         email,
-        referral_code: job.referral_code.as_deref().filter(|c| !c.is_empty()),
-        partial_token: fetched.partial_token.as_ref(),
+        referral_code: job.referral_code.clone().filter(|c| !c.is_empty()),
+        partial_token: fetched.partial_token,
     })
 }
 
 /// Steps 3–8: read the facts, decide, write; again on a lost race. A stop
 /// for a missing email or an unknown referral code keeps the login as a
 /// partial one and names its token in the error.
-pub async fn run(deps: &Deps, ctx: &LoginContext<'_>) -> Result<LoginResult, WorkerError> {
+pub async fn run(deps: &Deps, ctx: &Arc<LoginContext>) -> Result<LoginResult, WorkerError> {
     match decide_and_write(deps, ctx).await {
         Err(WorkerError::Job(
             e @ (JobError::NoEmailProvided { .. } | JobError::InvalidReferralCode { .. }),
@@ -97,33 +99,44 @@ pub async fn run(deps: &Deps, ctx: &LoginContext<'_>) -> Result<LoginResult, Wor
     }
 }
 
-async fn decide_and_write(deps: &Deps, ctx: &LoginContext<'_>) -> Result<LoginResult, WorkerError> {
+/// One storage operation per round ([`Store::log_in`]): the store reads
+/// the facts, asks [`steps::Deciding`] (which runs [`steps::decide`]) and
+/// writes what it decided.
+async fn decide_and_write(
+    deps: &Deps,
+    ctx: &Arc<LoginContext>,
+) -> Result<LoginResult, WorkerError> {
+    let prepared = Arc::new(steps::prepare(deps, ctx));
     for round in 0..MAX_CONFLICT_ROUNDS {
-        let facts = deps
+        let deciding = Arc::new(steps::Deciding::new(deps, ctx, &prepared, round));
+        let written = match deps
             .store
-            .find_login_facts(&steps::facts_query(ctx))
-            .await?;
-        let change = match steps::decide(deps, ctx, &facts, round)? {
-            Decision::Write(change) => change,
-            Decision::Reclaim { owner, email } => {
-                steps::reclaim(deps, ctx, &owner, &email).await?;
-                continue;
-            }
-        };
-        let planned = steps::plan(deps, ctx, change);
-        match deps.store.write_login(&planned.write()).await {
-            Ok(Written::Done(user_id)) => return Ok(planned.into_result(user_id)),
-            Ok(Written::PartialGone) => return Err(JobError::InvalidPartialToken.into()),
-            // The link changed hands, or a concurrent login took the
-            // identity, the email, the username or the referral code.
-            Ok(Written::Lost)
-            | Err(StoreError::Conflict(
+            .log_in(&steps::facts_query(ctx), deciding.clone())
+            .await
+        {
+            Ok(written) => written,
+            // A concurrent login took the identity, the email, the
+            // username or the referral code.
+            Err(StoreError::Conflict(
                 Constraint::SocialAccountIdentity
                 | Constraint::UserEmail
                 | Constraint::UserUsername
                 | Constraint::UserReferralCode,
             )) => continue,
             Err(e) => return Err(e.into()),
+        };
+        match (deciding.outcome()?, written) {
+            (Decided::Reclaim { owner, email }, _) => {
+                steps::reclaim(deps, ctx, &owner, &email).await?;
+            }
+            (Decided::Write(result), Some(Written::Done(user_id))) => {
+                return Ok(prepared.result(result, user_id));
+            }
+            (Decided::Write(_), Some(Written::PartialGone)) => {
+                return Err(JobError::InvalidPartialToken.into());
+            }
+            // The link changed hands or its user was deactivated meanwhile.
+            (Decided::Write(_), Some(Written::Lost) | None) => {}
         }
     }
     Err(WorkerError::Job(JobError::Internal))

@@ -53,8 +53,8 @@ impl Kept {
 /// from the job ([`socialauth_common::crypto::JobSecrets`]). A login that
 /// is itself a resume keeps its token (its partial login is still there:
 /// only a completed resume consumes it).
-pub async fn keep(deps: &Deps, ctx: &LoginContext<'_>) -> Result<Kept, WorkerError> {
-    if let Some(token) = ctx.partial_token {
+pub async fn keep(deps: &Deps, ctx: &LoginContext) -> Result<Kept, WorkerError> {
+    if let Some(token) = &ctx.partial_token {
         return Ok(Kept {
             token: token.clone(),
             job: None,
@@ -72,7 +72,7 @@ pub async fn keep(deps: &Deps, ctx: &LoginContext<'_>) -> Result<Kept, WorkerErr
     deps.store
         .insert_partial_login(&NewPartialLogin {
             token_hash: issued.hash,
-            provider: ctx.provider.name.as_str().to_owned(),
+            provider: ctx.provider.as_str().to_owned(),
             data_enc: sealed.data,
             token_key_id: sealed.key_id,
             created_at: now,

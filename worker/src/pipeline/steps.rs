@@ -10,10 +10,11 @@ use socialauth_common::crypto::{self, Issued};
 use socialauth_common::jobs::{JobError, JobResult, LoginResult};
 use socialauth_common::now_ms;
 use socialauth_common::store::{
-    FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent, NewSocialAccount,
-    NewUser, SealedTokens,
+    DecideLogin, FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent,
+    NewSocialAccount, NewUser, PlannedLogin, SealedTokens,
 };
 use socialauth_common::types::{Email, Profile, ProviderTokens, User, UserId};
+use std::sync::{Arc, Mutex};
 
 /// Step 4's email and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +61,12 @@ pub fn check_allowed(
 }
 
 /// What the steps need to know from the store.
-pub fn facts_query<'a>(ctx: &'a LoginContext<'_>) -> FactsQuery<'a> {
+pub fn facts_query(ctx: &LoginContext) -> FactsQuery<'_> {
     FactsQuery {
-        provider: ctx.provider.name.as_str(),
+        provider: ctx.provider.as_str(),
         uid: &ctx.login.profile.uid,
         email_normalized: ctx.email.as_ref().map(|e| e.normalized.as_str()),
-        referral_code: ctx.referral_code,
+        referral_code: ctx.referral_code.as_deref(),
     }
 }
 
@@ -94,8 +95,8 @@ pub enum Change {
 /// Steps 3–6 on the facts of one reading. `round` counts the lost races
 /// before this one (a username taken gets a suffix).
 pub fn decide(
-    deps: &Deps,
-    ctx: &LoginContext<'_>,
+    policy: &Policy,
+    ctx: &LoginContext,
     facts: &LoginFacts,
     round: usize,
 ) -> Result<Decision, JobError> {
@@ -109,7 +110,7 @@ pub fn decide(
         partial_token: None,
         partial_job: None,
     })?;
-    match email_policy(&deps.policy, email, facts.email_owner.as_ref())? {
+    match email_policy(policy, email, facts.email_owner.as_ref())? {
         EmailUse::Free => {}
         EmailUse::LinkTo(owner) => {
             return Ok(Decision::Write(Change::Link {
@@ -174,8 +175,8 @@ pub fn email_policy<'a>(
 }
 
 /// The referrer of a new user: the owner of the code the request named.
-fn referrer(ctx: &LoginContext<'_>, facts: &LoginFacts) -> Result<Option<UserId>, JobError> {
-    match (ctx.referral_code, facts.referrer) {
+fn referrer(ctx: &LoginContext, facts: &LoginFacts) -> Result<Option<UserId>, JobError> {
+    match (&ctx.referral_code, facts.referrer) {
         (None, _) => Ok(None),
         (Some(_), Some(referrer)) => Ok(Some(referrer)),
         (Some(_), None) => Err(JobError::InvalidReferralCode {
@@ -189,14 +190,14 @@ fn referrer(ctx: &LoginContext<'_>, facts: &LoginFacts) -> Result<Option<UserId>
 /// typed it, as an audit event says.
 pub async fn reclaim(
     deps: &Deps,
-    ctx: &LoginContext<'_>,
+    ctx: &LoginContext,
     owner: &User,
     email: &ChosenEmail,
 ) -> Result<(), WorkerError> {
     let event = NewAuditEvent {
         kind: "email_reclaimed",
         user_id: Some(owner.id),
-        provider: Some(ctx.provider.name.as_str().to_owned()),
+        provider: Some(ctx.provider.as_str().to_owned()),
         outcome: "done",
         detail: serde_json::json!({
             "email": email.email.as_str(),
@@ -204,7 +205,7 @@ pub async fn reclaim(
             "uid": ctx.login.profile.uid,
         })
         .to_string(),
-        request_id: ctx.request_id.map(str::to_owned),
+        request_id: ctx.request_id.clone(),
         at: now_ms(),
     };
     // False: someone else changed the owner first; the steps run again.
@@ -214,22 +215,134 @@ pub async fn reclaim(
     Ok(())
 }
 
-/// A change made ready to write: steps 7 (the link, tokens sealed) and 8
-/// (the app token).
-pub struct Planned<'a> {
-    ctx: &'a LoginContext<'a>,
-    change: Change,
+/// What a login writes whatever the decision, made once per login (not
+/// per round): step 7's link, its provider tokens sealed, and step 8's app
+/// token.
+pub struct Prepared {
     account: NewSocialAccount,
     issued: Issued,
+    partial_hash: Option<String>,
+}
+
+/// Steps 7 and 8, ahead of the decision.
+pub fn prepare(deps: &Deps, ctx: &LoginContext) -> Prepared {
+    Prepared {
+        account: new_link(deps, ctx, now_ms()),
+        issued: app_token(deps, ctx),
+        partial_hash: ctx
+            .partial_token
+            .as_ref()
+            .map(|t| crypto::hash_token(t.expose())),
+    }
+}
+
+impl Prepared {
+    /// The reply once written: the user (with the id the store gave a new
+    /// one) and the app token.
+    pub fn result(&self, mut result: LoginResult, user_id: UserId) -> LoginResult {
+        result.user.id = user_id;
+        result.token = Some(self.issued.token.clone());
+        result
+    }
+}
+
+/// What the steps decided on the facts the store read.
+#[derive(Debug)]
+pub enum Decided {
+    /// Written as this result (no token yet), if the store's write held.
+    Write(LoginResult),
+    /// Step 5's reclaim, to make before the steps run again.
+    Reclaim { owner: User, email: ChosenEmail },
+}
+
+/// The steps, as the store asks them between its read and its write
+/// ([`socialauth_common::store::Store::log_in`]): [`decide`] on the facts,
+/// then [`plan`]. What they decided is kept for the pipeline.
+pub struct Deciding {
+    ctx: Arc<LoginContext>,
+    policy: Policy,
+    prepared: Arc<Prepared>,
+    round: usize,
+    outcome: Mutex<Option<Result<Decided, JobError>>>,
+}
+
+impl Deciding {
+    pub fn new(
+        deps: &Deps,
+        ctx: &Arc<LoginContext>,
+        prepared: &Arc<Prepared>,
+        round: usize,
+    ) -> Self {
+        Self {
+            ctx: Arc::clone(ctx),
+            policy: deps.policy.clone(),
+            prepared: Arc::clone(prepared),
+            round,
+            outcome: Mutex::new(None),
+        }
+    }
+
+    /// The last decision (an error when none was made).
+    pub fn outcome(&self) -> Result<Decided, JobError> {
+        self.outcome
+            .lock()
+            .map_err(|_| JobError::Internal)?
+            .take()
+            .unwrap_or(Err(JobError::Internal))
+    }
+}
+
+impl DecideLogin for Deciding {
+    fn decide(&self, facts: &LoginFacts) -> Option<Box<dyn PlannedLogin>> {
+        let (outcome, planned) = match decide(&self.policy, &self.ctx, facts, self.round) {
+            Ok(Decision::Write(change)) => {
+                let planned = plan(&self.policy, &self.ctx, &self.prepared, change);
+                let result = planned.result();
+                (Ok(Decided::Write(result)), Some(planned))
+            }
+            Ok(Decision::Reclaim { owner, email }) => (Ok(Decided::Reclaim { owner, email }), None),
+            Err(e) => (Err(e), None),
+        };
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(outcome);
+        }
+        planned.map(|p| Box::new(p) as Box<dyn PlannedLogin>)
+    }
+
+    fn size_hint(&self) -> usize {
+        let a = &self.prepared.account;
+        let t = &a.tokens;
+        // The link's text, its sealed tokens, and about 1 KiB for the user,
+        // the result and the rest.
+        a.extra_data.len()
+            + a.uid.len()
+            + [&t.access_token, &t.refresh_token, &t.token_secret]
+                .iter()
+                .map(|s| s.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+            + 1024
+    }
+}
+
+/// A change made ready to write: the prepared link and app token, the
+/// job's result, the audit event.
+pub struct Planned {
+    prepared: Arc<Prepared>,
+    change: Change,
+    job_id: uuid::Uuid,
     token_expires_at: Option<i64>,
     stored: JobResult,
-    partial_hash: Option<String>,
     audit: Option<NewAuditEvent>,
     now: i64,
 }
 
 /// Steps 7 and 8 for `change`.
-pub fn plan<'a>(deps: &Deps, ctx: &'a LoginContext<'a>, change: Change) -> Planned<'a> {
+pub fn plan(
+    policy: &Policy,
+    ctx: &LoginContext,
+    prepared: &Arc<Prepared>,
+    change: Change,
+) -> Planned {
     let now = now_ms();
     let (user, is_new) = match &change {
         Change::Existing { user, .. } | Change::Link { user } => (user.clone(), false),
@@ -238,37 +351,44 @@ pub fn plan<'a>(deps: &Deps, ctx: &'a LoginContext<'a>, change: Change) -> Plann
     let audit = matches!(change, Change::Link { .. }).then(|| NewAuditEvent {
         kind: "automatic_link",
         user_id: Some(user.id),
-        provider: Some(ctx.provider.name.as_str().to_owned()),
+        provider: Some(ctx.provider.as_str().to_owned()),
         outcome: "linked",
         detail: serde_json::json!({
             "uid": ctx.login.profile.uid,
             "reason": "the provider verified the email of this verified account",
         })
         .to_string(),
-        request_id: ctx.request_id.map(str::to_owned),
+        request_id: ctx.request_id.clone(),
         at: now,
     });
     Planned {
-        account: new_link(deps, ctx, now),
-        issued: app_token(deps, ctx),
-        token_expires_at: deps.policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl)),
+        prepared: Arc::clone(prepared),
+        job_id: ctx.job_id,
+        token_expires_at: policy.token_ttl_ms.map(|ttl| now.saturating_add(ttl)),
         stored: JobResult::Login(LoginResult {
             token: None,
             is_new,
             user,
             token_job: None,
         }),
-        partial_hash: ctx.partial_token.map(|t| crypto::hash_token(t.expose())),
         audit,
-        ctx,
         change,
         now,
     }
 }
 
-impl Planned<'_> {
-    /// What the store writes.
-    pub fn write(&self) -> LoginWrite<'_> {
+impl Planned {
+    /// The result it stores (no token).
+    fn result(&self) -> LoginResult {
+        match &self.stored {
+            JobResult::Login(result) => result.clone(),
+            _ => unreachable!("a planned login stores a login result"),
+        }
+    }
+}
+
+impl PlannedLogin for Planned {
+    fn write(&self) -> LoginWrite<'_> {
         let (change, user_id) = match &self.change {
             Change::Existing { user, account_id } => (
                 LoginChange::Existing {
@@ -282,34 +402,23 @@ impl Planned<'_> {
         LoginWrite {
             change,
             user_id,
-            account: &self.account,
-            token_hash: &self.issued.hash,
+            account: &self.prepared.account,
+            token_hash: &self.prepared.issued.hash,
             token_expires_at: self.token_expires_at,
-            job_id: self.ctx.job_id,
+            job_id: self.job_id,
             result: &self.stored,
-            partial_hash: self.partial_hash.as_deref(),
+            partial_hash: self.prepared.partial_hash.as_deref(),
             audit: self.audit.as_ref(),
             now: self.now,
         }
     }
-
-    /// The reply once written: the user (with the id the store gave a new
-    /// one) and the app token.
-    pub fn into_result(self, user_id: UserId) -> LoginResult {
-        let JobResult::Login(mut result) = self.stored else {
-            unreachable!("a planned login stores a login result")
-        };
-        result.user.id = user_id;
-        result.token = Some(self.issued.token);
-        result
-    }
 }
 
 /// Step 7: the link of the identity, its provider tokens sealed.
-pub fn new_link(deps: &Deps, ctx: &LoginContext<'_>, now: i64) -> NewSocialAccount {
+pub fn new_link(deps: &Deps, ctx: &LoginContext, now: i64) -> NewSocialAccount {
     NewSocialAccount {
         user_id: UserId(0),
-        provider: ctx.provider.name.as_str().to_owned(),
+        provider: ctx.provider.as_str().to_owned(),
         uid: ctx.login.profile.uid.clone(),
         email: ctx.login.profile.email.clone(),
         extra_data: serde_json::to_string(&ctx.login.profile).unwrap_or_else(|_| "{}".into()),
@@ -320,7 +429,7 @@ pub fn new_link(deps: &Deps, ctx: &LoginContext<'_>, now: i64) -> NewSocialAccou
 
 /// Step 8: the app token, derived from the job (so a retry of the same
 /// request gets this very token, and a poll can show it once).
-pub fn app_token(deps: &Deps, ctx: &LoginContext<'_>) -> Issued {
+pub fn app_token(deps: &Deps, ctx: &LoginContext) -> Issued {
     deps.secrets.app_token(ctx.job_id)
 }
 
