@@ -1,15 +1,18 @@
-//! Logins on PostgreSQL, made together ([`super::group_commit`]): the
-//! facts of the logins that come in together are one statement,
-//! [`FIND_FACTS_PG`]; their writes are one statement and one commit — one
-//! WAL flush — [`WRITE_LOGINS_PG`].
+//! Logins on PostgreSQL, made together ([`super::group_commit`]). The
+//! pipeline's logins go through one queue, [`LogIns`]: the facts of the
+//! logins that come in together are one statement, [`FIND_FACTS_PG`]; each
+//! login's decider (the pipeline's steps) is asked; what they decided is
+//! one statement and one commit — one WAL flush — [`WRITE_LOGINS_PG`].
+//! [`FactReads`] and [`LoginWrites`] are the two halves on their own
+//! (`Store::find_login_facts`, `Store::write_login`).
 //!
-//! A batch of writes holds distinct identities, job ids and partial
-//! logins; a write that clashes with one already taken waits for the next
-//! batch. If the server refuses the statement (a unique violation, a
-//! deadlock), nothing of it was written and each of its writes is made
-//! again alone, so each gets its own answer: one login's conflict never
-//! decides another's. A lost connection fails them all, as it fails a
-//! single login, and their callers try again.
+//! A batch holds distinct identities; a login that clashes with one
+//! already taken waits for the next batch. If the server refuses the write
+//! statement (a unique violation, a deadlock), nothing of it was written
+//! and each login is made again alone — read, decided and written — so
+//! each gets its own answer: one login's conflict never decides another's.
+//! A lost connection fails them all, as it fails a single login, and their
+//! callers try again.
 
 use super::base::{SqlRow, map_err};
 use super::group_commit::{Together, column, unless_refused};
