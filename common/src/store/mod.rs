@@ -481,12 +481,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
 
-    /// The facts of a login (PostgreSQL: read together with other
-    /// logins').
+    /// The facts of a login, alone ([`Store::log_in`] reads them together
+    /// with other logins').
     async fn find_login_facts(&self, query: &FactsQuery<'_>) -> Result<LoginFacts, StoreError>;
 
-    /// A login's writes in one transaction (PostgreSQL: one statement for
-    /// the logins written together). Conflicts as `insert_user` /
+    /// A login's writes in one transaction (PostgreSQL: one statement,
+    /// [`Store::log_in`]'s write for one login). Conflicts as `insert_user` /
     /// `insert_social_account` report them, with nothing written.
     async fn write_login(&self, login: &LoginWrite<'_>) -> Result<Written, StoreError> {
         write_in_transaction(self.begin().await?, login).await

@@ -9,7 +9,7 @@
 
 use super::base::{SqlRow, map_err, map_migrate_err};
 use super::claim_batch::{ClaimRow, CodeClaims};
-use super::group_commit::{Batcher, write_together};
+use super::group_commit::{Batcher, Together, write_together};
 use super::login_batch::{FactReads, FactsRow, LogInRow, LogIns, LoginWrites, WriteRow};
 use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
@@ -41,8 +41,6 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// PostgreSQL, the production store.
 pub struct PgStore {
     pool: PgPool,
-    facts: Batcher<FactReads>,
-    logins: Batcher<LoginWrites>,
     /// The pipeline's logins: read, decided and written together.
     log_ins: Batcher<LogIns>,
     claims: Batcher<CodeClaims>,
@@ -93,11 +91,9 @@ impl PgStore {
             .map_err(map_err)?;
         let wait = store.login_batch_wait;
         Ok(Self {
-            // Reads wait for company like writes: measured, reads made at
-            // once came in batches so small that PostgreSQL spent half as
-            // much again per login.
-            facts: Batcher::start(pool.clone(), wait),
-            logins: Batcher::start(pool.clone(), wait),
+            // A login's read and its write share one batch and one wait:
+            // measured, reads made at once came in batches so small that
+            // PostgreSQL spent half as much again per login.
             log_ins: Batcher::start(pool.clone(), wait),
             claims: Batcher::start(pool.clone(), wait),
             states_in: Batcher::start(pool.clone(), wait),
@@ -777,7 +773,7 @@ impl_store! {
     migrator: migrations::postgres,
     overrides: {
         async fn find_login_facts(&self, q: &FactsQuery<'_>) -> Result<LoginFacts, StoreError> {
-            self.facts.write(FactsRow::new(q)).await
+            FactReads::write_one(&self.pool, &FactsRow::new(q)).await
         }
 
         async fn log_in(
@@ -790,7 +786,7 @@ impl_store! {
 
         async fn write_login(&self, l: &LoginWrite<'_>) -> Result<Written, StoreError> {
             match WriteRow::new(l)? {
-                Some(row) => self.logins.write(row).await,
+                Some(row) => LoginWrites::write_one(&self.pool, &row).await,
                 None => write_in_transaction(self.begin().await?, l).await,
             }
         }
