@@ -46,6 +46,7 @@ in_both_modes!(
     a_double_submitted_code_gets_the_first_result,
     associate_by_email_links_only_verified_emails,
     inactive_users_and_disallowed_domains_are_refused,
+    only_a_provider_verified_email_passes_the_domain_rule,
     the_id_token_nonce_must_be_the_one_sent,
     a_provider_that_requires_pkce_refuses_a_code_without_its_verifier,
     a_typed_email_never_takes_an_account_nor_locks_out_its_verified_owner,
@@ -566,6 +567,38 @@ async fn inactive_users_and_disallowed_domains_are_refused(mode: Mode) -> anyhow
                              "code_verifier": verifier}),
         )
         .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body, json!({"email": "email_not_allowed"}));
+    Ok(())
+}
+
+async fn only_a_provider_verified_email_passes_the_domain_rule(mode: Mode) -> anyhow::Result<()> {
+    // `corpex`: `corp` again, for emails of example.test only.
+    let w = World::start_with(mode, |o| {
+        let corp = o.providers_toml.split("\n\n").next().unwrap_or_default();
+        let only = corp.replace("[providers.corp]", "[providers.corpex]");
+        o.providers_toml.push_str(&format!(
+            "\n{only}\nallowed_email_domains = [\"example.test\"]\n"
+        ));
+    })
+    .await?;
+    let corpex = |extra: Value| {
+        let mut body = json!({"provider": "corpex"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    // alice: verified at the provider, in the domain.
+    let (status, body) = code_login(&w, "alice", corpex(json!({}))).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // bob: in the domain, but the provider did not verify it.
+    let (status, body) = code_login(&w, "bob", corpex(json!({}))).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body, json!({"email": "email_not_allowed"}));
+    // nomail types an address in the domain: nobody verified it.
+    let typed = corpex(json!({"email": "nomail@example.test"}));
+    let (status, body) = code_login(&w, "nomail", typed).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body, json!({"email": "email_not_allowed"}));
     Ok(())

@@ -41,7 +41,9 @@ pub fn choose_email(profile: &Profile, typed: Option<&str>) -> Option<ChosenEmai
     }
 }
 
-/// Step 2: per-provider allowed email domains.
+/// Step 2: per-provider allowed email domains. Only an email the provider
+/// verified counts: a typed one, or one the provider did not verify, says
+/// nothing about who signs in.
 pub fn check_allowed(
     provider: &ProviderConfig,
     email: Option<&ChosenEmail>,
@@ -51,7 +53,7 @@ pub fn check_allowed(
     }
     let allowed = email.is_some_and(|e| {
         let domain = e.email.domain().to_lowercase();
-        provider.allowed_email_domains.contains(&domain)
+        e.verified && provider.allowed_email_domains.contains(&domain)
     });
     if allowed {
         Ok(())
