@@ -4,10 +4,8 @@
 //! says who holds it; so is every code of a batch the server refused.
 
 use super::base::SqlRow;
-use super::group_commit::{Together, column, unless_refused};
-use super::login_batch::text_bytes;
-use super::login_flows::CLAIM_LOGIN_CODES_PG;
-use super::sql::PgStore;
+use super::group_commit::{Together, column, text_bytes, unless_refused};
+use super::login_flows::{self, CLAIM_LOGIN_CODES_PG};
 use super::{CodeClaim, CodeClaimed, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashSet;
@@ -67,7 +65,7 @@ impl Together for CodeClaims {
     }
 
     async fn write_one(pool: &PgPool, row: &ClaimRow) -> Result<CodeClaimed, StoreError> {
-        PgStore::claim_code_alone(pool, &row.claim()).await
+        login_flows::pg::claim_code_alone(pool, &row.claim()).await
     }
 
     /// A code the statement did not claim is held by another job: claimed

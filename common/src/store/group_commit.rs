@@ -108,6 +108,15 @@ pub(super) fn column<'a, R, T>(rows: &[&'a R], f: impl Fn(&'a R) -> T) -> Vec<T>
     rows.iter().map(|r| f(r)).collect()
 }
 
+/// The bytes of text parameters in a statement: each value and its 4-byte
+/// length.
+pub(super) fn text_bytes<'a>(values: impl IntoIterator<Item = Option<&'a String>>) -> usize {
+    values
+        .into_iter()
+        .map(|v| 4 + v.map_or(0, String::len))
+        .sum()
+}
+
 type Reply<W> = oneshot::Sender<Result<<W as Together>::Out, StoreError>>;
 
 struct Pending<W: Together> {

@@ -15,7 +15,7 @@
 //! callers try again.
 
 use super::base::{SqlRow, map_err};
-use super::group_commit::{Together, column, unless_refused};
+use super::group_commit::{Together, column, text_bytes, unless_refused};
 use super::logins::{FIND_FACTS_PG, WRITE_LOGINS_PG};
 use super::{
     DecideLogin, FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, StoreError, UserId,
@@ -73,15 +73,6 @@ async fn find_facts(pool: &PgPool, rows: &[&FactsRow]) -> Result<Vec<LoginFacts>
         *slot(&mut out, ord).map_err(decode)? = facts_from_row(row).map_err(decode)?;
     }
     Ok(out)
-}
-
-/// The bytes of text parameters in a statement: each value and its 4-byte
-/// length.
-pub(super) fn text_bytes<'a>(values: impl IntoIterator<Item = Option<&'a String>>) -> usize {
-    values
-        .into_iter()
-        .map(|v| 4 + v.map_or(0, String::len))
-        .sum()
 }
 
 /// A store error carried through `sqlx::Error` (for the one `?` chain).

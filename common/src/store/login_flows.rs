@@ -74,3 +74,63 @@ pub(super) const CLAIM_LOGIN_CODES_PG: &str = "INSERT INTO login_codes \
          created_at = excluded.created_at, expires_at = excluded.expires_at \
      WHERE login_codes.expires_at <= excluded.created_at \
      RETURNING provider, code_hash";
+
+/// One statement at a time, for each backend (the PostgreSQL store's
+/// batches fall back on these for a write made alone).
+macro_rules! alone {
+    ($db:ty) => {
+        use super::*;
+        use crate::redemption::FirstUse;
+        use crate::store::base::map_err;
+        use crate::store::{CodeClaim, CodeClaimed};
+        use uuid::Uuid;
+        /// Claims one code: [`CLAIM_LOGIN_CODE`](super::CLAIM_LOGIN_CODE), then, when
+        /// it was already claimed, who holds it.
+        pub(in crate::store) async fn claim_code_alone(
+            pool: &sqlx::Pool<$db>,
+            c: &CodeClaim<'_>,
+        ) -> Result<CodeClaimed, StoreError> {
+            let inserted = sqlx::query(CLAIM_LOGIN_CODE)
+                .bind(c.provider)
+                .bind(c.code_hash)
+                .bind(c.job_id.to_string())
+                .bind(c.request_hash)
+                .bind(c.now)
+                .bind(c.expires_at)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err)?;
+            if inserted.is_some() {
+                return Ok(CodeClaimed::Claimed);
+            }
+            let row = sqlx::query(FIND_LOGIN_CODE)
+                .bind(c.provider)
+                .bind(c.code_hash)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err)?;
+            let Some(row) = row else {
+                return Ok(CodeClaimed::Claimed);
+            };
+            let raw = row.text("job_id")?;
+            let holder = Uuid::parse_str(&raw).map_err(|e| StoreError::Decode(e.to_string()))?;
+            Ok(if holder == c.job_id {
+                CodeClaimed::Claimed
+            } else {
+                CodeClaimed::Held(FirstUse {
+                    job_id: holder,
+                    at: row.int("created_at")?,
+                    same_request: row.text("request_hash")? == c.request_hash,
+                })
+            })
+        }
+    };
+}
+
+pub(super) mod pg {
+    alone!(sqlx::Postgres);
+}
+
+pub(super) mod sqlite {
+    alone!(sqlx::Sqlite);
+}

@@ -56,3 +56,55 @@ pub(super) fn taken_from_row(row: &impl SqlRow) -> Result<TakenOAuthState, Store
         code_hash: row.opt_text("code_hash")?,
     })
 }
+
+/// One statement at a time, for each backend (the PostgreSQL store's
+/// batches fall back on these for a write made alone).
+macro_rules! alone {
+    ($db:ty) => {
+        use super::*;
+        use crate::store::base::map_err;
+        use crate::store::{NewOAuthState, OAuthStateTake};
+        /// Inserts one login state: [`INSERT`](super::INSERT).
+        pub(in crate::store) async fn insert_alone(
+            pool: &sqlx::Pool<$db>,
+            state: &NewOAuthState,
+        ) -> Result<(), StoreError> {
+            sqlx::query(INSERT)
+                .bind(&state.state_hash)
+                .bind(&state.provider)
+                .bind(&state.redirect_uri)
+                .bind(state.pkce_verifier.as_deref())
+                .bind(state.nonce.as_deref())
+                .bind(state.created_at)
+                .bind(state.expires_at)
+                .execute(pool)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Takes one login state: [`TAKE`](super::TAKE).
+        pub(in crate::store) async fn take_alone(
+            pool: &sqlx::Pool<$db>,
+            take: &OAuthStateTake<'_>,
+        ) -> Result<Option<OAuthState>, StoreError> {
+            let row = sqlx::query(TAKE)
+                .bind(take.state_hash)
+                .bind(take.now)
+                .bind(take.job_id.to_string())
+                .bind(take.code_hash)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err)?;
+            row.as_ref().map(from_row).transpose()
+        }
+    };
+}
+
+pub(super) mod pg {
+    alone!(sqlx::Postgres);
+}
+
+pub(super) mod sqlite {
+    alone!(sqlx::Sqlite);
+}

@@ -7,7 +7,7 @@
 //! the database's constraints ([`map_err`] turns their names into
 //! [`super::Constraint`]s), never checked beforehand.
 
-use super::base::{SqlRow, map_err, map_migrate_err};
+use super::base::{map_err, map_migrate_err};
 use super::claim_batch::{ClaimRow, CodeClaims};
 use super::group_commit::{Batcher, Together, write_together};
 use super::login_batch::{FactReads, FactsRow, LogInRow, LogIns, LoginWrites, WriteRow};
@@ -21,7 +21,6 @@ use super::{
     write_in_transaction,
 };
 use crate::jobs::{JobKind, JobResult};
-use crate::redemption::FirstUse;
 use crate::types::{SocialAccount, User};
 use async_trait::async_trait;
 use sqlx::Transaction;
@@ -451,84 +450,6 @@ macro_rules! impl_store {
             }
         }
 
-        impl $store {
-            /// Inserts one login state: [`oauth_states::INSERT`].
-            pub(super) async fn insert_state_alone(
-                pool: &sqlx::Pool<$db>,
-                state: &NewOAuthState,
-            ) -> Result<(), StoreError> {
-                sqlx::query(oauth_states::INSERT)
-                    .bind(&state.state_hash)
-                    .bind(&state.provider)
-                    .bind(&state.redirect_uri)
-                    .bind(state.pkce_verifier.as_deref())
-                    .bind(state.nonce.as_deref())
-                    .bind(state.created_at)
-                    .bind(state.expires_at)
-                    .execute(pool)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
-            }
-
-            /// Takes one login state: [`oauth_states::TAKE`].
-            pub(super) async fn take_state_alone(
-                pool: &sqlx::Pool<$db>,
-                take: &OAuthStateTake<'_>,
-            ) -> Result<Option<OAuthState>, StoreError> {
-                let row = sqlx::query(oauth_states::TAKE)
-                    .bind(take.state_hash)
-                    .bind(take.now)
-                    .bind(take.job_id.to_string())
-                    .bind(take.code_hash)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(map_err)?;
-                row.as_ref().map(oauth_states::from_row).transpose()
-            }
-
-            /// Claims one code: [`login_flows::CLAIM_LOGIN_CODE`], then, when
-            /// it was already claimed, who holds it.
-            pub(super) async fn claim_code_alone(
-                pool: &sqlx::Pool<$db>,
-                c: &CodeClaim<'_>,
-            ) -> Result<CodeClaimed, StoreError> {
-                let inserted = sqlx::query(login_flows::CLAIM_LOGIN_CODE)
-                    .bind(c.provider)
-                    .bind(c.code_hash)
-                    .bind(c.job_id.to_string())
-                    .bind(c.request_hash)
-                    .bind(c.now)
-                    .bind(c.expires_at)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(map_err)?;
-                if inserted.is_some() {
-                    return Ok(CodeClaimed::Claimed);
-                }
-                let row = sqlx::query(login_flows::FIND_LOGIN_CODE)
-                    .bind(c.provider)
-                    .bind(c.code_hash)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(map_err)?;
-                let Some(row) = row else {
-                    return Ok(CodeClaimed::Claimed);
-                };
-                let raw = row.text("job_id")?;
-                let holder = Uuid::parse_str(&raw).map_err(|e| StoreError::Decode(e.to_string()))?;
-                Ok(if holder == c.job_id {
-                    CodeClaimed::Claimed
-                } else {
-                    CodeClaimed::Held(FirstUse {
-                        job_id: holder,
-                        at: row.int("created_at")?,
-                        same_request: row.text("request_hash")? == c.request_hash,
-                    })
-                })
-            }
-        }
-
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -824,18 +745,18 @@ impl_store! {
         }
 
         async fn claim_login_code(&self, c: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError> {
-            Self::claim_code_alone(&self.pool, c).await
+            login_flows::sqlite::claim_code_alone(&self.pool, c).await
         }
 
         async fn insert_oauth_state(&self, state: &NewOAuthState) -> Result<(), StoreError> {
-            Self::insert_state_alone(&self.pool, state).await
+            oauth_states::sqlite::insert_alone(&self.pool, state).await
         }
 
         async fn take_oauth_state(
             &self,
             take: &OAuthStateTake<'_>,
         ) -> Result<Option<OAuthState>, StoreError> {
-            Self::take_state_alone(&self.pool, take).await
+            oauth_states::sqlite::take_alone(&self.pool, take).await
         }
     },
 }

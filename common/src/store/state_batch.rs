@@ -4,10 +4,8 @@
 //! together are one, [`oauth_states::TAKE_MANY_PG`].
 
 use super::base::SqlRow;
-use super::group_commit::{Together, column, unless_refused};
-use super::login_batch::text_bytes;
+use super::group_commit::{Together, column, text_bytes, unless_refused};
 use super::oauth_states;
-use super::sql::PgStore;
 use super::{NewOAuthState, OAuthState, OAuthStateTake, StoreError};
 use sqlx::postgres::PgPool;
 use std::collections::HashMap;
@@ -34,7 +32,7 @@ impl Together for StateInserts {
     }
 
     async fn write_one(pool: &PgPool, row: &NewOAuthState) -> Result<(), StoreError> {
-        PgStore::insert_state_alone(pool, row).await
+        oauth_states::pg::insert_alone(pool, row).await
     }
 
     async fn write_many(
@@ -100,7 +98,7 @@ impl Together for StateTakes {
     }
 
     async fn write_one(pool: &PgPool, row: &StateTake) -> Result<Option<OAuthState>, StoreError> {
-        PgStore::take_state_alone(pool, &row.take()).await
+        oauth_states::pg::take_alone(pool, &row.take()).await
     }
 
     async fn write_many(
