@@ -338,7 +338,8 @@ pub struct Planned {
     now: i64,
 }
 
-/// Steps 7 and 8 for `change`.
+/// `change` made ready to write, with what [`prepare`] made (steps 7 and
+/// 8): the job's result and, for an automatic link, its audit event.
 pub fn plan(
     policy: &Policy,
     ctx: &LoginContext,
