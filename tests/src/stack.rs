@@ -196,9 +196,60 @@ pub struct Stack {
     worker_count: usize,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+/// The port the api says it listens on ("listening … port=N" in its
+/// log). It binds port 0: a port probed free and bound later could be
+/// taken in between by another test's process.
+async fn announced_port(api: &mut Process) -> anyhow::Result<u16> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(port) = listening_port(&api.output()) {
+            return Ok(port);
+        }
+        if let Ok(Some(status)) = api.child.try_wait() {
+            bail!(
+                "api exited ({status}) before listening; its log:\n{}",
+                api.output()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("api did not listen in time; its log:\n{}", api.output());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `port=N` of the log's "listening" line (colours or not).
+fn listening_port(log: &str) -> Option<u16> {
+    log.lines()
+        .filter(|l| l.contains("listening"))
+        .find_map(|line| {
+            let plain = without_colours(line);
+            let digits: String = plain
+                .split("port=")
+                .nth(1)?
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+}
+
+/// `line` without its ANSI colour sequences (ESC [ … letter).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn toml_list(items: &[String]) -> String {
@@ -209,10 +260,9 @@ fn toml_list(items: &[String]) -> String {
 impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let port = free_port()?;
         let prefix = format!("t_{}.", uuid::Uuid::new_v4().simple());
         let mut config = format!(
-            "[server]\nbind = \"127.0.0.1:{port}\"\nreply_timeout_ms = {}\n\n",
+            "[server]\nbind = \"127.0.0.1:0\"\nreply_timeout_ms = {}\n\n",
             opts.reply_timeout_ms
         );
         let database = match opts.mode {
@@ -255,12 +305,13 @@ impl Stack {
                 bail!("socialauth-api migrate failed");
             }
         }
-        let api = Process::spawn(
+        let mut api = Process::spawn(
             &api_bin,
             &["--config", &config_arg],
             dir.path(),
             dir.path().join("api.log"),
         )?;
+        let port = announced_port(&mut api).await?;
         let mut stack = Self {
             base_url: format!("http://127.0.0.1:{port}"),
             mode: opts.mode,
@@ -428,5 +479,19 @@ pub async fn poll_json(
             bail!("gave up polling {url}; last answer {body}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_port;
+
+    #[test]
+    fn the_announced_port_is_read_with_or_without_colours() {
+        let plain = "2026-12-05T01:00:00Z  INFO socialauth_api::startup: listening port=41234\n";
+        assert_eq!(listening_port(plain), Some(41234));
+        let coloured = "\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \u{1b}[2msocialauth_api::startup\u{1b}[0m\u{1b}[2m:\u{1b}[0m listening \u{1b}[3mport\u{1b}[0m\u{1b}[2m=\u{1b}[0m5001\n";
+        assert_eq!(listening_port(coloured), Some(5001));
+        assert_eq!(listening_port("INFO migrations applied\n"), None);
     }
 }
