@@ -135,6 +135,9 @@ async fn spawn_once(
     let url = match outcome {
         Ok(url) => url,
         Err(why) => {
+            // What the process was doing, read before it is killed.
+            let state = child.id().map(process_state).unwrap_or_default();
+            let why = format!("{why}{state}");
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(2), stderr_task).await;
             let log = stderr.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -147,6 +150,27 @@ async fn spawn_once(
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(Announced { child, url, stderr })
+}
+
+/// A process's threads as Linux shows them (state, where each waits, the
+/// CPU time it used), for the message of a start that did not announce
+/// itself: blocked, busy, or never scheduled.
+fn process_state(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    let mut out = format!("; pid {pid}, its threads (stat | wchan):");
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let read = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        };
+        out.push_str(&format!("\n  {} | {}", read("stat"), read("wchan")));
+    }
+    out
 }
 
 /// Runs `install` unless `is_installed()`, once across test threads and
@@ -235,5 +259,21 @@ struct LockDir(PathBuf);
 impl Drop for LockDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_state;
+
+    #[test]
+    fn a_process_state_names_each_thread() {
+        let state = process_state(std::process::id());
+        assert!(
+            state.starts_with(&format!("; pid {}", std::process::id())),
+            "{state}"
+        );
+        assert!(state.lines().count() >= 2, "{state}");
+        assert_eq!(process_state(u32::MAX), "", "no such process");
     }
 }
