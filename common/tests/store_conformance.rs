@@ -3265,3 +3265,110 @@ async fn only_a_job_answered_with_202_is_delivered(store: SharedStore) {
     assert_eq!(job.status, JobStatus::Succeeded, "the outcome is kept");
     assert!(store.take_job_delivery(late, NOW + 2).await.expect("late"));
 }
+
+// ------------------------------------------------------------------ plans
+
+/// A prepared statement of the PostgreSQL store keeps its generic plan
+/// for the session. Made on a database whose tables were analyzed while
+/// small (ten rows: a fresh deployment analyzed after its first logins),
+/// every scan of a table in a batch statement's generic plan must still be
+/// an index probe bounded by the batch — an index condition — never a
+/// scan of the whole table, which would then run on every batch as the
+/// table grows. (Analyzed with three rows or fewer, a table's probe and a
+/// scan of a whole index cost the planner the same; the updates are
+/// bounded even then, by `= ANY` over the batch's keys.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batch_statements_planned_on_small_tables_probe_indexes() {
+    let fixture = Fixture::postgres().await;
+    let Raw::Postgres(url) = &fixture.raw else {
+        unreachable!("a PostgreSQL fixture")
+    };
+    let mut conn = PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql(store::PG_SESSION_SETTINGS)
+        .execute(&mut conn)
+        .await
+        .expect("the store's session settings");
+    sqlx::raw_sql(
+        "SET plan_cache_mode = force_generic_plan; \
+         INSERT INTO users (id, username, referral_code, created_at) \
+           SELECT g, 'u' || g, 'r' || g, 0 FROM generate_series(1, 10) g; \
+         INSERT INTO social_accounts (user_id, provider, uid, created_at, updated_at) \
+           SELECT g, 'p', 'uid' || g, 0, 0 FROM generate_series(1, 10) g; \
+         INSERT INTO partial_logins (token_hash, provider, data_enc, token_key_id, created_at, \
+                                     expires_at) \
+           SELECT 'h' || g, 'p', 'd', 'k', 0, 0 FROM generate_series(1, 10) g; \
+         INSERT INTO oauth_states (state_hash, provider, redirect_uri, created_at, expires_at) \
+           SELECT 's' || g, 'p', 'r', 0, 0 FROM generate_series(1, 10) g; \
+         INSERT INTO login_codes (provider, code_hash, job_id, request_hash, created_at, \
+                                  expires_at) \
+           SELECT 'p', 'c' || g, 'j', 'r', 0, 0 FROM generate_series(1, 10) g; \
+         INSERT INTO auth_tokens (token_hash, user_id, created_at) \
+           SELECT 't' || g, g, 0 FROM generate_series(1, 10) g; \
+         INSERT INTO jobs (id, kind, status, created_at, updated_at) \
+           SELECT 'j' || g, 'login', 'succeeded', 0, 0 FROM generate_series(1, 10) g; \
+         ANALYZE",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("ten rows a table, analyzed; generic plans");
+    for (name, sql) in store::PG_BATCH_STATEMENTS {
+        let params = (1..=64)
+            .take_while(|n| sql.contains(&format!("${n}")))
+            .count();
+        sqlx::raw_sql(AssertSqlSafe(format!("PREPARE batch AS {sql}")))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("prepare {name}: {e}"));
+        let nulls = vec!["NULL"; params].join(", ");
+        let plan: Vec<String> =
+            sqlx::query_scalar(AssertSqlSafe(format!("EXPLAIN EXECUTE batch({nulls})")))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("explain {name}: {e}"));
+        sqlx::raw_sql("DEALLOCATE batch")
+            .execute(&mut conn)
+            .await
+            .expect("deallocate");
+        let unbounded = unbounded_table_scans(&plan);
+        assert!(
+            unbounded.is_empty(),
+            "{name}: scans not bounded by the batch: {unbounded:?}\n{}",
+            plan.join("\n")
+        );
+    }
+    let _ = conn.close().await;
+}
+
+/// The nodes of a text plan that read a table without an index or TID
+/// condition.
+fn unbounded_table_scans(plan: &[String]) -> Vec<String> {
+    let mut nodes: Vec<Vec<&str>> = Vec::new();
+    for line in plan {
+        let trimmed = line.trim_start();
+        let is_node = nodes.is_empty() || trimmed.starts_with("->");
+        if is_node {
+            nodes.push(vec![trimmed.trim_start_matches("->").trim_start()]);
+        } else if let Some(node) = nodes.last_mut() {
+            node.push(trimmed);
+        }
+    }
+    nodes
+        .into_iter()
+        .filter(|node| {
+            let head = node[0];
+            let reads_a_table = [
+                "Seq Scan",
+                "Index Scan",
+                "Index Only Scan",
+                "Bitmap Index Scan",
+            ]
+            .iter()
+            .any(|kind| head.starts_with(kind));
+            let bounded = node[1..]
+                .iter()
+                .any(|d| d.starts_with("Index Cond:") || d.starts_with("TID Cond:"));
+            reads_a_table && !bounded
+        })
+        .map(|node| node[0].to_owned())
+        .collect()
+}

@@ -51,6 +51,12 @@ pub(super) const FIND_FACTS_PG: &str = concat!(
 /// NULLs): $29 kind, $30 provider, $31 outcome, $32 detail, $33 request
 /// id, $34 time.
 ///
+/// The rows it updates are found by `= ANY` over the batch's keys, so the
+/// plan (a generic plan, kept for the session) reads them through an
+/// index whatever the tables' statistics were when it was made; a join
+/// alone would let a plan made on a near-empty table read the whole table
+/// on every batch.
+///
 /// Per login, in one transaction: only while its user is still active
 /// (`existing`, `link`) and its link still the user's (`existing`), consume
 /// the partial login it resumes (when it names one);
@@ -79,7 +85,9 @@ pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
               OR EXISTS (SELECT 1 FROM social_accounts s \
                          WHERE s.id = inp.account_id AND s.user_id = inp.user_id))), \
      partial AS (UPDATE partial_logins p SET consumed_at = eligible.now FROM eligible \
-       WHERE p.token_hash = eligible.partial_hash AND p.consumed_at IS NULL \
+       WHERE p.token_hash = ANY (ARRAY(SELECT partial_hash FROM eligible \
+                                       WHERE partial_hash IS NOT NULL)) \
+         AND p.token_hash = eligible.partial_hash AND p.consumed_at IS NULL \
        RETURNING eligible.ord), \
      ready AS (SELECT eligible.* FROM eligible WHERE eligible.partial_hash IS NULL \
        OR EXISTS (SELECT 1 FROM partial WHERE partial.ord = eligible.ord)), \
@@ -100,8 +108,10 @@ pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
               access_token_enc = ready.access_token, refresh_token_enc = ready.refresh_token, \
               token_secret_enc = ready.token_secret, expires_at = ready.expires_at, \
               needs_reauth = false, updated_at = ready.now \
-       FROM ready WHERE ready.kind = 'existing' AND s.id = ready.account_id \
-         AND s.user_id = ready.user_id RETURNING ready.ord), \
+       FROM ready WHERE ready.kind = 'existing' \
+         AND s.id = ANY (ARRAY(SELECT account_id FROM ready WHERE kind = 'existing')) \
+         AND s.user_id = ANY (ARRAY(SELECT user_id FROM ready WHERE kind = 'existing')) \
+         AND s.id = ready.account_id AND s.user_id = ready.user_id RETURNING ready.ord), \
      done AS (SELECT ord FROM ready WHERE kind <> 'existing' \
               UNION ALL SELECT ord FROM refreshed), \
      t AS (INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \

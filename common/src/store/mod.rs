@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub use sql::{PgStore, SqliteStore};
+pub use sql::{PG_BATCH_STATEMENTS, PG_SESSION_SETTINGS, PgStore, SqliteStore};
 
 /// Which unique constraint a write ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

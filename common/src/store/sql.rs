@@ -37,6 +37,21 @@ use uuid::Uuid;
 /// How long a SQLite writer waits for the write lock before `Unavailable`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What every PostgreSQL session of the store runs first (see
+/// [`PgStore::connect_with`]).
+pub const PG_SESSION_SETTINGS: &str = "SET enable_seqscan = off";
+
+/// The PostgreSQL store's statements over arrays (its batches), by name:
+/// each must read the rows of its batch through index conditions whatever
+/// the tables' statistics, since their plans are made once per session.
+pub const PG_BATCH_STATEMENTS: [(&str, &str); 5] = [
+    ("login facts", super::logins::FIND_FACTS_PG),
+    ("login writes", super::logins::WRITE_LOGINS_PG),
+    ("code claims", super::login_flows::CLAIM_LOGIN_CODES_PG),
+    ("login state inserts", super::oauth_states::INSERT_MANY_PG),
+    ("login state takes", super::oauth_states::TAKE_MANY_PG),
+];
+
 /// PostgreSQL, the production store.
 pub struct PgStore {
     pool: PgPool,
@@ -69,13 +84,12 @@ impl PgStore {
             // minutes of a signup burst), that plan would scan the whole
             // table, and keep doing so as the table grows. Without
             // sequential scans the planner keeps to the indexes whatever
-            // the table's size. A `SET` rather than a startup parameter,
-            // which connection poolers such as PgBouncer refuse.
+            // the table's size (a test checks the batch statements' plans:
+            // `PG_BATCH_STATEMENTS`). A `SET` rather than a startup
+            // parameter, which connection poolers such as PgBouncer refuse.
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("SET enable_seqscan = off")
-                        .execute(conn)
-                        .await?;
+                    sqlx::raw_sql(PG_SESSION_SETTINGS).execute(conn).await?;
                     Ok(())
                 })
             })
