@@ -47,9 +47,16 @@ pub fn hash_token(token: &str) -> String {
 /// token can be shown again: to a retry of the same code within its
 /// window, to the one poll of a job answered with 202. Without the key a
 /// job id says nothing about its token.
+///
+/// One derivation key per encryption key, the current one first: a token
+/// is made with the current key, and shown again with whichever key made
+/// it (a key rotated in between, a rolling deploy whose processes do not
+/// agree yet on the current key: [`crate::reissue`]). The redirect flow's
+/// login state names the key its PKCE verifier and nonce are made with.
 #[derive(Clone)]
 pub struct JobSecrets {
-    key: [u8; 32],
+    /// (key id, derivation key), the current key first.
+    keys: Vec<(String, [u8; 32])>,
 }
 
 impl fmt::Debug for JobSecrets {
@@ -64,52 +71,117 @@ pub struct Issued {
     pub hash: String,
 }
 
+/// Between a login state's random part and the id of the key its verifier
+/// and nonce are made with (base64url never holds it).
+const STATE_KEY_SEPARATOR: char = '.';
+
 impl JobSecrets {
-    /// The derivation key: HMAC-SHA256 of a fixed label keyed with `key`
-    /// (the current encryption key), so it is never the encryption key.
-    fn new(key: &[u8]) -> Self {
+    /// The derivation key of each encryption key: HMAC-SHA256 of a fixed
+    /// label keyed with it, so it is never the encryption key itself.
+    fn new<'a>(keys: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
         Self {
-            key: hmac_sha256(key, b"socialauth job secrets v1"),
+            keys: keys
+                .into_iter()
+                .map(|(id, key)| {
+                    (
+                        id.to_owned(),
+                        hmac_sha256(key, b"socialauth job secrets v1"),
+                    )
+                })
+                .collect(),
         }
+    }
+
+    fn current(&self) -> &[u8; 32] {
+        // `TokenCipher::new` never makes one without its current key.
+        &self.keys[0].1
     }
 
     /// The app token that job `job` issues.
     pub fn app_token(&self, job: uuid::Uuid) -> Issued {
-        self.derive(b"app-token", job)
+        derive(self.current(), b"app-token", job)
+    }
+
+    /// The app token job `job` issued, for each key it may have been made
+    /// with, the current key first.
+    pub fn app_tokens(&self, job: uuid::Uuid) -> Vec<Issued> {
+        self.keys
+            .iter()
+            .map(|(_, key)| derive(key, b"app-token", job))
+            .collect()
     }
 
     /// The partial token of the login that job `job` stopped.
     pub fn partial_token(&self, job: uuid::Uuid) -> Issued {
-        self.derive(b"partial-token", job)
+        derive(self.current(), b"partial-token", job)
+    }
+
+    /// The partial token job `job` made, for each key it may have been
+    /// made with, the current key first.
+    pub fn partial_tokens(&self, job: uuid::Uuid) -> Vec<Issued> {
+        self.keys
+            .iter()
+            .map(|(_, key)| derive(key, b"partial-token", job))
+            .collect()
+    }
+
+    /// A new login state for the redirect flow: random, naming the current
+    /// key, which makes its PKCE verifier and nonce.
+    pub fn new_state(&self) -> String {
+        format!(
+            "{}{STATE_KEY_SEPARATOR}{}",
+            random_token(32),
+            self.keys[0].0
+        )
     }
 
     /// The PKCE verifier of the redirect flow's login state `state`: made
     /// again from the state the client brings back, so it is never stored.
-    pub fn pkce_verifier(&self, state: &str) -> crate::secret::Secret {
-        crate::secret::Secret::new(self.derive_text(b"pkce-verifier", state.as_bytes()))
+    /// `None`: the state names a key this process does not know.
+    pub fn pkce_verifier(&self, state: &str) -> Option<crate::secret::Secret> {
+        let key = self.state_key(state)?;
+        Some(crate::secret::Secret::new(derive_text(
+            key,
+            b"pkce-verifier",
+            state.as_bytes(),
+        )))
     }
 
     /// The OpenID Connect nonce of the login state `state`, likewise.
-    pub fn nonce(&self, state: &str) -> crate::secret::Secret {
-        crate::secret::Secret::new(self.derive_text(b"oidc-nonce", state.as_bytes()))
+    pub fn nonce(&self, state: &str) -> Option<crate::secret::Secret> {
+        let key = self.state_key(state)?;
+        Some(crate::secret::Secret::new(derive_text(
+            key,
+            b"oidc-nonce",
+            state.as_bytes(),
+        )))
     }
 
-    fn derive(&self, purpose: &[u8], job: uuid::Uuid) -> Issued {
-        let token = self.derive_text(purpose, job.as_bytes());
-        Issued {
-            hash: hash_token(&token),
-            token: crate::secret::Secret::new(token),
+    /// The key a state names; the current key for a state that names none
+    /// (made before states named their key).
+    fn state_key(&self, state: &str) -> Option<&[u8; 32]> {
+        match state.split_once(STATE_KEY_SEPARATOR) {
+            None => Some(self.current()),
+            Some((_, id)) => self.keys.iter().find(|(k, _)| k == id).map(|(_, key)| key),
         }
     }
+}
 
-    /// base64url of HMAC-SHA256(key, purpose ‖ 0 ‖ input): 43 characters.
-    fn derive_text(&self, purpose: &[u8], input: &[u8]) -> String {
-        let mut message = Vec::with_capacity(purpose.len() + 1 + input.len());
-        message.extend_from_slice(purpose);
-        message.push(0);
-        message.extend_from_slice(input);
-        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, &message))
+fn derive(key: &[u8; 32], purpose: &[u8], job: uuid::Uuid) -> Issued {
+    let token = derive_text(key, purpose, job.as_bytes());
+    Issued {
+        hash: hash_token(&token),
+        token: crate::secret::Secret::new(token),
     }
+}
+
+/// base64url of HMAC-SHA256(key, purpose ‖ 0 ‖ input): 43 characters.
+fn derive_text(key: &[u8; 32], purpose: &[u8], input: &[u8]) -> String {
+    let mut message = Vec::with_capacity(purpose.len() + 1 + input.len());
+    message.extend_from_slice(purpose);
+    message.push(0);
+    message.extend_from_slice(input);
+    URL_SAFE_NO_PAD.encode(hmac_sha256(key, &message))
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
@@ -174,18 +246,21 @@ impl TokenCipher {
         keys: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, CryptoError> {
         let mut map = HashMap::new();
-        let mut secrets = None;
+        let mut raws: Vec<(&str, Vec<u8>)> = Vec::new();
         for (id, b64) in keys {
             let raw = STANDARD
                 .decode(b64.trim())
                 .map_err(|_| CryptoError::BadKey)?;
             let cipher = Aes256Gcm::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?;
-            if id == current_id {
-                secrets = Some(JobSecrets::new(&raw));
-            }
             map.insert(id.to_owned(), cipher);
+            raws.push((id, raw));
         }
-        let secrets = secrets.ok_or_else(|| CryptoError::UnknownKeyId(current_id.to_owned()))?;
+        if !map.contains_key(current_id) {
+            return Err(CryptoError::UnknownKeyId(current_id.to_owned()));
+        }
+        // The current key first.
+        raws.sort_by_key(|(id, _)| *id != current_id);
+        let secrets = JobSecrets::new(raws.iter().map(|(id, raw)| (*id, raw.as_slice())));
         Ok(Self {
             current: current_id.to_owned(),
             keys: map,
@@ -310,6 +385,48 @@ mod tests {
         let other = TokenCipher::new("k1", [("k1", generate_key().as_str())]).expect("key");
         assert_ne!(s.app_token(a).token, other.job_secrets().app_token(a).token);
         assert!(!format!("{s:?}").contains(&key));
+    }
+
+    #[test]
+    fn secrets_made_before_a_rotation_are_made_again_with_their_key() {
+        let (old, new) = (generate_key(), generate_key());
+        let before = TokenCipher::new("k1", [("k1", old.as_str())]).expect("key");
+        let after =
+            TokenCipher::new("k2", [("k1", old.as_str()), ("k2", new.as_str())]).expect("keys");
+        let (b, a) = (before.job_secrets(), after.job_secrets());
+        let job = uuid::Uuid::new_v4();
+
+        // Issued with the current key; every known key's, current first.
+        let tokens = a.app_tokens(job);
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[0].hash, a.app_token(job).hash);
+        assert_eq!(tokens[1].hash, b.app_token(job).hash);
+        assert_ne!(a.app_token(job).hash, b.app_token(job).hash);
+        let partials = a.partial_tokens(job);
+        assert_eq!(partials[1].hash, b.partial_token(job).hash);
+
+        // A login state names its key: its verifier and nonce are the same
+        // after the rotation, and unknown where the key is not configured.
+        let state = b.new_state();
+        assert!(state.ends_with(".k1"), "{state}");
+        let expose = |s: Option<crate::secret::Secret>| s.map(|s| s.expose().to_owned());
+        assert_eq!(
+            expose(a.pkce_verifier(&state)),
+            expose(b.pkce_verifier(&state))
+        );
+        assert_eq!(expose(a.nonce(&state)), expose(b.nonce(&state)));
+        assert!(a.pkce_verifier(&state).is_some());
+        let gone = TokenCipher::new("k3", [("k3", generate_key().as_str())]).expect("key");
+        assert!(gone.job_secrets().pkce_verifier(&state).is_none());
+        assert!(gone.job_secrets().nonce(&state).is_none());
+        // A state that names no key (made before states named theirs): the
+        // current key.
+        let bare = random_token(32);
+        assert_eq!(expose(b.pkce_verifier(&bare)).map(|v| v.len()), Some(43));
+        assert_eq!(
+            expose(a.pkce_verifier(&a.new_state())).map(|v| v.len()),
+            Some(43)
+        );
     }
 
     #[test]

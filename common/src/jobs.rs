@@ -305,6 +305,22 @@ impl JobError {
             _ => None,
         }
     }
+
+    /// The job whose partial token this resumable error should carry and
+    /// does not (its stored copy).
+    pub fn missing_partial_token(&self) -> Option<Uuid> {
+        match self {
+            Self::NoEmailProvided {
+                partial_token: None,
+                partial_job,
+            }
+            | Self::InvalidReferralCode {
+                partial_token: None,
+                partial_job,
+            } => *partial_job,
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

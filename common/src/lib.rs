@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod jobs;
 pub mod queue;
 pub mod redemption;
+pub mod reissue;
 pub mod secret;
 pub mod store;
 pub mod types;

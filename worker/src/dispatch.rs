@@ -7,8 +7,8 @@ use crate::pipeline::{self, Obtained};
 use crate::{oauth1, replay};
 use backon::{ExponentialBuilder, Retryable};
 use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginJob};
-use socialauth_common::now_ms;
 use socialauth_common::store::JobStatus;
+use socialauth_common::{now_ms, reissue};
 use std::time::Duration;
 use tracing::{instrument, warn};
 use uuid::Uuid;
@@ -104,7 +104,13 @@ async fn run_login(
         if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
             && let Some(JobResult::Login(done)) = stored_result(deps, job_id).await
         {
-            let issued = deps.secrets.app_token(done.token_job.unwrap_or(job_id));
+            let job = done.token_job.unwrap_or(job_id);
+            let now = now_ms();
+            let issued =
+                match reissue::app_token(&deps.secrets, deps.store.as_ref(), job, now).await? {
+                    Some((issued, _)) => issued,
+                    None => deps.secrets.app_token(job),
+                };
             return Ok(socialauth_common::jobs::LoginResult {
                 token: Some(issued.token),
                 ..done

@@ -7,8 +7,8 @@
 use crate::deps::Deps;
 use crate::error::WorkerError;
 use socialauth_common::jobs::{JobError, JobKind, JobResult, LoginResult};
-use socialauth_common::now_ms;
 use socialauth_common::store::JobStatus;
+use socialauth_common::{now_ms, reissue};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -37,8 +37,15 @@ pub async fn outcome_of(
         JobResult::Login(login) => login,
         JobResult::Failed(e) => {
             // The same resumable stop, with the same partial token.
-            return Err(match e.partial_job() {
-                Some(job) => e.with_partial_token(deps.secrets.partial_token(job).token),
+            return Err(match e.missing_partial_token() {
+                Some(job) => {
+                    let now = now_ms();
+                    let issued =
+                        reissue::partial_token(&deps.secrets, deps.store.as_ref(), job, now)
+                            .await?
+                            .unwrap_or_else(|| deps.secrets.partial_token(job));
+                    e.with_partial_token(issued.token)
+                }
                 None => e,
             }
             .into());
@@ -46,14 +53,14 @@ pub async fn outcome_of(
         _ => return Err(JobError::Internal.into()),
     };
     let token_job = first_login.token_job.unwrap_or(first);
-    let issued = deps.secrets.app_token(token_job);
-    // The first job's token, if it still works (not logged out, the key not
-    // rotated in between).
+    // The first job's token, if it still works (not logged out), made with
+    // the key that made it.
     let now = now_ms();
-    let holder = deps.store.find_user_by_token(&issued.hash, now).await?;
-    if holder.is_none_or(|u| u.id != first_login.user.id) {
-        return Err(JobError::InvalidCredentials.into());
-    }
+    let issued =
+        match reissue::app_token(&deps.secrets, deps.store.as_ref(), token_job, now).await? {
+            Some((issued, holder)) if holder.id == first_login.user.id => issued,
+            _ => return Err(JobError::InvalidCredentials.into()),
+        };
     let stored = LoginResult {
         token: None,
         token_job: Some(token_job),

@@ -87,10 +87,10 @@ pub async fn finish_job(
     match submit_envelope(state, envelope).await? {
         Submitted::Accepted(id) => Ok(LoginOutcome::Accepted(id)),
         Submitted::Done(_, JobResult::Failed(e)) => {
-            Err(ApiError::Job(with_partial_token(state, e), flow))
+            Err(ApiError::Job(with_partial_token(state, e).await?, flow))
         }
         Submitted::Done(id, JobResult::Login(result)) => {
-            Ok(LoginOutcome::Done(with_token(state, id, result)))
+            Ok(LoginOutcome::Done(with_token(state, id, result).await?))
         }
         Submitted::Done(_, JobResult::Discovered(_) | JobResult::RequestToken(_)) => {
             Err(ApiError::Job(JobError::Internal, flow))

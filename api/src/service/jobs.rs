@@ -4,8 +4,8 @@ use crate::error::{ApiError, Flow, job_error_parts};
 use crate::service::views::{JobStatusView, TokenResponse};
 use crate::state::AppState;
 use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginResult};
-use socialauth_common::now_ms;
 use socialauth_common::store::JobStatus;
+use socialauth_common::{now_ms, reissue};
 use uuid::Uuid;
 
 /// How long after it finished a job answered with 202 can be polled; its
@@ -56,22 +56,38 @@ pub async fn submit_envelope(
 }
 
 /// A login result whose token is not in it (a redelivered job's stored
-/// copy, or a poll): the token the job issued, derived again — the worker
-/// stored its hash, no other token is made.
-pub fn with_token(state: &AppState, job_id: Uuid, mut result: LoginResult) -> LoginResult {
+/// copy, or a poll): the token the job issued, made again with the key
+/// that made it ([`reissue`]) — the worker stored its hash, no other token
+/// is made. One no longer in the store is made with the current key.
+pub async fn with_token(
+    state: &AppState,
+    job_id: Uuid,
+    mut result: LoginResult,
+) -> Result<LoginResult, ApiError> {
     if result.token.is_none() {
-        let issued = state.secrets.app_token(result.token_job.unwrap_or(job_id));
+        let job = result.token_job.unwrap_or(job_id);
+        let issued =
+            match reissue::app_token(&state.secrets, state.store.as_ref(), job, now_ms()).await? {
+                Some((issued, _)) => issued,
+                None => state.secrets.app_token(job),
+            };
         result.token = Some(issued.token);
     }
-    result
+    Ok(result)
 }
 
-/// A resumable failure with its partial token, derived again.
-pub fn with_partial_token(state: &AppState, e: JobError) -> JobError {
-    match e.partial_job() {
-        Some(job) => e.with_partial_token(state.secrets.partial_token(job).token),
-        None => e,
-    }
+/// A resumable failure with its partial token, made again likewise when
+/// it does not carry it.
+pub async fn with_partial_token(state: &AppState, e: JobError) -> Result<JobError, ApiError> {
+    let Some(job) = e.missing_partial_token() else {
+        return Ok(e);
+    };
+    let issued =
+        match reissue::partial_token(&state.secrets, state.store.as_ref(), job, now_ms()).await? {
+            Some(issued) => issued,
+            None => state.secrets.partial_token(job),
+        };
+    Ok(e.with_partial_token(issued.token))
 }
 
 /// `GET /auth/jobs/{id}`, for [`POLL_WINDOW_MS`] after the job finished
@@ -93,7 +109,7 @@ pub async fn poll(state: &AppState, raw_id: &str) -> Result<JobStatusView, ApiEr
     let view = match (job.status, job.result.clone()) {
         (JobStatus::Succeeded, Some(JobResult::Login(result))) if job.kind == JobKind::Login => {
             let shown = if first_poll().await? {
-                with_token(state, id, result)
+                with_token(state, id, result).await?
             } else {
                 result
             };
@@ -105,7 +121,7 @@ pub async fn poll(state: &AppState, raw_id: &str) -> Result<JobStatusView, ApiEr
         }
         (JobStatus::Failed, Some(JobResult::Failed(e))) => {
             let shown = if e.partial_job().is_some() && first_poll().await? {
-                with_partial_token(state, e)
+                with_partial_token(state, e).await?
             } else {
                 e
             };

@@ -13,7 +13,7 @@ use crate::service::required::Required;
 use crate::state::AppState;
 use serde::Deserialize;
 use socialauth_common::catalogue::{Protocol, ProviderConfig};
-use socialauth_common::crypto::{hash_token, pkce_challenge, random_token};
+use socialauth_common::crypto::{hash_token, pkce_challenge};
 use socialauth_common::jobs::{
     DiscoverJob, Job, JobEnvelope, JobError, JobResult, LoginCredential, LoginJob,
 };
@@ -40,13 +40,17 @@ pub async fn authorization_url(
     }
     let endpoint = authorize_endpoint(state, &provider, request_id).await?;
 
-    let state_value = random_token(32);
+    let state_value = state.secrets.new_state();
     // The verifier and the nonce are made from the state again when it
-    // comes back: nothing but the state's hash is stored.
+    // comes back, with the key it names: nothing but the state's hash is
+    // stored.
     let verifier = provider
         .pkce
-        .then(|| state.secrets.pkce_verifier(&state_value));
-    let nonce = (provider.protocol == Protocol::Oidc).then(|| state.secrets.nonce(&state_value));
+        .then(|| state.secrets.pkce_verifier(&state_value))
+        .flatten();
+    let nonce = (provider.protocol == Protocol::Oidc)
+        .then(|| state.secrets.nonce(&state_value))
+        .flatten();
     let now = now_ms();
     state
         .store
@@ -166,17 +170,27 @@ pub async fn complete(
             LoginCredential::AuthorizationCode {
                 code,
                 redirect_uri: saved.redirect_uri,
-                // A state made before verifiers were derived names its own.
+                // A state made before verifiers were derived names its own;
+                // one naming a key this process does not know is refused.
                 pkce_verifier: match saved.pkce_verifier {
                     Some(stored) => Some(Secret::new(stored)),
-                    None => provider
-                        .pkce
-                        .then(|| state.secrets.pkce_verifier(state_value.expose())),
+                    None if provider.pkce => Some(
+                        state
+                            .secrets
+                            .pkce_verifier(state_value.expose())
+                            .ok_or(ApiError::NonField("invalid_state"))?,
+                    ),
+                    None => None,
                 },
                 nonce: match saved.nonce {
                     Some(stored) => Some(Secret::new(stored)),
-                    None => (provider.protocol == Protocol::Oidc)
-                        .then(|| state.secrets.nonce(state_value.expose())),
+                    None if provider.protocol == Protocol::Oidc => Some(
+                        state
+                            .secrets
+                            .nonce(state_value.expose())
+                            .ok_or(ApiError::NonField("invalid_state"))?,
+                    ),
+                    None => None,
                 },
                 state_consumed: true,
             }
