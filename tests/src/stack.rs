@@ -194,6 +194,7 @@ pub struct Stack {
     pub queue_prefix: String,
     dir: tempfile::TempDir,
     worker_count: usize,
+    api_restarts: usize,
 }
 
 /// The port the api says it listens on ("listening … port=N" in its
@@ -322,6 +323,7 @@ impl Stack {
             queue_prefix: prefix,
             dir,
             worker_count: 0,
+            api_restarts: 0,
         };
         if opts.mode == Mode::Production && opts.start_worker {
             stack.start_worker()?;
@@ -332,12 +334,68 @@ impl Stack {
 
     /// Starts one more `socialauth-worker` process.
     pub fn start_worker(&mut self) -> anyhow::Result<()> {
+        let path = self.config_path.clone();
+        self.start_worker_with(&path)
+    }
+
+    /// Rotates the encryption key, as an operator does: a new current key
+    /// (`k2`), the old one kept as a previous key; the api restarts with
+    /// it. Workers already running keep the old configuration (a rolling
+    /// deploy half done); [`Stack::start_worker`] starts new ones with the
+    /// new one. Returns the old configuration's path
+    /// ([`Stack::start_worker_with`]).
+    pub async fn rotate_key(&mut self) -> anyhow::Result<PathBuf> {
+        let old_path = self.config_path.clone();
+        let old = std::fs::read_to_string(&old_path)?;
+        let line = old
+            .lines()
+            .find(|l| l.starts_with("encryption_key = "))
+            .context("a production configuration names its key")?
+            .to_owned();
+        let old_key = line.trim_start_matches("encryption_key = ").to_owned();
+        let new_key = socialauth_common::crypto::generate_key();
+        let rotated = old.replace(
+            &line,
+            &format!(
+                "encryption_key = {new_key:?}\nencryption_key_id = \"k2\"\n\
+                 previous_encryption_keys = {{ k1 = {old_key} }}"
+            ),
+        );
+        let new_path = self.dir.path().join("socialauth-rotated.toml");
+        std::fs::write(&new_path, rotated)?;
+        self.config_path = new_path;
+        self.restart_api().await?;
+        Ok(old_path)
+    }
+
+    /// Restarts the api with the current configuration file (it listens on
+    /// a new port: [`Stack::url`] follows).
+    pub async fn restart_api(&mut self) -> anyhow::Result<()> {
+        let config_arg = self.config_path.display().to_string();
+        let restarts = self.api_restarts + 1;
+        let mut api = Process::spawn(
+            &binary("socialauth-api")?,
+            &["--config", &config_arg],
+            self.dir.path(),
+            self.dir.path().join(format!("api-{restarts}.log")),
+        )?;
+        let port = announced_port(&mut api).await?;
+        let old = std::mem::replace(&mut self.api, api);
+        old.kill().await;
+        self.api_restarts = restarts;
+        self.base_url = format!("http://127.0.0.1:{port}");
+        self.wait_ready().await
+    }
+
+    /// Starts one more `socialauth-worker` process with the configuration
+    /// at `path` (an older one: [`Stack::rotate_key`]).
+    pub fn start_worker_with(&mut self, path: &Path) -> anyhow::Result<()> {
         self.worker_count += 1;
         let log = self
             .dir
             .path()
             .join(format!("worker-{}.log", self.worker_count));
-        let config_arg = self.config_path.display().to_string();
+        let config_arg = path.display().to_string();
         let worker = Process::spawn(
             &binary("socialauth-worker")?,
             &["--config", &config_arg],

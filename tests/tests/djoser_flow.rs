@@ -355,3 +355,47 @@ async fn operations_endpoints_answer() -> anyhow::Result<()> {
     assert!(doc["paths"]["/users/me"]["get"].is_object());
     Ok(())
 }
+
+/// A key rotation in the middle of logins, applied to the api first (a
+/// rolling deploy): a state made before it still makes its PKCE verifier
+/// and nonce (it names its key), and a token a worker on the old key
+/// issued is shown to the poll by the rotated api — the very token, which
+/// logs in.
+#[tokio::test]
+async fn a_key_rotation_mid_login_keeps_states_and_issued_tokens() -> anyhow::Result<()> {
+    let mut w = World::start_with(Mode::Production, |o| o.reply_timeout_ms = 1_500).await?;
+    let cb = w.callback("corp", "alice").await?;
+    let state = cb.state.clone().expect("the callback's state");
+    assert!(state.ends_with(".k1"), "{state}");
+    w.stack.stop_workers().await;
+    let old_config = w.stack.rotate_key().await?;
+
+    let (status, accepted) = w
+        .post_json("corp", &json!({"code": cb.code, "state": cb.state}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let job_id = accepted["job_id"].as_str().expect("job_id").to_owned();
+    w.stack.start_worker_with(&old_config)?;
+    let status_url = w.stack.url(&format!("/auth/jobs/{job_id}"));
+    let done = poll_json(&w.http, &status_url, Duration::from_secs(30), |b| {
+        b["status"] != "pending"
+    })
+    .await?;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", w.stack.logs());
+    let token = done["result"]["token"].as_str().expect("token");
+    let (status, me) = w.get_auth("/users/me", "Token", token).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+
+    // The deploy finished: a new login's state names the new key.
+    w.stack.stop_workers().await;
+    w.stack.start_worker()?;
+    let (status, again) = w.login("corp", "alice").await?;
+    assert_eq!(status, StatusCode::CREATED, "{again}\n{}", w.stack.logs());
+    assert_eq!(again["is_new"], false);
+    let (_, begun) = w.begin("corp", Some(REDIRECT_URI)).await;
+    let url = begun["authorization_url"]
+        .as_str()
+        .expect("authorization_url");
+    assert!(url.contains(".k2"), "{url}");
+    Ok(())
+}
