@@ -105,10 +105,7 @@ impl JobSecrets {
     /// The app token job `job` issued, for each key it may have been made
     /// with, the current key first.
     pub fn app_tokens(&self, job: uuid::Uuid) -> Vec<Issued> {
-        self.keys
-            .iter()
-            .map(|(_, key)| derive(key, b"app-token", job))
-            .collect()
+        self.with_every_key(b"app-token", job)
     }
 
     /// The partial token of the login that job `job` stopped.
@@ -119,9 +116,14 @@ impl JobSecrets {
     /// The partial token job `job` made, for each key it may have been
     /// made with, the current key first.
     pub fn partial_tokens(&self, job: uuid::Uuid) -> Vec<Issued> {
+        self.with_every_key(b"partial-token", job)
+    }
+
+    /// `purpose`'s secret of `job` with each key, the current one first.
+    fn with_every_key(&self, purpose: &[u8], job: uuid::Uuid) -> Vec<Issued> {
         self.keys
             .iter()
-            .map(|(_, key)| derive(key, b"partial-token", job))
+            .map(|(_, key)| derive(key, purpose, job))
             .collect()
     }
 
@@ -139,20 +141,20 @@ impl JobSecrets {
     /// again from the state the client brings back, so it is never stored.
     /// `None`: the state names a key this process does not know.
     pub fn pkce_verifier(&self, state: &str) -> Option<crate::secret::Secret> {
-        let key = self.state_key(state)?;
-        Some(crate::secret::Secret::new(derive_text(
-            key,
-            b"pkce-verifier",
-            state.as_bytes(),
-        )))
+        self.of_state(b"pkce-verifier", state)
     }
 
     /// The OpenID Connect nonce of the login state `state`, likewise.
     pub fn nonce(&self, state: &str) -> Option<crate::secret::Secret> {
+        self.of_state(b"oidc-nonce", state)
+    }
+
+    /// `purpose`'s secret of `state`, with the key the state names.
+    fn of_state(&self, purpose: &[u8], state: &str) -> Option<crate::secret::Secret> {
         let key = self.state_key(state)?;
         Some(crate::secret::Secret::new(derive_text(
             key,
-            b"oidc-nonce",
+            purpose,
             state.as_bytes(),
         )))
     }
