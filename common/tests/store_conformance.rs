@@ -3372,3 +3372,39 @@ fn unbounded_table_scans(plan: &[String]) -> Vec<String> {
         .map(|node| node[0].to_owned())
         .collect()
 }
+
+/// The code claims' statement commits without waiting for the WAL flush,
+/// for its own transaction only: the next statement on the same
+/// connection (a login's write, say) waits for it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_code_claims_skip_the_flush_for_their_own_commit_only() {
+    let fixture = Fixture::postgres().await;
+    let Raw::Postgres(url) = &fixture.raw else {
+        unreachable!("a PostgreSQL fixture")
+    };
+    let (_, claims) = store::PG_BATCH_STATEMENTS
+        .into_iter()
+        .find(|(name, _)| *name == "code claims")
+        .expect("the code claims' statement");
+    let mut conn = PgConnection::connect(url).await.expect("connect");
+    let claimed: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(claims.to_owned()))
+        .bind(vec!["p"])
+        .bind(vec!["code-hash"])
+        .bind(vec![Uuid::new_v4().to_string()])
+        .bind(vec!["request-hash"])
+        .bind(vec![1_i64])
+        .bind(vec![60_001_i64])
+        .fetch_all(&mut conn)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, [("p".to_owned(), "code-hash".to_owned())]);
+    let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut conn)
+        .await
+        .expect("show");
+    assert_eq!(
+        setting, "on",
+        "the claim's setting outlived its transaction"
+    );
+    let _ = conn.close().await;
+}

@@ -1,5 +1,7 @@
 //! Code claims made together on PostgreSQL ([`super::group_commit`]): a
-//! batch of distinct codes is one statement, [`CLAIM_LOGIN_CODES_PG`]. A
+//! batch of distinct codes is one statement, [`CLAIM_LOGIN_CODES_PG`],
+//! committed without waiting for the WAL flush (why that is safe: its
+//! documentation). A
 //! code it did not claim (another job holds it) is then claimed alone, which
 //! says who holds it; so is every code of a batch the server refused.
 
@@ -64,8 +66,13 @@ impl Together for CodeClaims {
         ]) + 64
     }
 
+    /// As a batch of one (its commit, like a batch's, does not wait for the
+    /// flush); a code it did not claim, alone, which says who holds it.
     async fn write_one(pool: &PgPool, row: &ClaimRow) -> Result<CodeClaimed, StoreError> {
-        login_flows::pg::claim_code_alone(pool, &row.claim()).await
+        match Self::write_many(pool, &[row]).await? {
+            Some(claimed) if matches!(claimed.as_slice(), [Some(_)]) => Ok(CodeClaimed::Claimed),
+            _ => login_flows::pg::claim_code_alone(pool, &row.claim()).await,
+        }
     }
 
     /// A code the statement did not claim is held by another job: claimed

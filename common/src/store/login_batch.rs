@@ -16,7 +16,7 @@
 
 use super::base::{SqlRow, map_err};
 use super::group_commit::{Together, column, text_bytes, unless_refused};
-use super::logins::{FIND_FACTS_PG, WRITE_LOGINS_PG};
+use super::logins::{FIND_FACTS_PG, WRITE_LOGINS_PG, WRITE_PLAIN_LOGINS_PG};
 use super::{
     DecideLogin, FactsQuery, LinkedUser, LoginChange, LoginFacts, LoginWrite, StoreError, UserId,
     Written, jobs, users,
@@ -221,10 +221,19 @@ impl WriteRow {
     }
 }
 
-/// Many writes as [`WRITE_LOGINS_PG`], answered in their order; the
-/// server's refusal as the `sqlx` error.
+/// Many writes as [`WRITE_LOGINS_PG`] (as [`WRITE_PLAIN_LOGINS_PG`] when
+/// none resumes a partial login or records an audit event), answered in
+/// their order; the server's refusal as the `sqlx` error.
 async fn write_logins(pool: &PgPool, rows: &[&WriteRow]) -> Result<Vec<Written>, sqlx::Error> {
-    let found = sqlx::query(WRITE_LOGINS_PG)
+    let plain = rows
+        .iter()
+        .all(|r| r.partial_hash.is_none() && r.audit_kind.is_none());
+    let statement = if plain {
+        WRITE_PLAIN_LOGINS_PG
+    } else {
+        WRITE_LOGINS_PG
+    };
+    let found = sqlx::query(statement)
         .bind(column(rows, |r| r.kind))
         .bind(column(rows, |r| r.account_id))
         .bind(column(rows, |r| r.user_id))

@@ -63,11 +63,20 @@ pub(super) const FIND_LOGIN_CODE: &str = "SELECT job_id, request_hash, created_a
 /// [`CLAIM_LOGIN_CODE`] over rows instead of parameters: claims several
 /// distinct codes in one statement, in a fixed order (so two writers never
 /// wait on each other's rows crosswise), and returns the codes it claimed.
+///
+/// Its commit does not wait for the WAL flush (`synchronous_commit` off for
+/// this statement's own transaction only). A claim matters only until the
+/// login it precedes is written, and that write's commit waits for the
+/// flush of everything before it in the WAL — the claim included. So a
+/// crash can forget only the claims of logins that had not been written;
+/// a code posted again after that reaches the provider, which refuses a
+/// code it already redeemed. Nothing is issued twice.
 pub(super) const CLAIM_LOGIN_CODES_PG: &str = "INSERT INTO login_codes \
      (provider, code_hash, job_id, request_hash, created_at, expires_at) \
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
                           $6::bigint[]) AS i(provider, code_hash, job_id, request_hash, \
                                             created_at, expires_at) \
+     WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL \
      ORDER BY provider, code_hash \
      ON CONFLICT (provider, code_hash) DO UPDATE \
      SET job_id = excluded.job_id, request_hash = excluded.request_hash, \

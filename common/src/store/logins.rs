@@ -38,34 +38,11 @@ pub(super) const FIND_FACTS_PG: &str = concat!(
                         AND r.referral_code = inp.referral_code OFFSET 0) ref ON true"
 );
 
-/// Many logins' writes as one statement. Parameters are arrays, one
-/// element per login, in this order: $1 kind (`existing`, `create`,
-/// `link`), $2 the link's id (existing), $3 the user's id (the new one's
-/// for `create`); the new user: $4 username, $5 email, $6 normalized
-/// email, $7 email verified, $8 first name, $9 last name, $10 referral
-/// code, $11 referrer, $12 created at; the link: $13 provider, $14 uid,
-/// $15 email, $16 extra data, $17 created at; its sealed tokens: $18 key
-/// id, $19 access, $20 refresh, $21 token secret, $22 expiry; $23 app
-/// token hash, $24 its expiry, $25 job id, $26 the job's stored result,
-/// $27 the partial login's hash (or NULL), $28 now; the audit event (or
-/// NULLs): $29 kind, $30 provider, $31 outcome, $32 detail, $33 request
-/// id, $34 time.
-///
-/// The rows it updates are found by `= ANY` over the batch's keys, so the
-/// plan (a generic plan, kept for the session) reads them through an
-/// index whatever the tables' statistics were when it was made; a join
-/// alone would let a plan made on a near-empty table read the whole table
-/// on every batch.
-///
-/// Per login, in one transaction: only while its user is still active
-/// (`existing`, `link`) and its link still the user's (`existing`), consume
-/// the partial login it resumes (when it names one);
-/// then create the user and its link, or link the user, or refresh the
-/// tokens of its link; then the app token, the job's result and the audit
-/// event. One row per login: `partial_ok` (false: the partial login it
-/// named was not there to consume) and `written`. A unique violation
-/// fails the whole statement, naming its constraint.
-pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
+/// The pieces of [`WRITE_LOGINS_PG`] and [`WRITE_PLAIN_LOGINS_PG`].
+macro_rules! login_writes {
+    // The batch's rows.
+    (inputs) => {
+        "WITH inp AS (SELECT * FROM unnest(\
        $1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
        $7::boolean[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], \
        $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::text[], \
@@ -78,20 +55,25 @@ pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
             token_secret, expires_at, token_hash, token_expires_at, job_id, result, \
             partial_hash, now, audit_kind, audit_provider, audit_outcome, audit_detail, \
             audit_request_id, audit_at, ord)), \
-     eligible AS (SELECT inp.* FROM inp \
+     "
+    };
+    // The rows whose user may still log in, named `$name`.
+    (eligible $name:literal) => {
+        concat!(
+            $name,
+            " AS (SELECT inp.* FROM inp \
        WHERE (inp.kind = 'create' OR EXISTS (SELECT 1 FROM users u \
                                              WHERE u.id = inp.user_id AND u.is_active)) \
          AND (inp.kind <> 'existing' OR inp.partial_hash IS NULL \
               OR EXISTS (SELECT 1 FROM social_accounts s \
                          WHERE s.id = inp.account_id AND s.user_id = inp.user_id))), \
-     partial AS (UPDATE partial_logins p SET consumed_at = eligible.now FROM eligible \
-       WHERE p.token_hash = ANY (ARRAY(SELECT partial_hash FROM eligible \
-                                       WHERE partial_hash IS NOT NULL)) \
-         AND p.token_hash = eligible.partial_hash AND p.consumed_at IS NULL \
-       RETURNING eligible.ord), \
-     ready AS (SELECT eligible.* FROM eligible WHERE eligible.partial_hash IS NULL \
-       OR EXISTS (SELECT 1 FROM partial WHERE partial.ord = eligible.ord)), \
-     new_users AS (INSERT INTO users (id, username, email, email_normalized, email_verified, \
+     "
+        )
+    };
+    // The user, the link or its refreshed tokens, the app token and the
+    // job's result of each row of `ready`; `done`, the rows written.
+    (rows) => {
+        "new_users AS (INSERT INTO users (id, username, email, email_normalized, email_verified, \
                                       first_name, last_name, referral_code, referred_by, \
                                       created_at) \
        SELECT user_id, username, email, email_normalized, email_verified, first_name, \
@@ -121,13 +103,70 @@ pub(super) const WRITE_LOGINS_PG: &str = "WITH inp AS (SELECT * FROM unnest(\
        SELECT ready.job_id, 'login', 'succeeded', ready.result, 1, ready.now, ready.now \
        FROM ready JOIN done ON done.ord = ready.ord \
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
-           attempts = excluded.attempts, updated_at = excluded.updated_at), \
-     a AS (INSERT INTO audit_events (at, kind, user_id, provider, outcome, detail, request_id) \
+           attempts = excluded.attempts, updated_at = excluded.updated_at) "
+    };
+}
+
+/// Many logins' writes as one statement. Parameters are arrays, one
+/// element per login, in this order: $1 kind (`existing`, `create`,
+/// `link`), $2 the link's id (existing), $3 the user's id (the new one's
+/// for `create`); the new user: $4 username, $5 email, $6 normalized
+/// email, $7 email verified, $8 first name, $9 last name, $10 referral
+/// code, $11 referrer, $12 created at; the link: $13 provider, $14 uid,
+/// $15 email, $16 extra data, $17 created at; its sealed tokens: $18 key
+/// id, $19 access, $20 refresh, $21 token secret, $22 expiry; $23 app
+/// token hash, $24 its expiry, $25 job id, $26 the job's stored result,
+/// $27 the partial login's hash (or NULL), $28 now; the audit event (or
+/// NULLs): $29 kind, $30 provider, $31 outcome, $32 detail, $33 request
+/// id, $34 time.
+///
+/// The rows it updates are found by `= ANY` over the batch's keys, so the
+/// plan (a generic plan, kept for the session) reads them through an
+/// index whatever the tables' statistics were when it was made; a join
+/// alone would let a plan made on a near-empty table read the whole table
+/// on every batch.
+///
+/// Per login, in one transaction: only while its user is still active
+/// (`existing`, `link`) and its link still the user's (`existing`), consume
+/// the partial login it resumes (when it names one);
+/// then create the user and its link, or link the user, or refresh the
+/// tokens of its link; then the app token, the job's result and the audit
+/// event. One row per login: `partial_ok` (false: the partial login it
+/// named was not there to consume) and `written`. A unique violation
+/// fails the whole statement, naming its constraint.
+pub(super) const WRITE_LOGINS_PG: &str = concat!(
+    login_writes!(inputs),
+    login_writes!(eligible "eligible"),
+    "partial AS (UPDATE partial_logins p SET consumed_at = eligible.now FROM eligible \
+       WHERE p.token_hash = ANY (ARRAY(SELECT partial_hash FROM eligible \
+                                       WHERE partial_hash IS NOT NULL)) \
+         AND p.token_hash = eligible.partial_hash AND p.consumed_at IS NULL \
+       RETURNING eligible.ord), \
+     ready AS (SELECT eligible.* FROM eligible WHERE eligible.partial_hash IS NULL \
+       OR EXISTS (SELECT 1 FROM partial WHERE partial.ord = eligible.ord)), \
+     ",
+    login_writes!(rows),
+    ", a AS (INSERT INTO audit_events (at, kind, user_id, provider, outcome, detail, request_id) \
        SELECT ready.audit_at, ready.audit_kind, ready.user_id, ready.audit_provider, \
               ready.audit_outcome, ready.audit_detail, ready.audit_request_id \
        FROM ready JOIN done ON done.ord = ready.ord WHERE ready.audit_kind IS NOT NULL) \
-     SELECT inp.ord, \
+     ",
+    "SELECT inp.ord, \
             (NOT EXISTS (SELECT 1 FROM eligible WHERE eligible.ord = inp.ord) \
              OR EXISTS (SELECT 1 FROM ready WHERE ready.ord = inp.ord)) AS partial_ok, \
             EXISTS (SELECT 1 FROM done WHERE done.ord = inp.ord) AS written \
-     FROM inp";
+     FROM inp"
+);
+
+/// [`WRITE_LOGINS_PG`] for a batch that resumes no partial login and
+/// records no audit event — nearly every batch: the same writes, without
+/// the statements that would have nothing to do (each would still open its
+/// table and that table's indexes on every batch).
+pub(super) const WRITE_PLAIN_LOGINS_PG: &str = concat!(
+    login_writes!(inputs),
+    login_writes!(eligible "ready"),
+    login_writes!(rows),
+    "SELECT inp.ord, true AS partial_ok, \
+            EXISTS (SELECT 1 FROM done WHERE done.ord = inp.ord) AS written \
+     FROM inp"
+);

@@ -44,9 +44,10 @@ pub const PG_SESSION_SETTINGS: &str = "SET enable_seqscan = off";
 /// The PostgreSQL store's statements over arrays (its batches), by name:
 /// each must read the rows of its batch through index conditions whatever
 /// the tables' statistics, since their plans are made once per session.
-pub const PG_BATCH_STATEMENTS: [(&str, &str); 5] = [
+pub const PG_BATCH_STATEMENTS: [(&str, &str); 6] = [
     ("login facts", super::logins::FIND_FACTS_PG),
     ("login writes", super::logins::WRITE_LOGINS_PG),
+    ("plain login writes", super::logins::WRITE_PLAIN_LOGINS_PG),
     ("code claims", super::login_flows::CLAIM_LOGIN_CODES_PG),
     ("login state inserts", super::oauth_states::INSERT_MANY_PG),
     ("login state takes", super::oauth_states::TAKE_MANY_PG),
