@@ -1,9 +1,9 @@
 //! Code claims made together on PostgreSQL ([`super::group_commit`]): a
 //! batch of distinct codes is one statement, [`CLAIM_LOGIN_CODES_PG`],
 //! committed without waiting for the WAL flush (why that is safe: its
-//! documentation). A
-//! code it did not claim (another job holds it) is then claimed alone, which
-//! says who holds it; so is every code of a batch the server refused.
+//! documentation). A code it did not claim (another job holds it) is then
+//! claimed alone, which says who holds it; so is every code of a batch the
+//! server refused.
 
 use super::base::SqlRow;
 use super::group_commit::{Together, column, text_bytes, unless_refused};
