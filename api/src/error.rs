@@ -137,6 +137,7 @@ pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
         JobError::EmailAlreadyInUse => (bad, json!({"email": "email_already_in_use"})),
         JobError::EmailNotAllowed => (bad, json!({"email": "email_not_allowed"})),
         JobError::InactiveUser => (bad, json!({"non_field_errors": ["inactive_user"]})),
+        JobError::SignupClosed => (bad, json!({"non_field_errors": ["signup_closed"]})),
         JobError::ProviderUnavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"non_field_errors": ["provider_unavailable"]}),

@@ -1,7 +1,7 @@
 //! The provider catalogue: protocols with endpoints and profile mappings.
 //! Brands (google, github, …) are presets: data, not code.
 
-use crate::config::{ProfileSettings, ProviderSettings, Settings};
+use crate::config::{LinkingPolicy, ProfileSettings, ProviderSettings, Settings};
 use crate::secret::Secret;
 use crate::types::{Profile, ProviderName};
 use serde_json::Value;
@@ -139,6 +139,8 @@ pub struct ProviderConfig {
     pub profile: ProfileMapping,
     pub allowed_email_domains: Vec<String>,
     pub authorize_params: BTreeMap<String, String>,
+    /// The provider's own, else `[security]`'s.
+    pub linking: LinkingPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +163,10 @@ impl Catalogue {
             if !p.enabled {
                 continue;
             }
-            let config = resolve(name, p)?;
+            let mut config = resolve(name, p)?;
+            config.linking = p
+                .linking
+                .unwrap_or_else(|| settings.security.default_linking());
             providers.insert(name.clone(), Arc::new(config));
         }
         Ok(Self { providers })
@@ -419,6 +424,7 @@ fn resolve(name: &str, p: &ProviderSettings) -> Result<ProviderConfig, Catalogue
             .map(|d| d.to_lowercase())
             .collect(),
         authorize_params,
+        linking: p.linking.unwrap_or_default(),
     })
 }
 
@@ -432,6 +438,45 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, toml_text).expect("write");
         Settings::load_with_env(Some(&path), vec![]).expect("load")
+    }
+
+    /// A provider's own policy wins; else `[security] linking`; else the
+    /// older `associate_by_email`.
+    #[test]
+    fn linking_policies_resolve_per_provider_then_globally() {
+        let two = "[providers.github]\npreset = \"github\"\nclient_id = \"id\"\n\
+                   [providers.gitlab]\npreset = \"gitlab\"\nclient_id = \"id\"\n\
+                   linking = \"link_only\"\n";
+        let policy = |security: &str, name: &str| {
+            let s = settings(&format!("[security]\n{security}\n{two}"));
+            Catalogue::from_settings(&s)
+                .expect("catalogue")
+                .get(name)
+                .expect(name)
+                .linking
+        };
+        assert_eq!(policy("", "github"), LinkingPolicy::Deny);
+        assert_eq!(policy("", "gitlab"), LinkingPolicy::LinkOnly);
+        assert_eq!(
+            policy("associate_by_email = true", "github"),
+            LinkingPolicy::LinkVerified
+        );
+        assert_eq!(
+            policy("associate_by_email = true\nlinking = \"deny\"", "github"),
+            LinkingPolicy::Deny
+        );
+        assert_eq!(
+            policy("linking = \"link_only\"", "github"),
+            LinkingPolicy::LinkOnly
+        );
+        assert_eq!(
+            policy("linking = \"link_verified\"", "gitlab"),
+            LinkingPolicy::LinkOnly
+        );
+        let bad = tempfile::tempdir().expect("dir");
+        let path = bad.path().join("c.toml");
+        std::fs::write(&path, "[security]\nlinking = \"sometimes\"\n").expect("write");
+        assert!(Settings::load_with_env(Some(&path), vec![]).is_err());
     }
 
     #[test]

@@ -133,6 +133,48 @@ impl Default for WorkerSettings {
     }
 }
 
+/// What a login whose identity is linked to nobody may do with an
+/// existing account and whether it may create one. One policy decides on
+/// every way in (the pipeline's step 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkingPolicy {
+    /// Never link by email: an address that belongs to an account is
+    /// `email_already_in_use`. Signups open.
+    #[default]
+    Deny,
+    /// Link to the account that owns the email when the provider verified
+    /// the login's email and the account's email is verified too. Signups
+    /// open.
+    LinkVerified,
+    /// Only existing users sign in: an identity already linked, or linked
+    /// now as `link_verified` would. Everything else is `signup_closed`.
+    LinkOnly,
+}
+
+impl LinkingPolicy {
+    /// Whether a verified email links to its verified owner.
+    pub fn links_by_email(self) -> bool {
+        matches!(self, Self::LinkVerified | Self::LinkOnly)
+    }
+
+    /// Whether a login may create a user.
+    pub fn allows_signup(self) -> bool {
+        !matches!(self, Self::LinkOnly)
+    }
+}
+
+impl SecuritySettings {
+    /// The policy of a provider that names none.
+    pub fn default_linking(&self) -> LinkingPolicy {
+        self.linking.unwrap_or(if self.associate_by_email {
+            LinkingPolicy::LinkVerified
+        } else {
+            LinkingPolicy::Deny
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecuritySettings {
@@ -144,6 +186,10 @@ pub struct SecuritySettings {
     /// Older keys still accepted for decryption, by key id.
     pub previous_encryption_keys: BTreeMap<String, Secret>,
     pub admin_key: Option<Secret>,
+    /// The linking policy of every provider that names none; unset, it
+    /// follows `associate_by_email` (`link_verified` when on, else `deny`).
+    pub linking: Option<LinkingPolicy>,
+    /// The older switch: `true` is `linking = "link_verified"`.
     pub associate_by_email: bool,
     pub state_ttl_secs: i64,
     /// Lifetime of an app token; 0 means it lives until logout.
@@ -161,6 +207,7 @@ impl Default for SecuritySettings {
             encryption_key_id: "k1".into(),
             previous_encryption_keys: BTreeMap::new(),
             admin_key: None,
+            linking: None,
             associate_by_email: false,
             state_ttl_secs: 600,
             token_ttl_secs: 0,
@@ -216,6 +263,8 @@ pub struct ProviderSettings {
     /// The directory tenant of a multi-tenant issuer (`microsoft`): its id
     /// or domain, or `common`, `organizations`, `consumers`.
     pub tenant: Option<String>,
+    /// This provider's linking policy; unset: `[security]`'s.
+    pub linking: Option<LinkingPolicy>,
     pub profile: Option<ProfileSettings>,
     #[serde(default)]
     pub allowed_email_domains: Vec<String>,

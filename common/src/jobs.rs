@@ -256,6 +256,10 @@ pub enum JobError {
     InvalidPartialToken,
     #[error("the email belongs to another account")]
     EmailAlreadyInUse,
+    /// The provider's linking policy is `link_only` and the login would
+    /// have created a user.
+    #[error("signups are closed")]
+    SignupClosed,
     #[error("the email's domain is not allowed")]
     EmailNotAllowed,
     #[error("the user is inactive")]

@@ -45,6 +45,7 @@ in_both_modes!(
     twenty_concurrent_first_logins_make_one_user,
     a_double_submitted_code_gets_the_first_result,
     associate_by_email_links_only_verified_emails,
+    link_only_signs_in_existing_users_and_closes_signups_on_every_way_in,
     inactive_users_and_disallowed_domains_are_refused,
     only_a_provider_verified_email_passes_the_domain_rule,
     the_id_token_nonce_must_be_the_one_sent,
@@ -538,6 +539,67 @@ async fn associate_by_email_links_only_verified_emails(mode: Mode) -> anyhow::Re
     let (status, refused) = corpoauth_login(&w, "bob").await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(refused, json!({"email": "email_already_in_use"}));
+    Ok(())
+}
+
+/// `corpoauth` under `link_only`, every other provider under the global
+/// `deny`: only an identity linked already, or one whose verified email is
+/// a verified account's, signs in through `corpoauth`; every other login
+/// is `signup_closed` at once, on `/social-auth` and in the djoser flow.
+async fn link_only_signs_in_existing_users_and_closes_signups_on_every_way_in(
+    mode: Mode,
+) -> anyhow::Result<()> {
+    let w = World::start_with(mode, |o| {
+        o.security_toml = "linking = \"deny\"".into();
+        o.providers_toml = o.providers_toml.replace(
+            "[providers.corpoauth]\n",
+            "[providers.corpoauth]\nlinking = \"link_only\"\n",
+        );
+    })
+    .await?;
+    let closed = json!({"non_field_errors": ["signup_closed"]});
+    // Signups stay open where the policy is the global `deny`.
+    let (status, alice) = code_login(&w, "alice", json!({})).await?;
+    assert_eq!(status, StatusCode::CREATED, "{alice}");
+    let (status, _) = code_login(&w, "bob", json!({})).await?;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A new person, one without an email, one whose email is only
+    // unverified: closed, without a `no_email_provided` round.
+    for user in ["zoe", "nomail", "bob"] {
+        let (status, body) = corpoauth_login(&w, user).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{user}: {body}");
+        assert_eq!(body, closed, "{user}");
+    }
+    let (status, body) = w.login("corpoauth", "zoe").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body, closed);
+
+    // alice's verified email is her verified account's: linked, then
+    // signed in again through the link.
+    for _ in 0..2 {
+        let (status, linked) = corpoauth_login(&w, "alice").await?;
+        assert_eq!(status, StatusCode::OK, "{linked}");
+        assert_eq!(linked["is_new"], false);
+        assert_eq!(linked["user"]["id"], alice["user"]["id"]);
+    }
+    // The djoser flow answers 201 to every login, as djoser does.
+    let (status, body) = w.login("corpoauth", "alice").await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["user"]["id"], alice["user"]["id"], "{body}");
+
+    // Nobody was created by a closed signup: alice and bob only.
+    let (_, me) = w.get_auth("/users/me", "Token", &token(&alice)).await;
+    assert_eq!(
+        me["social_accounts"].as_array().map(Vec::len),
+        Some(2),
+        "{me}"
+    );
+    let store = w.stack.store().await?;
+    let mut tx = store.begin().await?;
+    let zoe = tx.find_user_by_email("zoe@example.test").await?;
+    tx.commit().await?;
+    anyhow::ensure!(zoe.is_none(), "a closed signup created zoe");
     Ok(())
 }
 

@@ -11,9 +11,6 @@ use std::time::Duration;
 /// Account-linking and token policy, from `[security]`.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// Link a new identity to the account that owns its email, when the
-    /// provider says the email is verified.
-    pub associate_by_email: bool,
     /// App token lifetime in milliseconds; `None`: until logout.
     pub token_ttl_ms: Option<i64>,
     /// How long a retry of a used code gets the first outcome.
@@ -24,7 +21,6 @@ impl Policy {
     pub fn from_settings(settings: &Settings) -> Self {
         let ttl = settings.security.token_ttl_secs;
         Self {
-            associate_by_email: settings.security.associate_by_email,
             token_ttl_ms: (ttl > 0).then(|| ttl.saturating_mul(1000)),
             retry_window_ms: settings.security.retry_window_ms(),
         }

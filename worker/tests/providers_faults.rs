@@ -57,6 +57,7 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         profile: ProfileMapping::default(),
         allowed_email_domains: vec![],
         authorize_params: BTreeMap::new(),
+        linking: Default::default(),
     }
 }
 

@@ -62,7 +62,7 @@ async fn authorize_url(
     responses(
         (status = 201, body = TokenResponse),
         (status = 202, body = JobAccepted, description = "The worker has not answered within reply_timeout: poll status_url"),
-        (status = 400, description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\"]}`, a pipeline error, or missing fields"),
+        (status = 400, description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\" | \"signup_closed\"]}`, a pipeline error, or missing fields"),
     )
 )]
 async fn complete_login(

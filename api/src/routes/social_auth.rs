@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "An existing user's token, or OAuth1 step 1's request token", body = TokenResponse),
         (status = 201, description = "A new user's token", body = TokenResponse),
         (status = 202, body = JobAccepted),
-        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}`, `{\"non_field_errors\": \"invalid_credentials\"}`, `{\"email\": \"no_email_provided\", \"partial_token\": …}`, `{\"email\": \"email_already_in_use\"}`, `{\"referral_code\": \"invalid_referral_code\", \"partial_token\": …}`, or missing fields"),
+        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}`, `{\"non_field_errors\": \"invalid_credentials\"}`, `{\"email\": \"no_email_provided\", \"partial_token\": …}`, `{\"email\": \"email_already_in_use\"}`, `{\"non_field_errors\": [\"signup_closed\"]}` (the provider's linking policy is `link_only`), `{\"referral_code\": \"invalid_referral_code\", \"partial_token\": …}`, or missing fields"),
     )
 )]
 async fn social_auth(

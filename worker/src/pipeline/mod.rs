@@ -34,6 +34,7 @@ use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderLogin;
 use socialauth_common::catalogue::ProviderConfig;
+use socialauth_common::config::LinkingPolicy;
 use socialauth_common::jobs::{JobError, LoginJob, LoginResult};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{Constraint, StoreError, Written};
@@ -60,6 +61,8 @@ pub struct LoginContext {
     pub referral_code: Option<String>,
     /// Set when this login resumes a partial one: consumed on success.
     pub partial_token: Option<Secret>,
+    /// The provider's linking policy (step 5).
+    pub linking: LinkingPolicy,
 }
 
 /// Steps 2 and 4 need no database: the email to use and whether the
@@ -81,6 +84,7 @@ pub fn context(
         email,
         referral_code: job.referral_code.clone().filter(|c| !c.is_empty()),
         partial_token: fetched.partial_token,
+        linking: provider.linking,
     })
 }
 

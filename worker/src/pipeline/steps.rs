@@ -6,6 +6,7 @@ use super::LoginContext;
 use crate::deps::{Deps, Policy};
 use crate::error::WorkerError;
 use socialauth_common::catalogue::ProviderConfig;
+use socialauth_common::config::LinkingPolicy;
 use socialauth_common::crypto::{self, Issued};
 use socialauth_common::jobs::{JobError, JobResult, LoginResult};
 use socialauth_common::now_ms;
@@ -96,12 +97,7 @@ pub enum Change {
 
 /// Steps 3–6 on the facts of one reading. `round` counts the lost races
 /// before this one (a username taken gets a suffix).
-pub fn decide(
-    policy: &Policy,
-    ctx: &LoginContext,
-    facts: &LoginFacts,
-    round: usize,
-) -> Result<Decision, JobError> {
+pub fn decide(ctx: &LoginContext, facts: &LoginFacts, round: usize) -> Result<Decision, JobError> {
     if let Some(linked) = existing_account(facts)? {
         return Ok(Decision::Write(Change::Existing {
             user: linked.user.clone(),
@@ -111,8 +107,14 @@ pub fn decide(
     let email = ctx.email.as_ref().ok_or(JobError::NoEmailProvided {
         partial_token: None,
         partial_job: None,
-    })?;
-    match email_policy(policy, email, facts.email_owner.as_ref())? {
+    });
+    let email_use = email
+        .as_ref()
+        .map_err(|e| e.clone())
+        .and_then(|e| email_policy(ctx.linking, e, facts.email_owner.as_ref()));
+    signup_policy(ctx.linking, &email_use)?;
+    let email = email?;
+    match email_use? {
         EmailUse::Free => {}
         EmailUse::LinkTo(owner) => {
             return Ok(Decision::Write(Change::Link {
@@ -155,12 +157,12 @@ pub enum EmailUse<'a> {
 
 /// Step 5, the email policy. A typed email never links and never takes an
 /// address. A provider-verified email links to an owner whose address is
-/// verified too, when `associate_by_email` is on (else
+/// verified too, when the provider's linking policy links by email (else
 /// `email_already_in_use`), and takes the address from an owner who only
 /// typed it — so whoever typed someone else's address can neither capture
 /// that person's later logins nor lock them out.
 pub fn email_policy<'a>(
-    policy: &Policy,
+    linking: LinkingPolicy,
     email: &ChosenEmail,
     owner: Option<&'a User>,
 ) -> Result<EmailUse<'a>, JobError> {
@@ -170,9 +172,25 @@ pub fn email_policy<'a>(
     match (email.verified, owner.email_verified) {
         (false, _) => Err(JobError::EmailAlreadyInUse),
         (true, false) => Ok(EmailUse::ReclaimFrom(owner)),
-        (true, true) if !policy.associate_by_email => Err(JobError::EmailAlreadyInUse),
+        (true, true) if !linking.links_by_email() => Err(JobError::EmailAlreadyInUse),
         (true, true) if !owner.is_active => Err(JobError::InactiveUser),
         (true, true) => Ok(EmailUse::LinkTo(owner)),
+    }
+}
+
+/// Step 5's other half, who may sign up: under `link_only` a login that
+/// step 5 does not link to an existing user (and that would otherwise
+/// create one, ask for an email or take an address) is `signup_closed` —
+/// never a request for an email that could not help. An inactive owner
+/// stays `inactive_user`.
+pub fn signup_policy(
+    linking: LinkingPolicy,
+    email_use: &Result<EmailUse<'_>, JobError>,
+) -> Result<(), JobError> {
+    match email_use {
+        _ if linking.allows_signup() => Ok(()),
+        Ok(EmailUse::LinkTo(_)) | Err(JobError::InactiveUser) => Ok(()),
+        _ => Err(JobError::SignupClosed),
     }
 }
 
@@ -296,7 +314,7 @@ impl Deciding {
 
 impl DecideLogin for Deciding {
     fn decide(&self, facts: &LoginFacts) -> Option<Box<dyn PlannedLogin>> {
-        let (outcome, planned) = match decide(&self.policy, &self.ctx, facts, self.round) {
+        let (outcome, planned) = match decide(&self.ctx, facts, self.round) {
             Ok(Decision::Write(change)) => {
                 let planned = plan(&self.policy, &self.ctx, &self.prepared, change);
                 let result = planned.result();
@@ -536,6 +554,74 @@ mod tests {
             ..Profile::default()
         };
         assert_eq!(username(&han, &email("山田@x.io"), 0), "user");
+    }
+
+    fn owner(verified: bool, active: bool) -> User {
+        User {
+            id: UserId(7),
+            username: "owner".into(),
+            email: Some("o@x.io".into()),
+            email_verified: verified,
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: active,
+            referral_code: "R".into(),
+            referred_by: None,
+            created_at: 0,
+        }
+    }
+
+    /// Steps 5's two rules over every policy: what a login may do with
+    /// the email's owner, then whether it may sign up.
+    #[test]
+    fn each_linking_policy_links_and_signs_up_as_documented() {
+        use LinkingPolicy::{Deny, LinkOnly, LinkVerified};
+        let chosen = |verified| ChosenEmail {
+            email: email("o@x.io"),
+            normalized: "o@x.io".into(),
+            verified,
+        };
+        let (typed_owner, verified_owner, inactive) =
+            (owner(false, true), owner(true, true), owner(true, false));
+        let outcome = |linking, verified, owner: Option<&User>| {
+            let used = email_policy(linking, &chosen(verified), owner);
+            signup_policy(linking, &used).and(used).map(|u| match u {
+                EmailUse::Free => "create",
+                EmailUse::LinkTo(_) => "link",
+                EmailUse::ReclaimFrom(_) => "reclaim",
+            })
+        };
+        let closed = Err(JobError::SignupClosed);
+        let in_use = Err(JobError::EmailAlreadyInUse);
+        for linking in [Deny, LinkVerified] {
+            assert_eq!(outcome(linking, true, None), Ok("create"));
+            assert_eq!(outcome(linking, false, None), Ok("create"));
+            assert_eq!(outcome(linking, false, Some(&verified_owner)), in_use);
+            assert_eq!(outcome(linking, true, Some(&typed_owner)), Ok("reclaim"));
+        }
+        assert_eq!(outcome(Deny, true, Some(&verified_owner)), in_use);
+        assert_eq!(
+            outcome(LinkVerified, true, Some(&verified_owner)),
+            Ok("link")
+        );
+        assert_eq!(outcome(LinkOnly, true, Some(&verified_owner)), Ok("link"));
+        assert_eq!(outcome(LinkOnly, true, None), closed);
+        assert_eq!(outcome(LinkOnly, false, None), closed);
+        assert_eq!(outcome(LinkOnly, false, Some(&verified_owner)), closed);
+        assert_eq!(outcome(LinkOnly, true, Some(&typed_owner)), closed);
+        assert_eq!(
+            outcome(LinkOnly, true, Some(&inactive)),
+            Err(JobError::InactiveUser)
+        );
+        let no_email = Err(JobError::NoEmailProvided {
+            partial_token: None,
+            partial_job: None,
+        });
+        assert_eq!(
+            signup_policy(LinkOnly, &no_email),
+            Err(JobError::SignupClosed)
+        );
+        assert_eq!(signup_policy(Deny, &no_email), Ok(()));
     }
 
     #[test]
