@@ -163,10 +163,7 @@ impl Catalogue {
             if !p.enabled {
                 continue;
             }
-            let mut config = resolve(name, p)?;
-            config.linking = p
-                .linking
-                .unwrap_or_else(|| settings.security.default_linking());
+            let config = resolve(name, p, settings.security.default_linking())?;
             providers.insert(name.clone(), Arc::new(config));
         }
         Ok(Self { providers })
@@ -288,7 +285,13 @@ fn preset(name: &str) -> Option<ProviderSettings> {
     })
 }
 
-fn resolve(name: &str, p: &ProviderSettings) -> Result<ProviderConfig, CatalogueError> {
+/// `p` with its preset filled in; `linking`: the policy when `p` names
+/// none.
+fn resolve(
+    name: &str,
+    p: &ProviderSettings,
+    linking: LinkingPolicy,
+) -> Result<ProviderConfig, CatalogueError> {
     let err = |message: String| CatalogueError {
         provider: name.to_owned(),
         message,
@@ -424,7 +427,7 @@ fn resolve(name: &str, p: &ProviderSettings) -> Result<ProviderConfig, Catalogue
             .map(|d| d.to_lowercase())
             .collect(),
         authorize_params,
-        linking: p.linking.unwrap_or_default(),
+        linking: p.linking.unwrap_or(linking),
     })
 }
 
