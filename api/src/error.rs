@@ -45,6 +45,12 @@ pub enum ApiError {
     InvalidToken,
     #[error("not found")]
     NotFound,
+    /// 409 `{"non_field_errors": ["<code>"]}`.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The admin key is missing or wrong.
+    #[error("admin key required")]
+    NotAdmin,
     /// A job's final outcome.
     #[error("{0}")]
     Job(JobError, Flow),
@@ -100,6 +106,11 @@ impl ApiError {
                 json!({"detail": "Invalid token."}),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, json!({"detail": "Not found."})),
+            Self::Conflict(code) => (StatusCode::CONFLICT, json!({"non_field_errors": [code]})),
+            Self::NotAdmin => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "A valid admin key is required."}),
+            ),
             Self::Job(e, flow) => job_error_parts(e, *flow),
             Self::Store(_) | Self::Queue(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +146,10 @@ pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
         ),
         JobError::InvalidPartialToken => (bad, non_field("invalid_partial_token")),
         JobError::EmailAlreadyInUse => (bad, json!({"email": "email_already_in_use"})),
+        JobError::SocialAccountAlreadyAssociated => (
+            StatusCode::CONFLICT,
+            json!({"non_field_errors": ["social_account_already_associated"]}),
+        ),
         JobError::EmailNotAllowed => (bad, json!({"email": "email_not_allowed"})),
         JobError::InactiveUser => (bad, json!({"non_field_errors": ["inactive_user"]})),
         JobError::SignupClosed => (bad, json!({"non_field_errors": ["signup_closed"]})),

@@ -127,3 +127,38 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
         ApiError::MalformedBody(e.body_text())
     }
 }
+
+/// The operator: `Authorization: Bearer <admin_key>` (or `Token …`, as app
+/// tokens may be sent; the `[security]` admin key). Without a configured
+/// key no request is one.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let expected = state
+            .settings
+            .security
+            .admin_key
+            .as_ref()
+            .filter(|k| !k.expose().is_empty())
+            .ok_or(ApiError::NotAdmin)?;
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")
+            })
+            .map(|(_, key)| key.trim())
+            .ok_or(ApiError::NotAdmin)?;
+        // Digests are compared, so the time taken says nothing about the key.
+        if hash_token(given) == hash_token(expected.expose()) {
+            Ok(Self)
+        } else {
+            Err(ApiError::NotAdmin)
+        }
+    }
+}

@@ -125,6 +125,8 @@ pub struct ProviderConfig {
     pub userinfo_url: Option<Url>,
     pub request_token_url: Option<Url>,
     pub access_token_url: Option<Url>,
+    /// RFC 7009 revocation endpoint (OIDC: else discovery's).
+    pub revocation_url: Option<Url>,
     pub client_id: String,
     pub client_secret: Secret,
     pub scopes: Vec<String>,
@@ -215,10 +217,13 @@ fn preset(name: &str) -> Option<ProviderSettings> {
         ..ProfileSettings::default()
     };
     Some(match name {
-        "google" => oidc(
-            "https://accounts.google.com",
-            &["openid", "email", "profile"],
-        ),
+        "google" => ProviderSettings {
+            revocation_url: s("https://oauth2.googleapis.com/revoke"),
+            ..oidc(
+                "https://accounts.google.com",
+                &["openid", "email", "profile"],
+            )
+        },
         "microsoft" => ProviderSettings {
             tenant: s(MICROSOFT_DEFAULT_TENANT),
             ..oidc(MICROSOFT_ISSUER, &["openid", "email", "profile"])
@@ -369,6 +374,10 @@ fn resolve(
         "access_token_url",
         pick(&p.access_token_url, &base.access_token_url),
     )?;
+    let revocation_url = url(
+        "revocation_url",
+        pick(&p.revocation_url, &base.revocation_url),
+    )?;
     if p.client_id.is_empty() {
         return Err(err("needs a `client_id`".into()));
     }
@@ -413,6 +422,7 @@ fn resolve(
         userinfo_url,
         request_token_url,
         access_token_url,
+        revocation_url,
         client_id: p.client_id.clone(),
         client_secret: p.client_secret.clone(),
         scopes: p.scopes.clone().or(base.scopes).unwrap_or(default_scopes),

@@ -248,6 +248,9 @@ pub struct ProviderSettings {
     pub userinfo_url: Option<String>,
     pub request_token_url: Option<String>,
     pub access_token_url: Option<String>,
+    /// RFC 7009 token revocation: a disconnect revokes the link's tokens
+    /// here (OIDC: else the discovery document's `revocation_endpoint`).
+    pub revocation_url: Option<String>,
     #[serde(default)]
     pub client_id: String,
     #[serde(default)]

@@ -2,7 +2,7 @@
 //! published field means; add fields with defaults or add a variant.
 
 use crate::secret::Secret;
-use crate::types::{ProviderName, User};
+use crate::types::{ProviderName, SocialAccount, User, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -101,12 +101,21 @@ pub enum Job {
     /// OAuth 1.0a step 1: obtain a request token; its secret is kept
     /// server-side, keyed by `oauth_token`.
     RequestToken(RequestTokenJob),
+    /// Link the provider's identity to a signed-in user (association):
+    /// the provider step of a login, then the association's decision.
+    Associate(AssociateJob),
+    /// Revoke a removed link's provider tokens at the provider (RFC 7009),
+    /// best effort.
+    Revoke(RevokeJob),
 }
 
 impl Job {
     pub fn kind(&self) -> JobKind {
         match self {
-            Self::Login(_) | Self::Discover(_) | Self::RequestToken(_) => JobKind::Login,
+            Self::Login(_) | Self::Discover(_) | Self::RequestToken(_) | Self::Associate(_) => {
+                JobKind::Login
+            }
+            Self::Revoke(_) => JobKind::Refresh,
         }
     }
 }
@@ -158,6 +167,29 @@ pub enum LoginCredential {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssociateJob {
+    pub provider: ProviderName,
+    /// The signed-in user the api bound the state (or request token) to.
+    pub user_id: UserId,
+    /// An authorization code whose state the api took and checked, or an
+    /// OAuth 1.0a verifier whose request token must name `user_id`.
+    pub credential: LoginCredential,
+}
+
+/// A removed link's tokens, sealed as stored (the worker opens them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeJob {
+    pub provider: ProviderName,
+    pub user_id: UserId,
+    pub account_id: i64,
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub access_token_enc: Option<String>,
+    #[serde(default)]
+    pub refresh_token_enc: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiscoverJob {
     pub provider: ProviderName,
 }
@@ -167,6 +199,9 @@ pub struct RequestTokenJob {
     pub provider: ProviderName,
     /// The `oauth_callback`: an allowed redirect URI.
     pub callback: String,
+    /// The signed-in user an association's request token is for.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
 }
 
 /// A job's result: sent as the reply and stored in `jobs`.
@@ -176,6 +211,9 @@ pub enum JobResult {
     Login(LoginResult),
     Discovered(DiscoveredEndpoints),
     RequestToken(RequestTokenResult),
+    Associated(AssociationResult),
+    /// A revocation's outcome (nobody waits for it).
+    Revoked(RevocationResult),
     Failed(JobError),
 }
 
@@ -210,6 +248,22 @@ pub struct LoginResult {
     /// retry answered with the first job's token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_job: Option<Uuid>,
+}
+
+/// An association's outcome: the link, and whether this job made it (201)
+/// or the user already had it (200).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssociationResult {
+    pub account: SocialAccount,
+    pub created: bool,
+}
+
+/// What a revocation did with each token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevocationResult {
+    /// `revoked`, `failed`, `not_supported` (no revocation endpoint) or
+    /// `no_token`.
+    pub outcome: String,
 }
 
 /// OAuth 1.0a step 1's answer (never stored in `jobs`).
@@ -256,6 +310,9 @@ pub enum JobError {
     InvalidPartialToken,
     #[error("the email belongs to another account")]
     EmailAlreadyInUse,
+    /// Association: the identity is linked to another user.
+    #[error("the social account belongs to another user")]
+    SocialAccountAlreadyAssociated,
     /// The provider's linking policy is `link_only` and the login would
     /// have created a user.
     #[error("signups are closed")]

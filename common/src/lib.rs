@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod catalogue;
 pub mod config;
 pub mod crypto;
+pub mod disconnect;
 pub mod jobs;
 pub mod queue;
 pub mod redemption;

@@ -126,6 +126,8 @@ pub struct SocialAccount {
     pub expires_at: Option<i64>,
     pub needs_reauth: bool,
     pub created_at: i64,
+    /// The last sign-in through this link (its creation, if none since).
+    pub last_login_at: i64,
 }
 
 /// What the pipeline's first step makes of the provider's answer.

@@ -14,11 +14,12 @@
 use socialauth_common::jobs::{DiscoveredEndpoints, JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{
-    self, CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery, JobStatus, LinkedUser,
-    LoginChange, LoginFacts, LoginWrite, NewAuditEvent, NewOAuthState, NewPartialLogin,
-    NewSocialAccount, NewUser, PlannedLogin, SealedTokens, SharedStore, Store, StoreError, Written,
+    self, AuditEvent, AuditQuery, CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery,
+    JobStatus, LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent,
+    NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser, PlannedLogin,
+    SealedTokens, SharedStore, Store, StoreError, Written,
 };
-use socialauth_common::types::{User, UserId};
+use socialauth_common::types::{SocialAccount, User, UserId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqliteConnection};
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -114,12 +115,23 @@ conformance! {
         a_partial_login_is_consumed_by_its_first_write_only,
         a_created_user_keeps_its_given_times,
         a_login_decided_not_to_write_writes_nothing,
+        an_association_state_names_its_user_and_a_logins_none,
+        an_oauth1_request_token_names_its_user_and_a_logins_none,
+        a_links_last_login_is_its_creation_then_its_latest_login,
+        logins_through_log_in_move_their_links_last_login,
+        only_an_active_user_is_locked,
+        stored_accounts_carry_their_sealed_tokens_oldest_first,
+        a_link_is_deleted_once_and_by_its_own_user_only,
+        a_link_deleted_in_a_dropped_transaction_stays,
+        audit_events_are_listed_newest_first_by_user_and_provider,
+        audit_events_are_paged_by_their_cursor_without_gaps,
     ],
     raw: [
         a_returning_login_refreshes_tokens_and_issues_a_token,
         a_link_adds_an_identity_to_its_user_with_an_audit_event,
         a_login_audit_event_is_stored_as_given,
         reclaim_email_clears_an_unverified_email_only,
+        states_made_and_taken_at_once_each_name_their_own_user,
     ],
 }
 
@@ -318,6 +330,7 @@ fn new_state(state_hash: &str, expires_at: i64) -> NewOAuthState {
         nonce: None,
         created_at: NOW - 1_000,
         expires_at,
+        user_id: None,
     }
 }
 
@@ -3264,6 +3277,1044 @@ async fn only_a_job_answered_with_202_is_delivered(store: SharedStore) {
     let job = store.find_job(late).await.expect("find").expect("job");
     assert_eq!(job.status, JobStatus::Succeeded, "the outcome is kept");
     assert!(store.take_job_delivery(late, NOW + 2).await.expect("late"));
+}
+
+// -------------------------- association: states, links, locks, the audit log
+
+async fn an_association_state_names_its_user_and_a_logins_none(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    for state in [
+        NewOAuthState {
+            user_id: Some(ann.id),
+            ..new_state("state-ann", NOW + 600_000)
+        },
+        new_state("state-login", NOW + 600_000),
+        // Expired, an association's all the same.
+        NewOAuthState {
+            user_id: Some(ann.id),
+            ..new_state("state-old", NOW - 1)
+        },
+    ] {
+        store
+            .insert_oauth_state(&state)
+            .await
+            .expect("insert state");
+    }
+    let take = |hash: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .take_oauth_state(&take_of(hash, NOW))
+                .await
+                .expect("take")
+        }
+    };
+    let association = take("state-ann").await.expect("the association's state");
+    assert_eq!(association.user_id, Some(ann.id));
+    assert_eq!(association.provider, "corp");
+    assert_eq!(association.expires_at, NOW + 600_000);
+    let login = take("state-login").await.expect("the login's state");
+    assert_eq!(login.user_id, None);
+    let expired = take("state-old")
+        .await
+        .expect("expired states are returned");
+    assert_eq!(expired.user_id, Some(ann.id));
+    assert_eq!(expired.expires_at, NOW - 1);
+    for hash in ["state-ann", "state-login", "state-old"] {
+        assert!(take(hash).await.is_none(), "{hash} taken twice");
+    }
+}
+
+/// PostgreSQL: how many transactions last wrote the login states (`None`
+/// on SQLite).
+async fn state_writers(raw: &Raw) -> Option<usize> {
+    let Raw::Postgres(_) = raw else {
+        return None;
+    };
+    let rows = raw
+        .rows("SELECT CAST(count(DISTINCT xmin::text) AS TEXT) FROM oauth_states")
+        .await;
+    let count = rows[0][0].as_deref().expect("a count");
+    Some(count.parse().expect("a number"))
+}
+
+/// States inserted at once, then taken at once (each twice): every other
+/// one an association's, each of a user of its own. Each take gets its own
+/// state, user included — on PostgreSQL, where the inserts and the takes
+/// are made together, too.
+async fn states_made_and_taken_at_once_each_name_their_own_user(store: SharedStore, raw: Raw) {
+    const STATES: usize = 40;
+    let mut owners: Vec<Option<UserId>> = Vec::with_capacity(STATES);
+    for i in 0..STATES {
+        let owner = if i % 2 == 1 {
+            Some(create_user(&store, &new_user(&format!("user{i}"))).await.id)
+        } else {
+            None
+        };
+        owners.push(owner);
+    }
+    let hashes: Vec<String> = (0..STATES).map(|i| format!("state-{i}")).collect();
+    let barrier = Arc::new(Barrier::new(STATES));
+    let inserts: Vec<_> = hashes
+        .iter()
+        .zip(&owners)
+        .enumerate()
+        .map(|(i, (hash, &user_id))| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            let state = NewOAuthState {
+                nonce: Some(format!("nonce-{i}")),
+                user_id,
+                ..new_state(hash, NOW + 600_000)
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_oauth_state(&state).await
+            })
+        })
+        .collect();
+    for insert in inserts {
+        insert.await.expect("task").expect("insert state");
+    }
+    if let Some(writers) = state_writers(&raw).await {
+        assert!(
+            writers < STATES,
+            "{writers} transactions for {STATES} states"
+        );
+    }
+
+    let barrier = Arc::new(Barrier::new(2 * STATES));
+    let takes: Vec<_> = (0..2 * STATES)
+        .map(|n| {
+            let i = n % STATES;
+            let hash = hashes[i].clone();
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let taken = store
+                    .take_oauth_state(&take_of(&hash, NOW))
+                    .await
+                    .expect("take");
+                (i, taken)
+            })
+        })
+        .collect();
+    let mut by_state: Vec<Vec<store::OAuthState>> = vec![Vec::new(); STATES];
+    for take in takes {
+        let (i, taken) = take.await.expect("task");
+        by_state[i].extend(taken);
+    }
+    for (i, taken) in by_state.iter().enumerate() {
+        assert_eq!(taken.len(), 1, "state-{i} taken {} times", taken.len());
+        assert_eq!(
+            taken[0].nonce.as_deref(),
+            Some(format!("nonce-{i}").as_str())
+        );
+        assert_eq!(taken[0].user_id, owners[i], "state-{i}");
+    }
+    if let Some(writers) = state_writers(&raw).await {
+        assert!(
+            writers < STATES,
+            "{writers} transactions took {STATES} states"
+        );
+    }
+}
+
+/// A request token between the two steps of an OAuth 1.0a login, or of an
+/// association for `user_id`.
+fn request_token(oauth_token: &str, user_id: Option<UserId>) -> NewOAuth1RequestToken {
+    NewOAuth1RequestToken {
+        oauth_token: oauth_token.to_owned(),
+        provider: "twitter".to_owned(),
+        token_secret_enc: format!("sealed-{oauth_token}"),
+        token_key_id: "k1".to_owned(),
+        redirect_uri: "http://localhost:3000/cb".to_owned(),
+        created_at: NOW - 1_000,
+        expires_at: NOW + 600_000,
+        user_id,
+    }
+}
+
+async fn an_oauth1_request_token_names_its_user_and_a_logins_none(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    for (token, user_id) in [("rt-ann", Some(ann.id)), ("rt-login", None)] {
+        store
+            .insert_oauth1_request_token(&request_token(token, user_id))
+            .await
+            .expect("insert request token");
+    }
+    for (token, user_id) in [("rt-ann", Some(ann.id)), ("rt-login", None)] {
+        let taken = store
+            .take_oauth1_request_token(token, NOW)
+            .await
+            .expect("take")
+            .unwrap_or_else(|| panic!("{token} is there"));
+        assert_eq!(taken.user_id, user_id, "{token}");
+        assert_eq!(taken.provider, "twitter");
+        assert_eq!(taken.token_secret_enc, format!("sealed-{token}"));
+        assert_eq!(taken.token_key_id, "k1");
+        assert_eq!(taken.redirect_uri, "http://localhost:3000/cb");
+        assert_eq!(taken.expires_at, NOW + 600_000);
+        assert!(
+            store
+                .take_oauth1_request_token(token, NOW)
+                .await
+                .expect("take")
+                .is_none(),
+            "{token} taken twice"
+        );
+    }
+}
+
+/// Each link of `user`: provider, creation and last login.
+async fn login_times(store: &SharedStore, user: UserId) -> Vec<(String, i64, i64)> {
+    store
+        .find_social_accounts(user)
+        .await
+        .expect("links")
+        .into_iter()
+        .map(|l| (l.provider, l.created_at, l.last_login_at))
+        .collect()
+}
+
+fn times(links: &[(&str, i64, i64)]) -> Vec<(String, i64, i64)> {
+    links
+        .iter()
+        .map(|&(provider, created, last)| (provider.to_owned(), created, last))
+        .collect()
+}
+
+/// A link is last used when it is made (its `created_at`, whatever the
+/// login's `now`), then at each login through it.
+async fn a_links_last_login_is_its_creation_then_its_latest_login(store: SharedStore) {
+    let corp = NewSocialAccount {
+        created_at: NOW - 30,
+        ..new_account(UserId(0), "corp", "uid-ann")
+    };
+    let ann = sign_up(&store, &new_user("ann"), &corp, "t1", Uuid::new_v4()).await;
+    assert_eq!(
+        login_times(&store, ann.id).await,
+        times(&[("corp", NOW - 30, NOW - 30)])
+    );
+
+    let link = linked(&store, &corp).await;
+    let result = login_result(ann.clone(), false);
+    let existing = LoginChange::Existing {
+        account_id: link.account_id,
+    };
+    let fresh = fresh_account("uid-ann");
+    let written = write(
+        &store,
+        &LoginWrite {
+            now: NOW + 40,
+            ..login_write(
+                existing,
+                Some(ann.id),
+                &fresh,
+                "t2",
+                Uuid::new_v4(),
+                &result,
+            )
+        },
+    )
+    .await;
+    assert_eq!(written, Written::Done(ann.id));
+
+    let github = NewSocialAccount {
+        created_at: NOW - 20,
+        ..new_account(UserId(0), "github", "gh-ann")
+    };
+    let written = write(
+        &store,
+        &LoginWrite {
+            now: NOW + 50,
+            ..login_write(
+                LoginChange::Link,
+                Some(ann.id),
+                &github,
+                "t3",
+                Uuid::new_v4(),
+                &result,
+            )
+        },
+    )
+    .await;
+    assert_eq!(written, Written::Done(ann.id));
+
+    let mut tx = store.begin().await.expect("begin");
+    let made = tx
+        .insert_social_account(&NewSocialAccount {
+            created_at: NOW - 10,
+            ..new_account(ann.id, "gitlab", "gl-ann")
+        })
+        .await
+        .expect("link");
+    tx.commit().await.expect("commit");
+    assert_eq!((made.created_at, made.last_login_at), (NOW - 10, NOW - 10));
+
+    // A login that is lost (the link is not bob's) moves nothing.
+    let bob = sign_up(
+        &store,
+        &new_user("bob"),
+        &new_account(UserId(0), "corp", "uid-bob"),
+        "t4",
+        Uuid::new_v4(),
+    )
+    .await;
+    let written = write(
+        &store,
+        &LoginWrite {
+            now: NOW + 60,
+            ..login_write(
+                existing,
+                Some(bob.id),
+                &fresh,
+                "t5",
+                Uuid::new_v4(),
+                &result,
+            )
+        },
+    )
+    .await;
+    assert_eq!(written, Written::Lost);
+
+    assert_eq!(
+        login_times(&store, ann.id).await,
+        times(&[
+            ("corp", NOW - 30, NOW + 40),
+            ("github", NOW - 20, NOW - 20),
+            ("gitlab", NOW - 10, NOW - 10),
+        ])
+    );
+}
+
+/// Logins through `Store::log_in`, made at once (on PostgreSQL, read and
+/// written together): a returning login's link is last used at the
+/// login's `now`, a new link when it was made.
+async fn logins_through_log_in_move_their_links_last_login(store: SharedStore) {
+    let account = |name: &str| NewSocialAccount {
+        created_at: NOW - 100,
+        ..new_account(UserId(0), "corp", &format!("uid-{name}"))
+    };
+    let mut known = Vec::new();
+    for i in 0..4 {
+        let name = format!("old{i}");
+        let token = format!("t-{name}-1");
+        known.push(
+            sign_up(
+                &store,
+                &new_user(&name),
+                &account(&name),
+                &token,
+                Uuid::new_v4(),
+            )
+            .await,
+        );
+    }
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            // Every other one a returning user.
+            let name = if i % 2 == 0 {
+                format!("old{}", i / 2)
+            } else {
+                format!("new{i}")
+            };
+            let account = account(&name);
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let token = format!("t-{name}-2");
+                let (written, _) =
+                    log_in(&store, &new_user(&name), &account, &token, Uuid::new_v4()).await;
+                (name, written)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (name, written) = task.await.expect("task");
+        let Written::Done(id) = written else {
+            panic!("{name}: {written:?}")
+        };
+        let last_login = match name.strip_prefix("old") {
+            Some(i) => {
+                let i: usize = i.parse().expect("index");
+                assert_eq!(id, known[i].id, "{name}");
+                NOW
+            }
+            None => NOW - 100,
+        };
+        assert_eq!(
+            login_times(&store, id).await,
+            times(&[("corp", NOW - 100, last_login)]),
+            "{name}"
+        );
+    }
+}
+
+async fn only_an_active_user_is_locked(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    deactivate(&store, bob.id).await;
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.lock_active_user(ann.id).await.expect("lock ann"));
+    assert!(
+        !tx.lock_active_user(bob.id).await.expect("lock bob"),
+        "inactive"
+    );
+    assert!(
+        !tx.lock_active_user(UserId(i64::MAX))
+            .await
+            .expect("lock nobody"),
+        "unknown"
+    );
+    // Its holder locks it again and changes its links.
+    assert!(tx.lock_active_user(ann.id).await.expect("lock ann again"));
+    let link = tx
+        .insert_social_account(&new_account(ann.id, "corp", "42"))
+        .await
+        .expect("a link under the lock");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        store.find_social_accounts(ann.id).await.expect("links"),
+        [link]
+    );
+
+    // Released by the commit, and by a rollback.
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.lock_active_user(ann.id).await.expect("lock"));
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.lock_active_user(ann.id).await.expect("lock"));
+    tx.commit().await.expect("commit");
+}
+
+/// Sealed tokens' fields: key id, access, refresh, secret, expiry.
+type TokenFields<'a> = (
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<i64>,
+);
+
+fn token_fields(tokens: &SealedTokens) -> TokenFields<'_> {
+    (
+        tokens.key_id.as_deref(),
+        tokens.access_token.as_deref(),
+        tokens.refresh_token.as_deref(),
+        tokens.token_secret.as_deref(),
+        tokens.expires_at,
+    )
+}
+
+async fn stored_accounts_carry_their_sealed_tokens_oldest_first(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    let corp = new_account(ann.id, "corp", "uid-ann");
+    let twitter = NewSocialAccount {
+        tokens: SealedTokens {
+            key_id: Some("k2".to_owned()),
+            access_token: Some("sealed-access-2".to_owned()),
+            refresh_token: None,
+            token_secret: Some("sealed-secret-2".to_owned()),
+            expires_at: None,
+        },
+        created_at: NOW + 1,
+        ..new_account(ann.id, "twitter", "tw-ann")
+    };
+    let bare = NewSocialAccount {
+        tokens: SealedTokens::default(),
+        created_at: NOW + 2,
+        ..new_account(ann.id, "github", "gh-ann")
+    };
+    let written = [&corp, &twitter, &bare];
+    let mut tx = store.begin().await.expect("begin");
+    let mut made = Vec::new();
+    for account in written {
+        made.push(tx.insert_social_account(account).await.expect("link"));
+    }
+    tx.insert_social_account(&new_account(bob.id, "corp", "uid-bob"))
+        .await
+        .expect("bob's link");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let stored = tx.find_stored_accounts(ann.id).await.expect("stored");
+    let nobody = tx
+        .find_stored_accounts(UserId(i64::MAX))
+        .await
+        .expect("stored");
+    tx.commit().await.expect("commit");
+    assert!(nobody.is_empty());
+    let accounts: Vec<SocialAccount> = stored.iter().map(|s| s.account.clone()).collect();
+    assert_eq!(accounts, made);
+    assert_eq!(
+        accounts,
+        store.find_social_accounts(ann.id).await.expect("links")
+    );
+    for (stored, account) in stored.iter().zip(written) {
+        assert_eq!(
+            token_fields(&stored.tokens),
+            token_fields(&account.tokens),
+            "{}",
+            account.provider
+        );
+    }
+}
+
+async fn a_link_is_deleted_once_and_by_its_own_user_only(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    let mut tx = store.begin().await.expect("begin");
+    let corp = tx
+        .insert_social_account(&new_account(ann.id, "corp", "uid-ann"))
+        .await
+        .expect("link");
+    let github = tx
+        .insert_social_account(&new_account(ann.id, "github", "gh-ann"))
+        .await
+        .expect("link");
+    let bobs = tx
+        .insert_social_account(&new_account(bob.id, "corp", "uid-bob"))
+        .await
+        .expect("link");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        !tx.delete_social_account(corp.id, bob.id)
+            .await
+            .expect("delete"),
+        "not bob's"
+    );
+    assert!(
+        !tx.delete_social_account(i64::MAX, ann.id)
+            .await
+            .expect("delete"),
+        "no such link"
+    );
+    assert!(
+        tx.delete_social_account(corp.id, ann.id)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !tx.delete_social_account(corp.id, ann.id)
+            .await
+            .expect("delete"),
+        "deleted already"
+    );
+    let left = tx.find_stored_accounts(ann.id).await.expect("stored");
+    assert_eq!(
+        left.iter().map(|s| s.account.id).collect::<Vec<_>>(),
+        [github.id]
+    );
+    tx.commit().await.expect("commit");
+
+    assert_eq!(
+        store.find_social_accounts(ann.id).await.expect("links"),
+        [github]
+    );
+    assert_eq!(
+        store.find_social_accounts(bob.id).await.expect("links"),
+        [bobs]
+    );
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        !tx.delete_social_account(corp.id, ann.id)
+            .await
+            .expect("delete"),
+        "deleted for good"
+    );
+    // The identity is free to link again.
+    assert_eq!(
+        tx.find_user_by_social("corp", "uid-ann")
+            .await
+            .expect("find"),
+        None
+    );
+    tx.insert_social_account(&new_account(bob.id, "corp", "uid-ann"))
+        .await
+        .expect("link again");
+    tx.commit().await.expect("commit");
+}
+
+async fn a_link_deleted_in_a_dropped_transaction_stays(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let mut tx = store.begin().await.expect("begin");
+    let link = tx
+        .insert_social_account(&new_account(ann.id, "corp", "uid-ann"))
+        .await
+        .expect("link");
+    tx.commit().await.expect("commit");
+    {
+        let mut tx = store.begin().await.expect("begin");
+        assert!(
+            tx.delete_social_account(link.id, ann.id)
+                .await
+                .expect("delete")
+        );
+    }
+    assert_eq!(
+        store.find_social_accounts(ann.id).await.expect("links"),
+        std::slice::from_ref(&link)
+    );
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.delete_social_account(link.id, ann.id)
+            .await
+            .expect("delete"),
+        "still there to delete"
+    );
+    tx.commit().await.expect("commit");
+    assert!(
+        store
+            .find_social_accounts(ann.id)
+            .await
+            .expect("links")
+            .is_empty()
+    );
+}
+
+/// The `i`th audit event of the listing tests, of `user` at `provider`.
+/// Times are out of order: the listing goes by id.
+fn audit_event(i: usize, user: Option<UserId>, provider: Option<&str>) -> NewAuditEvent {
+    NewAuditEvent {
+        kind: if i.is_multiple_of(2) {
+            "link"
+        } else {
+            "disconnect"
+        },
+        user_id: user,
+        provider: provider.map(str::to_owned),
+        outcome: if i.is_multiple_of(3) {
+            "refused"
+        } else {
+            "done"
+        },
+        detail: format!(r#"{{"n":{i}}}"#),
+        request_id: (!i.is_multiple_of(4)).then(|| format!("req-{i}")),
+        at: NOW - (i as i64 % 5) * 1_000,
+    }
+}
+
+/// `event` as listed with `id`.
+fn listed(event: &NewAuditEvent, id: i64) -> AuditEvent {
+    AuditEvent {
+        id,
+        at: event.at,
+        kind: event.kind.to_owned(),
+        user_id: event.user_id,
+        provider: event.provider.clone(),
+        outcome: event.outcome.to_owned(),
+        detail: event.detail.clone(),
+        request_id: event.request_id.clone(),
+    }
+}
+
+/// Twelve events of ann, bob and nobody at `corp`, `github` and no
+/// provider, a few a transaction; every event as listed, newest first.
+async fn insert_audit_events(store: &SharedStore, ann: UserId, bob: UserId) -> Vec<AuditEvent> {
+    let owners = [
+        (Some(ann), Some("corp")),
+        (Some(bob), Some("corp")),
+        (Some(ann), Some("github")),
+        (None, Some("corp")),
+        (Some(ann), Some("corp")),
+        (Some(bob), Some("github")),
+        (Some(ann), None),
+        (Some(bob), Some("corp")),
+        (Some(ann), Some("github")),
+        (None, None),
+        (Some(ann), Some("corp")),
+        (Some(bob), Some("corp")),
+    ];
+    let events: Vec<NewAuditEvent> = owners
+        .iter()
+        .enumerate()
+        .map(|(i, &(user, provider))| audit_event(i, user, provider))
+        .collect();
+    for chunk in events.chunks(3) {
+        let mut tx = store.begin().await.expect("begin");
+        for event in chunk {
+            tx.insert_audit_event(event).await.expect("insert event");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let all = store
+        .find_audit_events(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(all.len(), events.len(), "{all:?}");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let expected: Vec<AuditEvent> = all
+        .iter()
+        .zip(events.iter().rev())
+        .map(|(found, event)| listed(event, found.id))
+        .collect();
+    assert_eq!(all, expected, "as given, newest first");
+    all
+}
+
+async fn audit_events_are_listed_newest_first_by_user_and_provider(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    let all = insert_audit_events(&store, ann.id, bob.id).await;
+    let of = |user: Option<UserId>, provider: Option<&str>| -> Vec<AuditEvent> {
+        all.iter()
+            .filter(|e| user.is_none_or(|u| e.user_id == Some(u)))
+            .filter(|e| provider.is_none_or(|p| e.provider.as_deref() == Some(p)))
+            .cloned()
+            .collect()
+    };
+    for (user, provider, count) in [
+        (Some(ann.id), None, 6),
+        (Some(bob.id), None, 4),
+        (None, Some("corp"), 7),
+        (None, Some("github"), 3),
+        (Some(ann.id), Some("corp"), 3),
+        (Some(bob.id), Some("github"), 1),
+        (Some(bob.id), Some("gitlab"), 0),
+        (Some(UserId(i64::MAX)), None, 0),
+    ] {
+        let found = store
+            .find_audit_events(&AuditQuery {
+                user_id: user,
+                provider,
+                before: None,
+                limit: 100,
+            })
+            .await
+            .expect("list");
+        assert_eq!(found.len(), count, "{user:?} at {provider:?}");
+        assert_eq!(found, of(user, provider), "{user:?} at {provider:?}");
+    }
+    // At most `limit`, the newest.
+    for limit in [1, 2, 5] {
+        let found = store
+            .find_audit_events(&AuditQuery {
+                limit,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(found, all[..limit as usize], "limit {limit}");
+        let anns = store
+            .find_audit_events(&AuditQuery {
+                user_id: Some(ann.id),
+                provider: Some("corp"),
+                limit,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("list");
+        let expected = of(Some(ann.id), Some("corp"));
+        assert_eq!(anns, expected[..expected.len().min(limit as usize)]);
+    }
+}
+
+async fn audit_events_are_paged_by_their_cursor_without_gaps(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    let all = insert_audit_events(&store, ann.id, bob.id).await;
+    for (user, provider) in [
+        (None, None),
+        (Some(ann.id), None),
+        (None, Some("corp")),
+        (Some(ann.id), Some("corp")),
+    ] {
+        let expected: Vec<&AuditEvent> = all
+            .iter()
+            .filter(|e| user.is_none_or(|u| e.user_id == Some(u)))
+            .filter(|e| provider.is_none_or(|p| e.provider.as_deref() == Some(p)))
+            .collect();
+        for limit in [1_u32, 2, 3, 5] {
+            let mut paged: Vec<AuditEvent> = Vec::new();
+            let mut before = None;
+            loop {
+                let page = store
+                    .find_audit_events(&AuditQuery {
+                        user_id: user,
+                        provider,
+                        before,
+                        limit,
+                    })
+                    .await
+                    .expect("list");
+                assert!(page.len() <= limit as usize);
+                let Some(last) = page.last() else {
+                    break;
+                };
+                before = Some(last.id);
+                let full = page.len() == limit as usize;
+                paged.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            assert_eq!(
+                paged.iter().collect::<Vec<_>>(),
+                expected,
+                "{user:?} at {provider:?}, {limit} a page"
+            );
+        }
+    }
+    // A cursor is any id: the events older than it.
+    let cursor = all[3].id;
+    let older = store
+        .find_audit_events(&AuditQuery {
+            before: Some(cursor),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(older, all[4..]);
+    let oldest = all.last().expect("events").id;
+    let none = store
+        .find_audit_events(&AuditQuery {
+            before: Some(oldest),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    assert!(none.is_empty(), "{none:?}");
+}
+
+/// `lock_active_user` holds the user until its transaction ends: another
+/// transaction's lock of the same user waits until the first commits.
+/// Another user is not held, nor is a new link of the held one (its
+/// foreign key check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_locked_user_waits_for_its_holder_to_commit() {
+    let fixture = Fixture::postgres().await;
+    let store = fixture.store.clone();
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bob = create_user(&store, &new_user("bob")).await;
+    let soon = std::time::Duration::from_secs(5);
+    let mut first = store.begin().await.expect("begin");
+    assert!(first.lock_active_user(ann.id).await.expect("lock"));
+
+    let mut other = store.begin().await.expect("begin");
+    let locked = tokio::time::timeout(soon, other.lock_active_user(bob.id))
+        .await
+        .expect("bob is not held")
+        .expect("lock");
+    assert!(locked);
+    other.commit().await.expect("commit");
+    let mut linking = store.begin().await.expect("begin");
+    tokio::time::timeout(
+        soon,
+        linking.insert_social_account(&new_account(ann.id, "corp", "42")),
+    )
+    .await
+    .expect("a new link is not held up")
+    .expect("link");
+    linking.commit().await.expect("commit");
+
+    let mut second = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.expect("begin");
+            let locked = tx.lock_active_user(ann.id).await.expect("lock");
+            tx.commit().await.expect("commit");
+            locked
+        }
+    });
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(200), &mut second).await;
+    assert!(waited.is_err(), "the second lock did not wait");
+    // It waits on the first's lock, not merely slowly.
+    let deadline = std::time::Instant::now() + soon;
+    loop {
+        let rows = fixture
+            .raw
+            .rows(
+                "SELECT CAST(count(*) AS TEXT) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await;
+        if rows[0][0].as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session waits for a lock: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!second.is_finished());
+    first.commit().await.expect("commit");
+    let locked = tokio::time::timeout(soon, second)
+        .await
+        .expect("the second lock once the first committed")
+        .expect("task");
+    assert!(locked);
+}
+
+/// Logins written together keep each link's last login: a new link's is
+/// its creation, a refreshed one's the login's `now`, a lost login's stays
+/// — in the plain statement and in the one that also records audit events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_logins_written_together_keep_each_links_last_login() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let account = |provider: &str, uid: &str, created_at: i64| NewSocialAccount {
+        created_at,
+        ..new_account(UserId(0), provider, uid)
+    };
+    let dan = sign_up(
+        &shared,
+        &new_user("dan"),
+        &account("corp", "uid-dan", NOW - 100),
+        "t-dan-1",
+        Uuid::new_v4(),
+    )
+    .await;
+    let rita = sign_up(
+        &shared,
+        &new_user("rita"),
+        &account("corp", "uid-rita", NOW - 100),
+        "t-rita-1",
+        Uuid::new_v4(),
+    )
+    .await;
+    let ann_account = account("corp", "uid-ann", NOW - 5);
+    let rita_github = account("github", "gh-rita", NOW - 6);
+    let ann_user = new_user("ann");
+    let ann_id = unlinked(
+        &shared,
+        &facts(&shared, &facts_query(&ann_account, None, None)).await,
+    )
+    .expect("an id set aside");
+    let dan_link = linked(&shared, &fresh_account("uid-dan")).await;
+    let dan_fresh = fresh_account("uid-dan");
+    let ann_result = login_result(as_created(&ann_user, ann_id), true);
+    let dan_result = login_result(dan.clone(), false);
+    let rita_result = login_result(rita.clone(), false);
+    let plain = [
+        login_write(
+            LoginChange::Create { user: &ann_user },
+            Some(ann_id),
+            &ann_account,
+            "t-ann-1",
+            Uuid::new_v4(),
+            &ann_result,
+        ),
+        login_write(
+            LoginChange::Existing {
+                account_id: dan_link.account_id,
+            },
+            Some(dan.id),
+            &dan_fresh,
+            "t-dan-2",
+            Uuid::new_v4(),
+            &dan_result,
+        ),
+        login_write(
+            LoginChange::Link,
+            Some(rita.id),
+            &rita_github,
+            "t-rita-2",
+            Uuid::new_v4(),
+            &rita_result,
+        ),
+    ]
+    .map(|w| LoginWrite { now: NOW + 7, ..w });
+    let answers: Vec<Written> = pg
+        .write_logins_together(&plain)
+        .await
+        .into_iter()
+        .map(|r| r.expect("no error"))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            Written::Done(ann_id),
+            Written::Done(dan.id),
+            Written::Done(rita.id)
+        ]
+    );
+    let tokens = ["t-ann-1", "t-dan-2", "t-rita-2"].map(str::to_owned);
+    assert_eq!(
+        writing_transactions(&scratch, "auth_tokens", "token_hash", &tokens).await,
+        1,
+        "one statement wrote them all"
+    );
+
+    let ann_link = linked(&shared, &ann_account).await;
+    let rita_link = linked(&shared, &fresh_account("uid-rita")).await;
+    let (ann_fresh, rita_fresh) = (fresh_account("uid-ann"), fresh_account("uid-rita"));
+    let ann_in = shared.find_user(ann_id).await.expect("find").expect("ann");
+    let ann_result = login_result(ann_in, false);
+    let event = link_event(rita.id, "corp");
+    let audited = [
+        login_write(
+            LoginChange::Existing {
+                account_id: ann_link.account_id,
+            },
+            Some(ann_id),
+            &ann_fresh,
+            "t-ann-2",
+            Uuid::new_v4(),
+            &ann_result,
+        ),
+        LoginWrite {
+            audit: Some(&event),
+            ..login_write(
+                LoginChange::Existing {
+                    account_id: rita_link.account_id,
+                },
+                Some(rita.id),
+                &rita_fresh,
+                "t-rita-3",
+                Uuid::new_v4(),
+                &rita_result,
+            )
+        },
+        // Dan's link, not rita's.
+        login_write(
+            LoginChange::Existing {
+                account_id: dan_link.account_id,
+            },
+            Some(rita.id),
+            &dan_fresh,
+            "t-dan-3",
+            Uuid::new_v4(),
+            &rita_result,
+        ),
+    ]
+    .map(|w| LoginWrite { now: NOW + 9, ..w });
+    let answers: Vec<Written> = pg
+        .write_logins_together(&audited)
+        .await
+        .into_iter()
+        .map(|r| r.expect("no error"))
+        .collect();
+    assert_eq!(
+        answers,
+        [Written::Done(ann_id), Written::Done(rita.id), Written::Lost]
+    );
+    let tokens = ["t-ann-2", "t-rita-3"].map(str::to_owned);
+    assert_eq!(
+        writing_transactions(&scratch, "auth_tokens", "token_hash", &tokens).await,
+        1,
+        "one statement wrote them both"
+    );
+
+    for (user, expected) in [
+        (ann_id, times(&[("corp", NOW - 5, NOW + 9)])),
+        (dan.id, times(&[("corp", NOW - 100, NOW + 7)])),
+        (
+            rita.id,
+            times(&[("corp", NOW - 100, NOW + 9), ("github", NOW - 6, NOW - 6)]),
+        ),
+    ] {
+        assert_eq!(login_times(&shared, user).await, expected, "{user:?}");
+    }
 }
 
 // ------------------------------------------------------------------ plans

@@ -141,6 +141,7 @@ async fn an_expired_state_is_rejected() -> anyhow::Result<()> {
             nonce: Some(random_token(16)),
             created_at: past - 600_000,
             expires_at: past,
+            user_id: None,
         })
         .await?;
     let (status, body) = w

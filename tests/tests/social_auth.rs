@@ -9,29 +9,7 @@ use socialauth_common::types::UserId;
 use socialauth_tests::stack::Mode;
 use socialauth_tests::world::{REDIRECT_URI, World};
 
-/// Generates `production::NAME` and `embedded::NAME` for `async fn NAME(mode)`.
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(socialauth_tests::stack::Mode::Production).await
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(socialauth_tests::stack::Mode::Embedded).await
-                }
-            )*
-        }
-    };
-}
-
-in_both_modes!(
+socialauth_tests::in_both_modes!(
     an_oauth2_code_signs_up_with_201_then_logs_in_with_200,
     the_request_shapes_missing_fields_and_unknown_providers,
     a_refused_code_is_invalid_credentials,

@@ -4,9 +4,12 @@
 use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::pipeline::{self, Obtained};
-use crate::{oauth1, replay};
+use crate::{oauth1, replay, revocation};
 use backon::{ExponentialBuilder, Retryable};
-use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginJob};
+use socialauth_common::jobs::{
+    AssociateJob, AssociationResult, Job, JobEnvelope, JobError, JobKind, JobResult,
+    LoginCredential, LoginJob,
+};
 use socialauth_common::store::JobStatus;
 use socialauth_common::{now_ms, reissue};
 use std::time::Duration;
@@ -28,6 +31,8 @@ pub async fn handle(deps: &Deps, envelope: &JobEnvelope, redelivered: bool) -> J
         Job::Login(job) => login(deps, envelope, job).await,
         Job::Discover(job) => discover(deps, job.provider.as_str()).await,
         Job::RequestToken(job) => oauth1::request_token(deps, job).await,
+        Job::Associate(job) => associate(deps, envelope, job).await,
+        Job::Revoke(job) => revocation::revoke(deps, job).await,
     }
 }
 
@@ -66,14 +71,7 @@ async fn login(deps: &Deps, envelope: &JobEnvelope, job: &LoginJob) -> JobResult
                 .increment(1);
             JobResult::Login(result)
         }
-        Err(e) => {
-            if !matches!(e, WorkerError::Job(_)) {
-                warn!(provider, error = %e, "login job failed");
-            }
-            let failed = JobResult::Failed(e.to_job_error());
-            record_failure(deps, job_id, &failed).await;
-            failed
-        }
+        Err(e) => failed(deps, job_id, provider, e).await,
     }
 }
 
@@ -89,10 +87,11 @@ async fn run_login(
         .ok_or(JobError::InvalidProvider)?;
     // The provider step runs once: a code is single-use, so only the store
     // part below is retried.
-    let fetched = match pipeline::fetch_profile(deps, provider, job_id, &job.credential).await? {
-        Obtained::Fresh(fetched) => *fetched,
-        Obtained::Replay(first) => return replay::outcome_of(deps, job_id, first).await,
-    };
+    let fetched =
+        match pipeline::fetch_profile(deps, provider, job_id, &job.credential, None).await? {
+            Obtained::Fresh(fetched) => *fetched,
+            Obtained::Replay(first) => return replay::outcome_of(deps, job_id, first).await,
+        };
     let ctx = std::sync::Arc::new(pipeline::context(
         job_id, request_id, provider, fetched, job,
     )?);
@@ -121,6 +120,83 @@ async fn run_login(
     .retry(backoff(deps.max_attempts))
     .when(WorkerError::is_retryable)
     .await
+}
+
+async fn associate(deps: &Deps, envelope: &JobEnvelope, job: &AssociateJob) -> JobResult {
+    let job_id = envelope.id;
+    let outcome = run_association(deps, job_id, envelope.request_id.as_deref(), job).await;
+    let provider = job.provider.as_str().to_owned();
+    match outcome {
+        Ok(result) => {
+            let event = if result.created {
+                "linked"
+            } else {
+                "already_linked"
+            };
+            metrics::counter!("socialauth_associations_total", "provider" => provider, "outcome" => event)
+                .increment(1);
+            JobResult::Associated(result)
+        }
+        Err(e) => {
+            metrics::counter!("socialauth_associations_total", "provider" => provider.clone(), "outcome" => "refused")
+                .increment(1);
+            failed(deps, job_id, &provider, e).await
+        }
+    }
+}
+
+/// Step 1 as for a login (an OAuth 1.0a request token must have been
+/// obtained for this user), then the association. A stored result answers
+/// a write retried after a failure that may have come after its commit.
+async fn run_association(
+    deps: &Deps,
+    job_id: Uuid,
+    request_id: Option<&str>,
+    job: &AssociateJob,
+) -> Result<AssociationResult, WorkerError> {
+    let provider = deps
+        .catalogue
+        .get(job.provider.as_str())
+        .ok_or(JobError::InvalidProvider)?;
+    // An association comes with the provider's answer, never a partial
+    // login or a retry of another job.
+    if !matches!(
+        job.credential,
+        LoginCredential::AuthorizationCode { .. } | LoginCredential::OAuth1 { .. }
+    ) {
+        return Err(JobError::InvalidCredentials.into());
+    }
+    let fetched =
+        match pipeline::fetch_profile(deps, provider, job_id, &job.credential, Some(job.user_id))
+            .await?
+        {
+            Obtained::Fresh(fetched) => *fetched,
+            Obtained::Replay(_) => return Err(JobError::InvalidCredentials.into()),
+        };
+    let ctx = pipeline::association_context(job_id, request_id, provider, fetched)?;
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    (|| async {
+        if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
+            && let Some(JobResult::Associated(done)) = stored_result(deps, job_id).await
+        {
+            return Ok(done);
+        }
+        pipeline::associate(deps, &ctx, job.user_id).await
+    })
+    .retry(backoff(deps.max_attempts))
+    .when(WorkerError::is_retryable)
+    .await
+}
+
+/// A job that ended in `e`: logged unless it is an outcome the client is
+/// told about, and kept so a poll finds it.
+async fn failed(deps: &Deps, job_id: Uuid, provider: &str, e: WorkerError) -> JobResult {
+    if !matches!(e, WorkerError::Job(_)) {
+        warn!(provider, error = %e, "job failed");
+    }
+    let failed = JobResult::Failed(e.to_job_error());
+    record_failure(deps, job_id, &failed).await;
+    failed
 }
 
 /// Keeps a failed login's outcome so a poll finds it.

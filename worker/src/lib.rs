@@ -9,6 +9,7 @@ mod oauth1;
 pub mod pipeline;
 pub mod providers;
 mod replay;
+mod revocation;
 pub mod runner;
 
 pub use deps::{Deps, Policy};

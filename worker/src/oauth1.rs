@@ -46,6 +46,7 @@ async fn obtain(deps: &Deps, job: &RequestTokenJob) -> Result<RequestTokenResult
             redirect_uri: job.callback.clone(),
             created_at: now,
             expires_at: now.saturating_add(REQUEST_TOKEN_TTL_MS),
+            user_id: job.user_id,
         })
         .await?;
     Ok(RequestTokenResult {

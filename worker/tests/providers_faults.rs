@@ -47,6 +47,7 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         userinfo_url: None,
         request_token_url: None,
         access_token_url: None,
+        revocation_url: None,
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET.into()),
         scopes: vec![],

@@ -1,6 +1,8 @@
 //! The HTTP surface: one `router()` per area, merged with the OpenAPI
 //! document generated from the handlers.
 
+pub mod accounts;
+pub mod admin;
 pub mod jobs;
 pub mod ops;
 pub mod redirect_flow;
@@ -41,6 +43,15 @@ impl utoipa::Modify for TokenAuth {
                 "`Token <key>` or `Bearer <key>`",
             ))),
         );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some("`Bearer <admin_key>` (`[security] admin_key`)"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -51,6 +62,8 @@ pub fn openapi_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(social_auth::router())
         .merge(jobs::router())
         .merge(users::router())
+        .merge(accounts::router())
+        .merge(admin::router())
         .merge(ops::router())
         .split_for_parts()
 }

@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuthorizeQuery {
     /// Where the provider sends the user back; must be on the allow-list.
-    redirect_uri: Option<String>,
+    pub redirect_uri: Option<String>,
 }
 
 /// Start a login: the provider's authorization URL.
@@ -47,6 +47,7 @@ async fn authorize_url(
         &provider,
         query.redirect_uri.as_deref(),
         request_id,
+        None,
     )
     .await?;
     Ok(Json(AuthorizationUrl { authorization_url }))

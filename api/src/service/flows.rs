@@ -9,7 +9,7 @@ use socialauth_common::catalogue::ProviderConfig;
 use socialauth_common::jobs::{
     Job, JobEnvelope, JobError, JobResult, LoginResult, RequestTokenJob, RequestTokenResult,
 };
-use socialauth_common::types::{Email, RedirectUri};
+use socialauth_common::types::{Email, RedirectUri, UserId};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -32,17 +32,20 @@ pub fn redirect_uri(state: &AppState, raw: Option<&str>) -> Result<RedirectUri, 
 }
 
 /// OAuth 1.0a step 1, through a worker: a request token whose secret the
-/// store keeps, and the URL that sends the user to the provider with it.
+/// store keeps, and the URL that sends the user to the provider with it;
+/// bound to `for_user` for an association.
 pub async fn request_token(
     state: &AppState,
     provider: &ProviderConfig,
     callback: &RedirectUri,
     request_id: Option<String>,
     flow: Flow,
+    for_user: Option<UserId>,
 ) -> Result<RequestTokenResult, ApiError> {
     let job = Job::RequestToken(RequestTokenJob {
         provider: provider.name.clone(),
         callback: callback.as_str().to_owned(),
+        user_id: for_user,
     });
     match submit(state, job, request_id).await? {
         Submitted::Done(_, JobResult::RequestToken(token)) => Ok(token),
@@ -92,8 +95,12 @@ pub async fn finish_job(
         Submitted::Done(id, JobResult::Login(result)) => {
             Ok(LoginOutcome::Done(with_token(state, id, result).await?))
         }
-        Submitted::Done(_, JobResult::Discovered(_) | JobResult::RequestToken(_)) => {
-            Err(ApiError::Job(JobError::Internal, flow))
-        }
+        Submitted::Done(
+            _,
+            JobResult::Discovered(_)
+            | JobResult::RequestToken(_)
+            | JobResult::Associated(_)
+            | JobResult::Revoked(_),
+        ) => Err(ApiError::Job(JobError::Internal, flow)),
     }
 }

@@ -1,7 +1,7 @@
 //! Publishing a job and waiting for its reply; polling a job.
 
 use crate::error::{ApiError, Flow, job_error_parts};
-use crate::service::views::{JobStatusView, TokenResponse};
+use crate::service::views::{JobStatusView, SocialAccountView, TokenResponse};
 use crate::state::AppState;
 use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::store::JobStatus;
@@ -116,6 +116,7 @@ pub async fn poll(state: &AppState, raw_id: &str) -> Result<JobStatusView, ApiEr
             JobStatusView {
                 status: "succeeded",
                 result: Some(TokenResponse::from(&shown)),
+                social_account: None,
                 error: None,
             }
         }
@@ -128,17 +129,26 @@ pub async fn poll(state: &AppState, raw_id: &str) -> Result<JobStatusView, ApiEr
             JobStatusView {
                 status: "failed",
                 result: None,
+                social_account: None,
                 error: Some(job_error_parts(&shown, Flow::Djoser).1),
             }
         }
+        (JobStatus::Succeeded, Some(JobResult::Associated(done))) => JobStatusView {
+            status: "succeeded",
+            result: None,
+            social_account: Some(SocialAccountView::from(&done.account)),
+            error: None,
+        },
         (JobStatus::Pending, _) => JobStatusView {
             status: "pending",
             result: None,
+            social_account: None,
             error: None,
         },
         (status, _) => JobStatusView {
             status: status.as_str(),
             result: None,
+            social_account: None,
             error: None,
         },
     };

@@ -1,6 +1,8 @@
 //! The api's service functions: plain async fns over `AppState` that the
 //! handlers call once each and tests can call directly.
 
+pub mod accounts;
+pub mod admin;
 pub mod flows;
 pub mod jobs;
 pub mod redirect_flow;

@@ -21,21 +21,33 @@ use socialauth_common::now_ms;
 use socialauth_common::redemption::{FirstUse, retry_of};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{NewOAuthState, OAuthStateTake};
+use socialauth_common::types::UserId;
 use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// The provider's authorization URL with a new state. `for_user`: the
+/// signed-in user of an association, whom the state (or OAuth 1.0a
+/// request token) is bound to; `None` for a login.
 pub async fn authorization_url(
     state: &AppState,
     provider_name: &str,
     raw_redirect_uri: Option<&str>,
     request_id: Option<String>,
+    for_user: Option<UserId>,
 ) -> Result<String, ApiError> {
     let provider = provider(state, provider_name)?;
     let redirect_uri = redirect_uri(state, raw_redirect_uri)?;
     if provider.protocol == Protocol::OAuth1 {
-        let token =
-            request_token(state, &provider, &redirect_uri, request_id, Flow::Djoser).await?;
+        let token = request_token(
+            state,
+            &provider,
+            &redirect_uri,
+            request_id,
+            Flow::Djoser,
+            for_user,
+        )
+        .await?;
         return Ok(token.authorization_url);
     }
     let endpoint = authorize_endpoint(state, &provider, request_id).await?;
@@ -62,6 +74,7 @@ pub async fn authorization_url(
             nonce: None,
             created_at: now,
             expires_at: now.saturating_add(state.settings.security.state_ttl_secs * 1000),
+            user_id: for_user,
         })
         .await?;
 
@@ -148,12 +161,41 @@ pub async fn complete(
         return complete_oauth1(state, &provider, form, request_id).await;
     }
     let email = parse_email(form.email.as_deref())?;
+    let job_id = Uuid::new_v4();
+    let credential = take_state(state, &provider, form.code, form.state, job_id, None).await?;
+    let job = Job::Login(LoginJob {
+        provider: provider.name.clone(),
+        credential,
+        email: email.map(|e| e.as_str().to_owned()),
+        referral_code: form.referral_code.filter(|r| !r.is_empty()),
+    });
+    finish_job(
+        state,
+        JobEnvelope::with_id(job_id, job, request_id),
+        Flow::Djoser,
+    )
+    .await
+}
+
+/// The provider's `code` and our `state` → the credential of job
+/// `job_id`: the state taken (single use), checked for the provider and
+/// for the user it was issued to (`for_user`: an association's signed-in
+/// user; `None`: a login, which an association's state cannot finish),
+/// the PKCE verifier and nonce made again from it. A login's state taken
+/// already answers a double submit of its code with the first outcome.
+pub async fn take_state(
+    state: &AppState,
+    provider: &ProviderConfig,
+    code: Option<Secret>,
+    state_value: Option<Secret>,
+    job_id: Uuid,
+    for_user: Option<UserId>,
+) -> Result<LoginCredential, ApiError> {
     let mut need = Required::default();
-    let code = need.field("code", form.code);
-    let state_value = need.field("state", form.state);
+    let code = need.field("code", code);
+    let state_value = need.field("state", state_value);
     let (code, state_value) = need.check(|| Some((code?, state_value?)))?;
     let now = now_ms();
-    let job_id = Uuid::new_v4();
     let state_hash = hash_token(state_value.expose());
     let code_hash = hash_token(code.expose());
     let take = OAuthStateTake {
@@ -162,8 +204,8 @@ pub async fn complete(
         job_id,
         code_hash: &code_hash,
     };
-    let credential = match state.store.take_oauth_state(&take).await? {
-        Some(saved) if saved.provider == provider.name.as_str() => {
+    Ok(match state.store.take_oauth_state(&take).await? {
+        Some(saved) if saved.provider == provider.name.as_str() && saved.user_id == for_user => {
             if saved.expires_at <= now {
                 return Err(ApiError::NonField("state_expired"));
             }
@@ -197,25 +239,14 @@ pub async fn complete(
         }
         Some(_) => return Err(ApiError::NonField("invalid_state")),
         // Taken already: a double submit of the same code gets the first
-        // outcome.
-        None => LoginCredential::Retry {
-            first_job: retry_of_taken_state(state, &provider, &state_hash, &code_hash, now)
+        // outcome (a login's; an association is not answered twice).
+        None if for_user.is_none() => LoginCredential::Retry {
+            first_job: retry_of_taken_state(state, provider, &state_hash, &code_hash, now)
                 .await?
                 .ok_or(ApiError::NonField("invalid_state"))?,
         },
-    };
-    let job = Job::Login(LoginJob {
-        provider: provider.name.clone(),
-        credential,
-        email: email.map(|e| e.as_str().to_owned()),
-        referral_code: form.referral_code.filter(|r| !r.is_empty()),
-    });
-    finish_job(
-        state,
-        JobEnvelope::with_id(job_id, job, request_id),
-        Flow::Djoser,
-    )
-    .await
+        None => return Err(ApiError::NonField("invalid_state")),
+    })
 }
 
 /// The job whose outcome answers a second POST of a taken state

@@ -71,8 +71,15 @@ pub async fn handle(
         if form.oauth_token.is_none() && form.oauth_verifier.is_none() {
             // Step 1.
             let callback = redirect_uri(state, form.redirect_uri.as_deref())?;
-            let token =
-                request_token(state, &provider, &callback, request_id, Flow::SocialAuth).await?;
+            let token = request_token(
+                state,
+                &provider,
+                &callback,
+                request_id,
+                Flow::SocialAuth,
+                None,
+            )
+            .await?;
             return Ok(SocialAuthOutcome::RequestToken(RequestTokenResponse {
                 oauth_token: token.oauth_token,
                 oauth_token_secret: token.oauth_token_secret,

@@ -73,6 +73,9 @@ pub struct JobStatusView {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<TokenResponse>,
+    /// An association's link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub social_account: Option<SocialAccountView>,
     /// The error body the synchronous call would have returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
@@ -81,12 +84,17 @@ pub struct JobStatusView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SocialAccountView {
+    /// The association id (`DELETE /auth/disconnect/{provider}/{id}/`).
     pub id: i64,
     pub provider: String,
     pub uid: String,
     pub email: Option<String>,
+    /// The provider's tokens were refused: sign in with it again.
     pub needs_reauth: bool,
+    /// Milliseconds since the epoch.
     pub created_at: i64,
+    /// The last sign-in through it (milliseconds since the epoch).
+    pub last_login_at: i64,
 }
 
 impl From<&SocialAccount> for SocialAccountView {
@@ -98,6 +106,7 @@ impl From<&SocialAccount> for SocialAccountView {
             email: a.email.clone(),
             needs_reauth: a.needs_reauth,
             created_at: a.created_at,
+            last_login_at: a.last_login_at,
         }
     }
 }
@@ -173,6 +182,7 @@ mod tests {
                     user: user(),
                     token_job: None,
                 })),
+                social_account: None,
                 error: None,
             }
         );

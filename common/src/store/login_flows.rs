@@ -2,16 +2,17 @@
 //! state of unfinished logins, each consumed at most once.
 
 use super::base::SqlRow;
-use super::{OAuth1RequestToken, PartialLogin, StoreError};
+use super::{OAuth1RequestToken, PartialLogin, StoreError, UserId};
 
 pub(super) const INSERT_REQUEST_TOKEN: &str = "INSERT INTO oauth1_request_tokens \
-     (oauth_token, provider, token_secret_enc, token_key_id, redirect_uri, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     (oauth_token, provider, token_secret_enc, token_key_id, redirect_uri, created_at, expires_at, \
+      user_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Consumed in one statement; expired rows are consumed and returned too.
 pub(super) const TAKE_REQUEST_TOKEN: &str = "UPDATE oauth1_request_tokens SET consumed_at = $2 \
      WHERE oauth_token = $1 AND consumed_at IS NULL \
-     RETURNING provider, token_secret_enc, token_key_id, redirect_uri, expires_at";
+     RETURNING provider, token_secret_enc, token_key_id, redirect_uri, expires_at, user_id";
 
 pub(super) fn request_token_from_row(row: &impl SqlRow) -> Result<OAuth1RequestToken, StoreError> {
     Ok(OAuth1RequestToken {
@@ -20,6 +21,7 @@ pub(super) fn request_token_from_row(row: &impl SqlRow) -> Result<OAuth1RequestT
         token_key_id: row.text("token_key_id")?,
         redirect_uri: row.text("redirect_uri")?,
         expires_at: row.int("expires_at")?,
+        user_id: row.opt_int("user_id")?.map(UserId),
     })
 }
 

@@ -82,14 +82,15 @@ macro_rules! login_writes {
      links AS (INSERT INTO social_accounts (user_id, provider, uid, email, extra_data, \
                                             token_key_id, access_token_enc, refresh_token_enc, \
                                             token_secret_enc, expires_at, created_at, \
-                                            updated_at) \
+                                            updated_at, last_login_at) \
        SELECT user_id, provider, uid, link_email, extra_data, key_id, access_token, \
-              refresh_token, token_secret, expires_at, link_created_at, link_created_at \
+              refresh_token, token_secret, expires_at, link_created_at, link_created_at, \
+              link_created_at \
        FROM ready WHERE kind IN ('create', 'link') ORDER BY ord RETURNING id), \
      refreshed AS (UPDATE social_accounts s SET token_key_id = ready.key_id, \
               access_token_enc = ready.access_token, refresh_token_enc = ready.refresh_token, \
               token_secret_enc = ready.token_secret, expires_at = ready.expires_at, \
-              needs_reauth = false, updated_at = ready.now \
+              needs_reauth = false, updated_at = ready.now, last_login_at = ready.now \
        FROM ready WHERE ready.kind = 'existing' \
          AND s.id = ANY (ARRAY(SELECT account_id FROM ready WHERE kind = 'existing')) \
          AND s.user_id = ANY (ARRAY(SELECT user_id FROM ready WHERE kind = 'existing')) \

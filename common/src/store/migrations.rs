@@ -28,6 +28,7 @@ pub(super) fn postgres() -> Migrator {
         2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
         3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
         4 "accepted jobs" "0004_accepted_jobs.sql",
+        5 "association" "0005_association.sql",
     )
 }
 
@@ -37,6 +38,7 @@ pub(super) fn sqlite() -> Migrator {
         2 "retries and token secrets" "0002_retries_and_token_secrets.sql",
         3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
         4 "accepted jobs" "0004_accepted_jobs.sql",
+        5 "association" "0005_association.sql",
     )
 }
 

@@ -71,6 +71,9 @@ pub struct NewOAuthState {
     pub nonce: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The signed-in user an association state was issued to (`None`: a
+    /// login's).
+    pub user_id: Option<UserId>,
 }
 
 /// A consumed login state. `expires_at` lets the caller tell an expired
@@ -82,6 +85,7 @@ pub struct OAuthState {
     pub pkce_verifier: Option<String>,
     pub nonce: Option<String>,
     pub expires_at: i64,
+    pub user_id: Option<UserId>,
 }
 
 impl std::fmt::Debug for NewOAuthState {
@@ -90,6 +94,7 @@ impl std::fmt::Debug for NewOAuthState {
             .field("provider", &self.provider)
             .field("redirect_uri", &self.redirect_uri)
             .field("expires_at", &self.expires_at)
+            .field("user_id", &self.user_id)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +105,7 @@ impl std::fmt::Debug for OAuthState {
             .field("provider", &self.provider)
             .field("redirect_uri", &self.redirect_uri)
             .field("expires_at", &self.expires_at)
+            .field("user_id", &self.user_id)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +141,8 @@ pub struct NewOAuth1RequestToken {
     pub redirect_uri: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The signed-in user an association's request token was obtained for.
+    pub user_id: Option<UserId>,
 }
 
 /// A consumed request token (expired ones too: check `expires_at`).
@@ -145,6 +153,7 @@ pub struct OAuth1RequestToken {
     pub token_key_id: String,
     pub redirect_uri: String,
     pub expires_at: i64,
+    pub user_id: Option<UserId>,
 }
 
 /// A login stopped for a missing email or a bad referral code: the
@@ -221,6 +230,13 @@ pub struct NewSocialAccount {
     pub extra_data: String,
     pub tokens: SealedTokens,
     pub created_at: i64,
+}
+
+/// A link as stored, with its sealed provider tokens.
+#[derive(Debug, Clone)]
+pub struct StoredAccount {
+    pub account: SocialAccount,
+    pub tokens: SealedTokens,
 }
 
 /// What the pipeline asks the store before it decides a login.
@@ -323,6 +339,30 @@ pub enum Written {
     /// What it relied on no longer holds (the link is gone or another
     /// user's): nothing was written.
     Lost,
+}
+
+/// An event of the audit log, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub user_id: Option<UserId>,
+    pub provider: Option<String>,
+    pub outcome: String,
+    /// A JSON object.
+    pub detail: String,
+    pub request_id: Option<String>,
+}
+
+/// Which audit events to list: newest first, older than `before` (the
+/// cursor: an event's id), by user and provider when given.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery<'a> {
+    pub user_id: Option<UserId>,
+    pub provider: Option<&'a str>,
+    pub before: Option<i64>,
+    pub limit: u32,
 }
 
 /// An event of the audit log.
@@ -445,6 +485,21 @@ pub trait StoreTx: Send {
     async fn insert_audit_event(&mut self, event: &NewAuditEvent) -> Result<(), StoreError>;
     /// Whether `user_id` is a user and active.
     async fn is_active_user(&mut self, user_id: UserId) -> Result<bool, StoreError>;
+    /// [`StoreTx::is_active_user`], holding the user until the transaction
+    /// ends: changes to one user's links made under it are made one at a
+    /// time.
+    async fn lock_active_user(&mut self, user_id: UserId) -> Result<bool, StoreError>;
+    /// The user's links with their sealed tokens, oldest first.
+    async fn find_stored_accounts(
+        &mut self,
+        user_id: UserId,
+    ) -> Result<Vec<StoredAccount>, StoreError>;
+    /// Removes a link of the user; false when it is not there.
+    async fn delete_social_account(
+        &mut self,
+        account_id: i64,
+        user_id: UserId,
+    ) -> Result<bool, StoreError>;
     async fn insert_auth_token(
         &mut self,
         token_hash: &str,
@@ -561,6 +616,11 @@ pub trait Store: Send + Sync + 'static {
     async fn update_user_active(&self, id: UserId, active: bool) -> Result<bool, StoreError>;
     async fn find_social_accounts(&self, user_id: UserId)
     -> Result<Vec<SocialAccount>, StoreError>;
+    /// Audit events as `query` asks, newest first.
+    async fn find_audit_events(
+        &self,
+        query: &AuditQuery<'_>,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Records a job the api stopped waiting for (answered with 202); a row
     /// the worker already wrote keeps its outcome.

@@ -1,11 +1,11 @@
 //! `oauth_states`: login states of the redirect flow, consumed once.
 
 use super::base::SqlRow;
-use super::{OAuthState, StoreError, TakenOAuthState};
+use super::{OAuthState, StoreError, TakenOAuthState, UserId};
 
 pub(super) const INSERT: &str = "INSERT INTO oauth_states \
-     (state_hash, provider, redirect_uri, pkce_verifier, nonce, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     (state_hash, provider, redirect_uri, pkce_verifier, nonce, created_at, expires_at, user_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Consumes in one statement, so of two concurrent takes only one gets the
 /// row, and records who took it with which code ($3 job id, $4 code hash).
@@ -14,7 +14,7 @@ pub(super) const INSERT: &str = "INSERT INTO oauth_states \
 pub(super) const TAKE: &str = "UPDATE oauth_states \
      SET consumed_at = $2, consumed_by = $3, code_hash = $4 \
      WHERE state_hash = $1 AND consumed_at IS NULL \
-     RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at";
+     RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at, user_id";
 
 /// A state already taken: by whom, when, with which code.
 pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, code_hash \
@@ -23,9 +23,9 @@ pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, 
 /// [`INSERT`] over rows instead of parameters: several states in one
 /// statement.
 pub(super) const INSERT_MANY_PG: &str = "INSERT INTO oauth_states \
-     (state_hash, provider, redirect_uri, pkce_verifier, nonce, created_at, expires_at) \
+     (state_hash, provider, redirect_uri, pkce_verifier, nonce, created_at, expires_at, user_id) \
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                          $6::bigint[], $7::bigint[])";
+                          $6::bigint[], $7::bigint[], $8::bigint[])";
 
 /// [`TAKE`] over rows: takes several distinct states in one statement and
 /// names each state it took. `= ANY ($1)` keeps the plan to index probes
@@ -35,7 +35,8 @@ pub(super) const TAKE_MANY_PG: &str = "UPDATE oauth_states s \
      FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
           AS i(state_hash, now, job_id, code_hash) \
      WHERE s.state_hash = ANY ($1) AND s.state_hash = i.state_hash AND s.consumed_at IS NULL \
-     RETURNING s.state_hash, s.provider, s.redirect_uri, s.pkce_verifier, s.nonce, s.expires_at";
+     RETURNING s.state_hash, s.provider, s.redirect_uri, s.pkce_verifier, s.nonce, s.expires_at, \
+               s.user_id";
 
 pub(super) fn from_row(row: &impl SqlRow) -> Result<OAuthState, StoreError> {
     Ok(OAuthState {
@@ -44,6 +45,7 @@ pub(super) fn from_row(row: &impl SqlRow) -> Result<OAuthState, StoreError> {
         pkce_verifier: row.opt_text("pkce_verifier")?,
         nonce: row.opt_text("nonce")?,
         expires_at: row.int("expires_at")?,
+        user_id: row.opt_int("user_id")?.map(UserId),
     })
 }
 
@@ -78,6 +80,7 @@ macro_rules! alone {
                 .bind(state.nonce.as_deref())
                 .bind(state.created_at)
                 .bind(state.expires_at)
+                .bind(state.user_id.map(|u| u.0))
                 .execute(pool)
                 .await
                 .map_err(map_err)?;

@@ -1,26 +1,66 @@
 //! `social_accounts`: links between users and provider identities.
 
-use super::StoreError;
 use super::base::SqlRow;
+use super::{SealedTokens, StoreError, StoredAccount};
 use crate::types::{SocialAccount, UserId};
 
-/// Both timestamps start at `created_at` ($10).
-pub(super) const INSERT: &str = "INSERT INTO social_accounts \
-     (user_id, provider, uid, email, extra_data, token_key_id, access_token_enc, \
-      refresh_token_enc, expires_at, created_at, updated_at, token_secret_enc) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) \
-     RETURNING id, user_id, provider, uid, email, expires_at, needs_reauth, created_at";
+/// The columns of a [`SocialAccount`]. A link made before `last_login_at`
+/// was kept reads as last used when it was last updated.
+macro_rules! account_columns {
+    () => {
+        "id, user_id, provider, uid, email, expires_at, needs_reauth, created_at, \
+         COALESCE(last_login_at, updated_at) AS last_login_at"
+    };
+}
 
-/// Fresh tokens make a link usable again, so `needs_reauth` is cleared;
+/// Every timestamp starts at `created_at` ($10): a link is made by a sign-in
+/// or an association.
+pub(super) const INSERT: &str = concat!(
+    "INSERT INTO social_accounts \
+     (user_id, provider, uid, email, extra_data, token_key_id, access_token_enc, \
+      refresh_token_enc, expires_at, created_at, updated_at, last_login_at, token_secret_enc) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11) RETURNING ",
+    account_columns!()
+);
+
+/// A sign-in through a known link. Fresh tokens make a link usable again, so `needs_reauth` is cleared;
 /// only while the link ($1) is still the user's ($7) and the user active.
 pub(super) const UPDATE_TOKENS: &str = "UPDATE social_accounts \
      SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4, expires_at = $5, \
-         needs_reauth = false, updated_at = $6, token_secret_enc = $8 \
+         needs_reauth = false, updated_at = $6, last_login_at = $6, token_secret_enc = $8 \
      WHERE id = $1 AND user_id = $7 \
        AND EXISTS (SELECT 1 FROM users u WHERE u.id = $7 AND u.is_active) RETURNING id";
 
-pub(super) const FIND_BY_USER: &str = "SELECT id, user_id, provider, uid, email, expires_at, \
-     needs_reauth, created_at FROM social_accounts WHERE user_id = $1 ORDER BY id";
+pub(super) const FIND_BY_USER: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM social_accounts WHERE user_id = $1 ORDER BY id"
+);
+
+/// A user's links with their sealed tokens (a disconnect revokes them).
+pub(super) const FIND_WITH_TOKENS_BY_USER: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc \
+     FROM social_accounts WHERE user_id = $1 ORDER BY id"
+);
+
+/// Removes one link of the user ($2).
+pub(super) const DELETE: &str = "DELETE FROM social_accounts WHERE id = $1 AND user_id = $2 \
+     RETURNING id";
+
+pub(super) fn stored_from_row(row: &impl SqlRow) -> Result<StoredAccount, StoreError> {
+    Ok(StoredAccount {
+        account: from_row(row)?,
+        tokens: SealedTokens {
+            key_id: row.opt_text("token_key_id")?,
+            access_token: row.opt_text("access_token_enc")?,
+            refresh_token: row.opt_text("refresh_token_enc")?,
+            token_secret: row.opt_text("token_secret_enc")?,
+            expires_at: row.opt_int("expires_at")?,
+        },
+    })
+}
 
 pub(super) fn from_row(row: &impl SqlRow) -> Result<SocialAccount, StoreError> {
     Ok(SocialAccount {
@@ -32,5 +72,6 @@ pub(super) fn from_row(row: &impl SqlRow) -> Result<SocialAccount, StoreError> {
         expires_at: row.opt_int("expires_at")?,
         needs_reauth: row.flag("needs_reauth")?,
         created_at: row.int("created_at")?,
+        last_login_at: row.int("last_login_at")?,
     })
 }

@@ -13,12 +13,12 @@ use super::group_commit::{Batcher, Together, write_together};
 use super::login_batch::{FactReads, FactsRow, LogInRow, LogIns, LoginWrites, WriteRow};
 use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
-    CodeClaim, CodeClaimed, DecideLogin, FactsQuery, JobRecord, JobStatus, LinkedUser, LoginFacts,
-    LoginWrite, NewAuditEvent, NewOAuth1RequestToken, NewOAuthState, NewPartialLogin,
-    NewSocialAccount, NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin,
-    SealedTokens, Store, StoreError, StoreOptions, StoreTx, TakenOAuthState, UserId, Written,
-    audit, auth_tokens, jobs, login_flows, migrations, oauth_states, social_accounts, users,
-    write_in_transaction,
+    AuditEvent, AuditQuery, CodeClaim, CodeClaimed, DecideLogin, FactsQuery, JobRecord, JobStatus,
+    LinkedUser, LoginFacts, LoginWrite, NewAuditEvent, NewOAuth1RequestToken, NewOAuthState,
+    NewPartialLogin, NewSocialAccount, NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake,
+    PartialLogin, SealedTokens, Store, StoreError, StoreOptions, StoreTx, StoredAccount,
+    TakenOAuthState, UserId, Written, audit, auth_tokens, jobs, login_flows, migrations,
+    oauth_states, social_accounts, users, write_in_transaction,
 };
 use crate::jobs::{JobKind, JobResult};
 use crate::types::{SocialAccount, User};
@@ -256,6 +256,8 @@ macro_rules! impl_store {
         db: $db:ty,
         backend: $backend:literal,
         begin: $begin:literal,
+        // Holds a user for the rest of a transaction ([`StoreTx::lock_active_user`]).
+        lock_user: $lock_user:expr,
         migrator: $migrator:path,
         // Backend-specific overrides of `Store`'s default methods.
         overrides: { $($overrides:item)* } $(,)?
@@ -381,6 +383,41 @@ macro_rules! impl_store {
 
             async fn is_active_user(&mut self, user_id: UserId) -> Result<bool, StoreError> {
                 let row = sqlx::query(users::FIND_ACTIVE)
+                    .bind(user_id.0)
+                    .fetch_optional(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn lock_active_user(&mut self, user_id: UserId) -> Result<bool, StoreError> {
+                let row = sqlx::query($lock_user)
+                    .bind(user_id.0)
+                    .fetch_optional(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn find_stored_accounts(
+                &mut self,
+                user_id: UserId,
+            ) -> Result<Vec<StoredAccount>, StoreError> {
+                let rows = sqlx::query(social_accounts::FIND_WITH_TOKENS_BY_USER)
+                    .bind(user_id.0)
+                    .fetch_all(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(social_accounts::stored_from_row).collect()
+            }
+
+            async fn delete_social_account(
+                &mut self,
+                account_id: i64,
+                user_id: UserId,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(social_accounts::DELETE)
+                    .bind(account_id)
                     .bind(user_id.0)
                     .fetch_optional(&mut *self.0)
                     .await
@@ -574,6 +611,21 @@ macro_rules! impl_store {
                 rows.iter().map(social_accounts::from_row).collect()
             }
 
+            async fn find_audit_events(
+                &self,
+                q: &AuditQuery<'_>,
+            ) -> Result<Vec<AuditEvent>, StoreError> {
+                let rows = sqlx::query(audit::FIND)
+                    .bind(q.user_id.map(|u| u.0))
+                    .bind(q.provider)
+                    .bind(q.before)
+                    .bind(i64::from(q.limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(audit::from_row).collect()
+            }
+
             async fn insert_pending_job(
                 &self,
                 id: Uuid,
@@ -621,6 +673,7 @@ macro_rules! impl_store {
                     .bind(&t.redirect_uri)
                     .bind(t.created_at)
                     .bind(t.expires_at)
+                    .bind(t.user_id.map(|u| u.0))
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
@@ -706,6 +759,7 @@ impl_store! {
     db: Postgres,
     backend: "postgres",
     begin: "BEGIN",
+    lock_user: users::LOCK_ACTIVE_PG,
     migrator: migrations::postgres,
     overrides: {
         async fn find_login_facts(&self, q: &FactsQuery<'_>) -> Result<LoginFacts, StoreError> {
@@ -753,6 +807,7 @@ impl_store! {
     db: Sqlite,
     backend: "sqlite",
     begin: "BEGIN IMMEDIATE",
+    lock_user: users::FIND_ACTIVE,
     migrator: migrations::sqlite,
     overrides: {
         async fn find_login_facts(&self, q: &FactsQuery<'_>) -> Result<LoginFacts, StoreError> {

@@ -47,6 +47,7 @@ impl Together for StateInserts {
             .bind(column(rows, |r| r.nonce.clone()))
             .bind(column(rows, |r| r.created_at))
             .bind(column(rows, |r| r.expires_at))
+            .bind(column(rows, |r| r.user_id.map(|u| u.0)))
             .execute(pool)
             .await;
         Ok(unless_refused(inserted)?.map(|_| rows.iter().map(|_| Some(())).collect()))

@@ -208,4 +208,11 @@ pub(super) const SET_REFERRED_BY: &str = concat!(
 
 pub(super) const FIND_ACTIVE: &str = "SELECT id FROM users WHERE id = $1 AND is_active";
 
+/// [`FIND_ACTIVE`], holding the user until the transaction ends: changes
+/// to one user's links made under it (a disconnect) are made one at a
+/// time. `FOR NO KEY UPDATE` does not hold up a new link's foreign-key
+/// check. SQLite's transactions are one at a time already.
+pub(super) const LOCK_ACTIVE_PG: &str =
+    "SELECT id FROM users WHERE id = $1 AND is_active FOR NO KEY UPDATE";
+
 pub(super) const UPDATE_ACTIVE: &str = "UPDATE users SET is_active = $2 WHERE id = $1 RETURNING id";

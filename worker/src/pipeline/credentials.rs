@@ -15,6 +15,7 @@ use socialauth_common::now_ms;
 use socialauth_common::redemption::{CODE_MEMORY_MS, retry_of};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{CodeClaim, CodeClaimed};
+use socialauth_common::types::UserId;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -33,12 +34,15 @@ pub enum Obtained {
 }
 
 /// Step 1: the provider's answer → profile and tokens. Makes provider HTTP
-/// calls; no transaction is open while it runs.
+/// calls; no transaction is open while it runs. `bound_to`: the signed-in
+/// user of an association (`None` for a login), whom an OAuth 1.0a request
+/// token must have been obtained for.
 pub async fn fetch_profile(
     deps: &Deps,
     provider: &ProviderConfig,
     job_id: Uuid,
     credential: &LoginCredential,
+    bound_to: Option<UserId>,
 ) -> Result<Obtained, WorkerError> {
     let name = provider.name.as_str();
     let login = match credential {
@@ -77,8 +81,14 @@ pub async fn fetch_profile(
             oauth_token_secret,
             oauth_verifier,
         } => {
-            let secret =
-                request_token_secret(deps, name, oauth_token, oauth_token_secret.as_ref()).await?;
+            let secret = request_token_secret(
+                deps,
+                name,
+                oauth_token,
+                oauth_token_secret.as_ref(),
+                bound_to,
+            )
+            .await?;
             deps.providers
                 .exchange_verifier(provider, oauth_token, &secret, oauth_verifier)
                 .await?
@@ -131,20 +141,22 @@ async fn claim_code(
 }
 
 /// Consumes the request token of step 1 and returns its secret. Unknown,
-/// used, expired, another provider's, or a secret echoed by the client that
-/// does not match: the provider's answer is refused.
+/// used, expired, another provider's, obtained for another user (or for an
+/// association when this is a login, and the reverse), or a secret echoed
+/// by the client that does not match: the provider's answer is refused.
 async fn request_token_secret(
     deps: &Deps,
     provider: &str,
     oauth_token: &str,
     echoed: Option<&Secret>,
+    bound_to: Option<UserId>,
 ) -> Result<Secret, WorkerError> {
     let now = now_ms();
     let stored = deps
         .store
         .take_oauth1_request_token(oauth_token, now)
         .await?
-        .filter(|t| t.provider == provider && t.expires_at > now)
+        .filter(|t| t.provider == provider && t.expires_at > now && t.user_id == bound_to)
         .ok_or(JobError::InvalidCredentials)?;
     let secret = deps
         .cipher

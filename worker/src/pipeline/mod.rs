@@ -11,6 +11,11 @@
 //! 7. link — [`steps::new_link`] (provider tokens sealed)
 //! 8. app token — [`steps::app_token`]
 //!
+//! An association (a signed-in user linking another identity) runs step 1
+//! and 2 as a login does, then its own decision in place of steps 3–6
+//! ([`steps::association`]) and step 7; it issues no app token
+//! ([`associate`]).
+//!
 //! [`run`] makes a login one store call, [`Store::log_in`]: the store reads
 //! the facts the steps need, asks the steps for their decision
 //! ([`steps::decide`], in Rust) and writes what they decided — on
@@ -26,6 +31,7 @@
 //!
 //! [`Store::log_in`]: socialauth_common::store::Store::log_in
 
+mod association;
 mod credentials;
 mod partial;
 pub mod steps;
@@ -43,6 +49,7 @@ use std::sync::Arc;
 use steps::{ChosenEmail, Decided};
 use uuid::Uuid;
 
+pub use association::associate;
 pub use credentials::{Fetched, Obtained, fetch_profile};
 
 /// Lost races (same identity, same email, same username) run the steps
@@ -74,7 +81,36 @@ pub fn context(
     fetched: Fetched,
     job: &LoginJob,
 ) -> Result<LoginContext, WorkerError> {
-    let email = steps::choose_email(&fetched.login.profile, job.email.as_deref());
+    with_request(
+        job_id,
+        request_id,
+        provider,
+        fetched,
+        job.email.as_deref(),
+        job.referral_code.as_deref(),
+    )
+}
+
+/// [`context`] for an association: the provider's own email only (none is
+/// typed), no referral code; step 2 applies as to a login.
+pub fn association_context(
+    job_id: Uuid,
+    request_id: Option<&str>,
+    provider: &ProviderConfig,
+    fetched: Fetched,
+) -> Result<LoginContext, WorkerError> {
+    with_request(job_id, request_id, provider, fetched, None, None)
+}
+
+fn with_request(
+    job_id: Uuid,
+    request_id: Option<&str>,
+    provider: &ProviderConfig,
+    fetched: Fetched,
+    typed_email: Option<&str>,
+    referral_code: Option<&str>,
+) -> Result<LoginContext, WorkerError> {
+    let email = steps::choose_email(&fetched.login.profile, typed_email);
     steps::check_allowed(provider, email.as_ref())?;
     Ok(LoginContext {
         job_id,
@@ -82,7 +118,7 @@ pub fn context(
         provider: provider.name.clone(),
         login: fetched.login,
         email,
-        referral_code: job.referral_code.clone().filter(|c| !c.is_empty()),
+        referral_code: referral_code.filter(|c| !c.is_empty()).map(str::to_owned),
         partial_token: fetched.partial_token,
         linking: provider.linking,
     })
@@ -93,6 +129,10 @@ pub fn context(
 /// partial one and names its token in the error.
 pub async fn run(deps: &Deps, ctx: &Arc<LoginContext>) -> Result<LoginResult, WorkerError> {
     match decide_and_write(deps, ctx).await {
+        Err(WorkerError::Job(e @ JobError::EmailAlreadyInUse)) => {
+            refused_by_email(deps, ctx, &e).await?;
+            Err(e.into())
+        }
         Err(WorkerError::Job(
             e @ (JobError::NoEmailProvided { .. } | JobError::InvalidReferralCode { .. }),
         )) => {
@@ -101,6 +141,28 @@ pub async fn run(deps: &Deps, ctx: &Arc<LoginContext>) -> Result<LoginResult, Wo
         }
         other => other,
     }
+}
+
+/// Step 5 refused to link the login to the owner of its email: an audit
+/// event for that owner.
+async fn refused_by_email(
+    deps: &Deps,
+    ctx: &LoginContext,
+    why: &JobError,
+) -> Result<(), WorkerError> {
+    let Some(email) = &ctx.email else {
+        return Ok(());
+    };
+    let owner = {
+        let mut tx = deps.store.begin().await?;
+        tx.find_user_by_email(&email.normalized).await?
+    };
+    let detail = serde_json::json!({
+        "uid": ctx.login.profile.uid,
+        "email": email.email.as_str(),
+        "email_verified": email.verified,
+    });
+    association::refused(deps, ctx, owner.map(|u| u.id), why, detail).await
 }
 
 /// One storage operation per round ([`Store::log_in`]): the store reads

@@ -194,6 +194,53 @@ pub fn signup_policy(
     }
 }
 
+/// What an association does, decided from the facts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Association {
+    /// Link the identity to the user.
+    Link,
+    /// The identity is the user's already: nothing to write.
+    Already { account_id: i64 },
+}
+
+/// The association rule, in place of steps 3–6 for a signed-in user who
+/// links another identity: one nobody has is linked to them, one that is
+/// theirs already stays as it is, one linked to another user is refused
+/// (`social_account_already_associated`). The linking policy does not
+/// apply: it says whether a *login* may link by email or sign up, and an
+/// association links by neither — its user proved, in one signed-in
+/// session, control of both accounts. Nor does any email: the user's own
+/// stays as it is.
+pub fn association(user_id: UserId, facts: &LoginFacts) -> Result<Association, JobError> {
+    match &facts.account {
+        None => Ok(Association::Link),
+        Some(linked) if linked.user.id == user_id => Ok(Association::Already {
+            account_id: linked.account_id,
+        }),
+        Some(_) => Err(JobError::SocialAccountAlreadyAssociated),
+    }
+}
+
+/// An audit event of this login or association: `detail` is a JSON
+/// object and carries no secret.
+pub fn audit_event(
+    ctx: &LoginContext,
+    kind: &'static str,
+    user_id: Option<UserId>,
+    outcome: &'static str,
+    detail: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        kind,
+        user_id,
+        provider: Some(ctx.provider.as_str().to_owned()),
+        outcome,
+        detail: detail.to_string(),
+        request_id: ctx.request_id.clone(),
+        at: now_ms(),
+    }
+}
+
 /// The referrer of a new user: the owner of the code the request named.
 fn referrer(ctx: &LoginContext, facts: &LoginFacts) -> Result<Option<UserId>, JobError> {
     match (&ctx.referral_code, facts.referrer) {
@@ -214,20 +261,17 @@ pub async fn reclaim(
     owner: &User,
     email: &ChosenEmail,
 ) -> Result<(), WorkerError> {
-    let event = NewAuditEvent {
-        kind: "email_reclaimed",
-        user_id: Some(owner.id),
-        provider: Some(ctx.provider.as_str().to_owned()),
-        outcome: "done",
-        detail: serde_json::json!({
+    let event = audit_event(
+        ctx,
+        "email_reclaimed",
+        Some(owner.id),
+        "done",
+        serde_json::json!({
             "email": email.email.as_str(),
             "reason": "verified by the provider of a new sign-in",
             "uid": ctx.login.profile.uid,
-        })
-        .to_string(),
-        request_id: ctx.request_id.clone(),
-        at: now_ms(),
-    };
+        }),
+    );
     // False: someone else changed the owner first; the steps run again.
     deps.store
         .reclaim_email(owner.id, &email.normalized, &event)
@@ -370,17 +414,17 @@ pub fn plan(
         Change::Create { user, id } => (user.created(id.unwrap_or(UserId(0))), true),
     };
     let audit = matches!(change, Change::Link { .. }).then(|| NewAuditEvent {
-        kind: "automatic_link",
-        user_id: Some(user.id),
-        provider: Some(ctx.provider.as_str().to_owned()),
-        outcome: "linked",
-        detail: serde_json::json!({
-            "uid": ctx.login.profile.uid,
-            "reason": "the provider verified the email of this verified account",
-        })
-        .to_string(),
-        request_id: ctx.request_id.clone(),
         at: now,
+        ..audit_event(
+            ctx,
+            "automatic_link",
+            Some(user.id),
+            "linked",
+            serde_json::json!({
+                "uid": ctx.login.profile.uid,
+                "reason": "the provider verified the email of this verified account",
+            }),
+        )
     });
     Planned {
         prepared: Arc::clone(prepared),
@@ -622,6 +666,36 @@ mod tests {
             Err(JobError::SignupClosed)
         );
         assert_eq!(signup_policy(Deny, &no_email), Ok(()));
+    }
+
+    /// An association links a free identity, keeps the user's own and
+    /// refuses another user's, whatever the email facts.
+    #[test]
+    fn an_association_links_only_free_or_own_identities() {
+        use socialauth_common::store::LinkedUser;
+        let linked_to = |id| LoginFacts {
+            account: Some(LinkedUser {
+                account_id: 3,
+                user: User {
+                    id: UserId(id),
+                    ..owner(true, true)
+                },
+            }),
+            ..LoginFacts::default()
+        };
+        let free = LoginFacts {
+            email_owner: Some(owner(true, true)),
+            ..LoginFacts::default()
+        };
+        assert_eq!(association(UserId(7), &free), Ok(Association::Link));
+        assert_eq!(
+            association(UserId(7), &linked_to(7)),
+            Ok(Association::Already { account_id: 3 })
+        );
+        assert_eq!(
+            association(UserId(7), &linked_to(8)),
+            Err(JobError::SocialAccountAlreadyAssociated)
+        );
     }
 
     #[test]

@@ -24,9 +24,11 @@ mod http;
 mod oauth1;
 mod oauth2;
 mod oidc;
+mod revoke;
 mod shared;
 
 pub use self::oauth1::RequestToken;
+pub use self::revoke::TokenKind;
 
 use self::http::{Http, HttpError, RetrySettings};
 use serde_json::Value;
@@ -251,6 +253,37 @@ impl ProviderClient {
     ) -> Result<ProviderLogin, ProviderError> {
         let result =
             oauth1::exchange_verifier(&self.inner, p, oauth_token, token_secret, verifier).await;
+        log_failure(&result);
+        result
+    }
+}
+
+impl ProviderClient {
+    /// The provider's RFC 7009 revocation endpoint: the configured
+    /// `revocation_url`, else (OIDC) the discovery document's
+    /// `revocation_endpoint`; `None` when it has none.
+    pub async fn revocation_endpoint(
+        &self,
+        p: &ProviderConfig,
+    ) -> Result<Option<url::Url>, ProviderError> {
+        match (&p.revocation_url, p.protocol) {
+            (Some(url), _) => Ok(Some(url.clone())),
+            (None, Protocol::Oidc) => oidc::revocation_endpoint(&self.inner, p).await,
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// Revokes one token at `url` (RFC 7009), authenticated as at the
+    /// token endpoint; retried on connect errors, timeouts, 5xx and 429.
+    #[tracing::instrument(skip_all, fields(provider = %p.name))]
+    pub async fn revoke(
+        &self,
+        p: &ProviderConfig,
+        url: &url::Url,
+        token: &Secret,
+        kind: TokenKind,
+    ) -> Result<(), ProviderError> {
+        let result = revoke::revoke(&self.inner, p, url, token, kind).await;
         log_failure(&result);
         result
     }

@@ -573,6 +573,24 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+/// How the client authenticates at the provider's endpoints (its
+/// discovery document's `token_endpoint_auth_methods_supported`).
+pub(super) async fn client_auth(
+    inner: &Inner,
+    p: &ProviderConfig,
+) -> Result<AuthType, ProviderError> {
+    let metadata = inner.discovery.get(&inner.http, p).await?;
+    Ok(auth_type(&metadata))
+}
+
+/// The discovery document's `revocation_endpoint`.
+pub(super) async fn revocation_endpoint(
+    _inner: &Inner,
+    _p: &ProviderConfig,
+) -> Result<Option<url::Url>, ProviderError> {
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,174 @@
+//! A signed-in user's links (app token required): association, the list,
+//! disconnect.
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery, AuthUser, FormOrJson, RequestId};
+use crate::routes::redirect_flow::AuthorizeQuery;
+use crate::service::accounts::{self, Associated};
+use crate::service::redirect_flow::CallbackForm;
+use crate::service::views::{AuthorizationUrl, JobAccepted, SocialAccountView};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(associate_url, associate))
+        .routes(routes!(social_accounts))
+        .routes(routes!(disconnect_provider))
+        .routes(routes!(disconnect_one))
+}
+
+/// Start linking another provider to the signed-in user: the provider's
+/// authorization URL, its state bound to this user.
+#[utoipa::path(
+    get,
+    path = "/auth/associate/{provider}/",
+    tag = "accounts",
+    security(("token" = [])),
+    params(("provider" = String, Path, description = "Provider name"), AuthorizeQuery),
+    responses(
+        (status = 200, body = AuthorizationUrl),
+        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`"),
+        (status = 401, description = "Missing or invalid token"),
+    )
+)]
+async fn associate_url(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(query): ApiQuery<AuthorizeQuery>,
+    RequestId(request_id): RequestId,
+) -> Result<Json<AuthorizationUrl>, ApiError> {
+    let authorization_url = accounts::authorization_url(
+        &state,
+        &auth,
+        &provider,
+        query.redirect_uri.as_deref(),
+        request_id,
+    )
+    .await?;
+    Ok(Json(AuthorizationUrl { authorization_url }))
+}
+
+/// Finish linking with the provider's `code` and `state` (OAuth 1.0a:
+/// `oauth_token` and `oauth_verifier`), as the user the state was issued
+/// to.
+#[utoipa::path(
+    post,
+    path = "/auth/associate/{provider}/",
+    tag = "accounts",
+    security(("token" = [])),
+    params(("provider" = String, Path, description = "Provider name")),
+    request_body(content((CallbackForm = "application/json"), (CallbackForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, body = SocialAccountView, description = "Linked"),
+        (status = 200, body = SocialAccountView, description = "The user had this link already"),
+        (status = 202, body = JobAccepted, description = "The worker has not answered within reply_timeout: poll status_url"),
+        (status = 400, description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\"]}`, `{\"email\": \"email_not_allowed\"}`, or missing fields. A state issued to another user, or for a login, is `invalid_state`."),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 409, description = "`{\"non_field_errors\": [\"social_account_already_associated\"]}`: the identity is another user's"),
+    )
+)]
+async fn associate(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(provider): ApiPath<String>,
+    RequestId(request_id): RequestId,
+    FormOrJson(form): FormOrJson<CallbackForm>,
+) -> Result<Response, ApiError> {
+    Ok(
+        match accounts::associate(&state, &auth, &provider, form, request_id).await? {
+            Associated::Done(done) => {
+                let status = if done.created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                (status, Json(SocialAccountView::from(&done.account))).into_response()
+            }
+            Associated::Accepted(id) => (
+                StatusCode::ACCEPTED,
+                Json(JobAccepted {
+                    job_id: id.to_string(),
+                    status_url: format!("/auth/jobs/{id}"),
+                }),
+            )
+                .into_response(),
+        },
+    )
+}
+
+/// The signed-in user's links, oldest first.
+#[utoipa::path(
+    get,
+    path = "/auth/social-accounts/",
+    tag = "accounts",
+    security(("token" = [])),
+    responses(
+        (status = 200, body = Vec<SocialAccountView>),
+        (status = 401, description = "Missing or invalid token"),
+    )
+)]
+async fn social_accounts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<Vec<SocialAccountView>>, ApiError> {
+    Ok(Json(accounts::list(&state, &auth).await?))
+}
+
+/// Remove every link of a provider. The provider's tokens are deleted and
+/// revoked at the provider where it has a revocation endpoint.
+#[utoipa::path(
+    delete,
+    path = "/auth/disconnect/{provider}/",
+    tag = "accounts",
+    security(("token" = [])),
+    params(("provider" = String, Path, description = "Provider name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`: no link of this provider"),
+        (status = 409, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it would leave the user no way to sign in"),
+    )
+)]
+async fn disconnect_provider(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(provider): ApiPath<String>,
+    RequestId(request_id): RequestId,
+) -> Result<StatusCode, ApiError> {
+    accounts::disconnect(&state, &auth, &provider, None, request_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove one link (its `id` in `GET /auth/social-accounts/`).
+#[utoipa::path(
+    delete,
+    path = "/auth/disconnect/{provider}/{association_id}/",
+    tag = "accounts",
+    security(("token" = [])),
+    params(
+        ("provider" = String, Path, description = "Provider name"),
+        ("association_id" = i64, Path, description = "The link's id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`: no such link of this provider"),
+        (status = 409, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it is the user's last way to sign in"),
+    )
+)]
+async fn disconnect_one(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((provider, association_id)): ApiPath<(String, String)>,
+    RequestId(request_id): RequestId,
+) -> Result<StatusCode, ApiError> {
+    accounts::disconnect(&state, &auth, &provider, Some(&association_id), request_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
