@@ -177,7 +177,8 @@ pub struct AssociateJob {
 }
 
 /// A removed link's tokens, sealed as stored (the worker opens them).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` names which tokens it carries, not even their ciphertext.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RevokeJob {
     pub provider: ProviderName,
     pub user_id: UserId,
@@ -187,6 +188,18 @@ pub struct RevokeJob {
     pub access_token_enc: Option<String>,
     #[serde(default)]
     pub refresh_token_enc: Option<String>,
+}
+
+impl std::fmt::Debug for RevokeJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevokeJob")
+            .field("provider", &self.provider)
+            .field("user_id", &self.user_id)
+            .field("account_id", &self.account_id)
+            .field("access_token", &self.access_token_enc.is_some())
+            .field("refresh_token", &self.refresh_token_enc.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

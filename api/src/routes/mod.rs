@@ -98,3 +98,57 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route of the account and admin areas is described, with the
+    /// error statuses it answers.
+    #[test]
+    fn the_document_describes_the_account_and_admin_routes() {
+        let (_, doc) = openapi_router();
+        let doc = serde_json::to_value(&doc).expect("document");
+        let paths = &doc["paths"];
+        let expect = [
+            (
+                "/auth/associate/{provider}/",
+                "get",
+                &["200", "400", "401"][..],
+            ),
+            (
+                "/auth/associate/{provider}/",
+                "post",
+                &["200", "201", "202", "400", "401", "409"],
+            ),
+            ("/auth/social-accounts/", "get", &["200", "401"]),
+            (
+                "/auth/disconnect/{provider}/",
+                "delete",
+                &["204", "401", "404", "409"],
+            ),
+            (
+                "/auth/disconnect/{provider}/{association_id}/",
+                "delete",
+                &["204", "401", "404", "409"],
+            ),
+            ("/admin/audit", "get", &["200", "400", "401"]),
+        ];
+        for (path, method, statuses) in expect {
+            let op = &paths[path][method];
+            assert!(op.is_object(), "{method} {path}");
+            for status in statuses {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+            assert!(
+                op["security"].is_array(),
+                "{method} {path} names its security"
+            );
+        }
+        let schemes = &doc["components"]["securitySchemes"];
+        assert!(schemes["token"].is_object() && schemes["admin"].is_object());
+    }
+}
