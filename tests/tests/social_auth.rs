@@ -24,6 +24,7 @@ socialauth_tests::in_both_modes!(
     a_double_submitted_code_gets_the_first_result,
     associate_by_email_links_only_verified_emails,
     link_only_signs_in_existing_users_and_closes_signups_on_every_way_in,
+    each_linking_policy_decides_alike_on_social_auth_and_the_djoser_flow,
     inactive_users_and_disallowed_domains_are_refused,
     only_a_provider_verified_email_passes_the_domain_rule,
     the_id_token_nonce_must_be_the_one_sent,
@@ -651,6 +652,77 @@ async fn corpoauth_login(w: &World, user: &str) -> anyhow::Result<(StatusCode, V
                              "code_verifier": verifier}),
     )
     .await)
+}
+
+/// The same first logins under each policy of `corpoauth` (every other
+/// provider under `deny`), through `/social-auth` (alice) and the djoser
+/// flow (zoe): a provider-verified email of a verified account is refused
+/// under `deny` and linked under the others; a login without an email
+/// asks for one, except under `link_only`, which closes signups.
+async fn each_linking_policy_decides_alike_on_social_auth_and_the_djoser_flow(
+    mode: Mode,
+) -> anyhow::Result<()> {
+    for linking in ["deny", "link_verified", "link_only"] {
+        let w = World::start_with(mode, |o| {
+            o.security_toml = "linking = \"deny\"".into();
+            o.providers_toml = o.providers_toml.replace(
+                "[providers.corpoauth]\n",
+                &format!("[providers.corpoauth]\nlinking = \"{linking}\"\n"),
+            );
+        })
+        .await?;
+        let (_, alice) = code_login(&w, "alice", json!({})).await?;
+        let (_, zoe) = code_login(&w, "zoe", json!({})).await?;
+
+        let (status, by_social) = corpoauth_login(&w, "alice").await?;
+        let (djoser_status, by_djoser) = w.login("corpoauth", "zoe").await?;
+        if linking == "deny" {
+            let in_use = json!({"email": "email_already_in_use"});
+            assert_eq!(
+                (status, &by_social),
+                (StatusCode::BAD_REQUEST, &in_use),
+                "{linking}"
+            );
+            assert_eq!(
+                (djoser_status, &by_djoser),
+                (StatusCode::BAD_REQUEST, &in_use),
+                "{linking}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::OK, "{linking}: {by_social}");
+            assert_eq!(by_social["user"]["id"], alice["user"]["id"], "{linking}");
+            assert_eq!(djoser_status, StatusCode::CREATED, "{linking}: {by_djoser}");
+            assert_eq!(by_djoser["user"]["id"], zoe["user"]["id"], "{linking}");
+        }
+
+        let (status, by_social) = corpoauth_login(&w, "nomail").await?;
+        let (djoser_status, by_djoser) = w.login("corpoauth", "nomail").await?;
+        if linking == "link_only" {
+            let closed = json!({"non_field_errors": ["signup_closed"]});
+            assert_eq!(
+                (status, &by_social),
+                (StatusCode::BAD_REQUEST, &closed),
+                "{linking}"
+            );
+            assert_eq!(
+                (djoser_status, &by_djoser),
+                (StatusCode::BAD_REQUEST, &closed),
+                "{linking}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{linking}");
+            assert_eq!(
+                by_social["email"], "no_email_provided",
+                "{linking}: {by_social}"
+            );
+            assert_eq!(djoser_status, StatusCode::BAD_REQUEST, "{linking}");
+            assert_eq!(
+                by_djoser["email"], "no_email_provided",
+                "{linking}: {by_djoser}"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An admin's action the API does not offer yet, done through the store.
