@@ -93,6 +93,9 @@ pub async fn fetch_profile(
                 .providers
                 .check_access_token(provider, access_token)
                 .await?;
+            if !facts.is_bound {
+                tracing::debug!("no access-token check: accepted on its userinfo answer alone");
+            }
             let now = now_ms();
             let remembered_until = match facts.expires_at {
                 Some(at) => at
