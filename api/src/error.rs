@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use socialauth_common::config::NonceConvention;
 use socialauth_common::jobs::JobError;
 use socialauth_common::queue::QueueError;
 use socialauth_common::secret::Secret;
@@ -62,6 +63,14 @@ pub enum ApiError {
 
 pub const REQUIRED: &str = "This field is required.";
 
+/// Token login: the id_token's nonce is not the one sent, for a provider
+/// whose id_tokens carry the nonce itself (`nonce_convention = "raw"`).
+pub const NONCE_RAW_MISMATCH: &str =
+    "does not match: this provider's id_token carries the nonce as sent";
+/// The same for `nonce_convention = "sha256"` (Apple).
+pub const NONCE_SHA256_MISMATCH: &str =
+    "does not match: this provider's id_token carries the SHA-256 (hex) of the nonce sent";
+
 impl ApiError {
     /// `{"<field>": ["This field is required."]}` for each missing field.
     pub fn required(fields: &[&'static str]) -> Self {
@@ -75,6 +84,16 @@ impl ApiError {
 
     pub fn field(field: &'static str, message: &str) -> Self {
         Self::Fields(BTreeMap::from([(field, vec![message.to_owned()])]))
+    }
+
+    /// The same message for each of `fields`.
+    pub fn fields(fields: &[&'static str], message: &str) -> Self {
+        Self::Fields(
+            fields
+                .iter()
+                .map(|f| (*f, vec![message.to_owned()]))
+                .collect(),
+        )
     }
 
     /// Status and body, exactly as the contract shows them.
@@ -153,6 +172,14 @@ pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
         JobError::EmailNotAllowed => (bad, json!({"email": "email_not_allowed"})),
         JobError::InactiveUser => (bad, json!({"non_field_errors": ["inactive_user"]})),
         JobError::SignupClosed => (bad, json!({"non_field_errors": ["signup_closed"]})),
+        JobError::NonceRequired => (bad, json!({"nonce": [REQUIRED]})),
+        JobError::NonceMismatch { expected } => (
+            bad,
+            json!({"nonce": [match expected {
+                NonceConvention::Raw => NONCE_RAW_MISMATCH,
+                NonceConvention::Sha256 => NONCE_SHA256_MISMATCH,
+            }]}),
+        ),
         JobError::ProviderUnavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"non_field_errors": ["provider_unavailable"]}),
@@ -248,6 +275,27 @@ mod tests {
             .parts()
             .1,
             json!({"referral_code": "invalid_referral_code", "partial_token": "pt"})
+        );
+    }
+
+    #[test]
+    fn nonce_errors_name_the_field_and_the_convention() {
+        let body = |e: JobError| ApiError::Job(e, Flow::SocialAuth).parts().1.to_string();
+        assert_eq!(
+            body(JobError::NonceRequired),
+            r#"{"nonce":["This field is required."]}"#
+        );
+        assert_eq!(
+            body(JobError::NonceMismatch {
+                expected: NonceConvention::Sha256
+            }),
+            r#"{"nonce":["does not match: this provider's id_token carries the SHA-256 (hex) of the nonce sent"]}"#
+        );
+        assert_eq!(
+            body(JobError::NonceMismatch {
+                expected: NonceConvention::Raw
+            }),
+            r#"{"nonce":["does not match: this provider's id_token carries the nonce as sent"]}"#
         );
     }
 

@@ -1,7 +1,9 @@
 //! The provider catalogue: protocols with endpoints and profile mappings.
 //! Brands (google, github, …) are presets: data, not code.
 
-use crate::config::{LinkingPolicy, ProfileSettings, ProviderSettings, Settings};
+use crate::config::{
+    AccessTokenCheck, LinkingPolicy, NonceConvention, ProfileSettings, ProviderSettings, Settings,
+};
 use crate::secret::Secret;
 use crate::types::{Profile, ProviderName};
 use serde_json::Value;
@@ -143,6 +145,61 @@ pub struct ProviderConfig {
     pub authorize_params: BTreeMap<String, String>,
     /// The provider's own, else `[security]`'s.
     pub linking: LinkingPolicy,
+    /// Token login (`POST /auth/token/{provider}/`).
+    pub token_login: TokenLoginConfig,
+}
+
+/// What token login needs of a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenLoginConfig {
+    /// This app's other client ids at the provider, accepted besides
+    /// `client_id` ([`ProviderConfig::is_our_client`]).
+    pub client_ids: Vec<String>,
+    /// How the id_token carries the nonce sent.
+    pub nonce_convention: NonceConvention,
+    /// The oldest id_token accepted, by its `iat`, in seconds.
+    pub id_token_max_age_secs: i64,
+    /// How an access token is checked to be this app's.
+    pub access_token_check: AccessTokenBinding,
+}
+
+impl Default for TokenLoginConfig {
+    fn default() -> Self {
+        Self {
+            client_ids: Vec::new(),
+            nonce_convention: NonceConvention::Raw,
+            id_token_max_age_secs: DEFAULT_ID_TOKEN_MAX_AGE_SECS,
+            access_token_check: AccessTokenBinding::None,
+        }
+    }
+}
+
+/// A token-login id_token older than this (by `iat`) is refused unless the
+/// provider sets `id_token_max_age_secs`.
+pub const DEFAULT_ID_TOKEN_MAX_AGE_SECS: i64 = 600;
+
+/// How a client-side access token is bound to this app (token login).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessTokenBinding {
+    /// RFC 7662 introspection at this endpoint; `None`: the discovery
+    /// document's `introspection_endpoint` (OpenID Connect), and when it
+    /// names none, no check.
+    Introspection(Option<Url>),
+    /// Facebook's `debug_token`.
+    DebugToken(Url),
+    /// Google's `tokeninfo`.
+    Tokeninfo(Url),
+    /// No check: accepted on the userinfo answer alone.
+    None,
+}
+
+impl ProviderConfig {
+    /// Whether `id` is one of this app's client ids at the provider:
+    /// `client_id` or one of `client_ids`.
+    pub fn is_our_client(&self, id: &str) -> bool {
+        !id.is_empty()
+            && (id == self.client_id || self.token_login.client_ids.iter().any(|c| c == id))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +276,8 @@ fn preset(name: &str) -> Option<ProviderSettings> {
     Some(match name {
         "google" => ProviderSettings {
             revocation_url: s("https://oauth2.googleapis.com/revoke"),
+            access_token_check: Some(AccessTokenCheck::Tokeninfo),
+            introspection_url: s("https://oauth2.googleapis.com/tokeninfo"),
             ..oidc(
                 "https://accounts.google.com",
                 &["openid", "email", "profile"],
@@ -233,7 +292,10 @@ fn preset(name: &str) -> Option<ProviderSettings> {
             "https://www.linkedin.com/oauth",
             &["openid", "email", "profile"],
         ),
-        "apple" => oidc("https://appleid.apple.com", &["openid", "email", "name"]),
+        "apple" => ProviderSettings {
+            nonce_convention: Some(NonceConvention::Sha256),
+            ..oidc("https://appleid.apple.com", &["openid", "email", "name"])
+        },
         "github" => ProviderSettings {
             protocol: s("oauth2"),
             authorize_url: s("https://github.com/login/oauth/authorize"),
@@ -251,6 +313,8 @@ fn preset(name: &str) -> Option<ProviderSettings> {
                 "https://graph.facebook.com/v19.0/me?fields=id,name,email,first_name,last_name,picture",
             ),
             scopes: scopes(&["email", "public_profile"]),
+            access_token_check: Some(AccessTokenCheck::DebugToken),
+            introspection_url: s("https://graph.facebook.com/v19.0/debug_token"),
             profile: Some(ProfileSettings {
                 first_name: s("first_name"),
                 last_name: s("last_name"),
@@ -413,6 +477,21 @@ fn resolve(
     }
     let mut authorize_params = base.authorize_params.clone();
     authorize_params.extend(p.authorize_params.clone());
+    let access_token_check = access_token_binding(
+        protocol,
+        p.access_token_check.or(base.access_token_check),
+        url(
+            "introspection_url",
+            pick(&p.introspection_url, &base.introspection_url),
+        )?,
+    )
+    .map_err(err)?;
+    let id_token_max_age_secs = match p.id_token_max_age_secs {
+        Some(0) => return Err(err("id_token_max_age_secs: at least 1".into())),
+        Some(secs) => i64::try_from(secs)
+            .map_err(|_| err(format!("id_token_max_age_secs: {secs} is too large")))?,
+        None => DEFAULT_ID_TOKEN_MAX_AGE_SECS,
+    };
     Ok(ProviderConfig {
         name: provider_name,
         protocol,
@@ -438,6 +517,50 @@ fn resolve(
             .collect(),
         authorize_params,
         linking: p.linking.unwrap_or(linking),
+        token_login: TokenLoginConfig {
+            client_ids: p
+                .client_ids
+                .iter()
+                .filter(|c| !c.is_empty() && **c != p.client_id)
+                .cloned()
+                .collect(),
+            nonce_convention: p
+                .nonce_convention
+                .or(base.nonce_convention)
+                .unwrap_or_default(),
+            id_token_max_age_secs,
+            access_token_check,
+        },
+    })
+}
+
+/// The access-token check: the one named (the provider's, else its
+/// preset's) with its endpoint, else introspection where it can be had.
+fn access_token_binding(
+    protocol: Protocol,
+    named: Option<AccessTokenCheck>,
+    endpoint: Option<Url>,
+) -> Result<AccessTokenBinding, String> {
+    let needs =
+        |check: &str| format!("access_token_check = \"{check}\" needs an `introspection_url`");
+    Ok(match named {
+        Some(AccessTokenCheck::None) => AccessTokenBinding::None,
+        Some(AccessTokenCheck::DebugToken) => {
+            AccessTokenBinding::DebugToken(endpoint.ok_or_else(|| needs("debug_token"))?)
+        }
+        Some(AccessTokenCheck::Tokeninfo) => {
+            AccessTokenBinding::Tokeninfo(endpoint.ok_or_else(|| needs("tokeninfo"))?)
+        }
+        Some(AccessTokenCheck::Introspection) if protocol == Protocol::Oidc => {
+            AccessTokenBinding::Introspection(endpoint)
+        }
+        Some(AccessTokenCheck::Introspection) => {
+            AccessTokenBinding::Introspection(Some(endpoint.ok_or_else(|| needs("introspection"))?))
+        }
+        None if protocol == Protocol::Oidc || endpoint.is_some() => {
+            AccessTokenBinding::Introspection(endpoint)
+        }
+        None => AccessTokenBinding::None,
     })
 }
 
@@ -490,6 +613,93 @@ mod tests {
         let path = bad.path().join("c.toml");
         std::fs::write(&path, "[security]\nlinking = \"sometimes\"\n").expect("write");
         assert!(Settings::load_with_env(Some(&path), vec![]).is_err());
+    }
+
+    /// Token login's keys: other client ids, the nonce convention and the
+    /// access-token check, with the presets' defaults.
+    #[test]
+    fn token_login_keys_resolve_with_the_presets_defaults() {
+        let s = settings(
+            "[providers.google]\npreset = \"google\"\nclient_id = \"web\"\n\
+             client_ids = [\"ios\", \"android\", \"web\"]\n\
+             [providers.apple]\npreset = \"apple\"\nclient_id = \"com.example.web\"\n\
+             [providers.facebook]\npreset = \"facebook\"\nclient_id = \"123\"\n\
+             [providers.corp]\nprotocol = \"oidc\"\nissuer = \"http://127.0.0.1:1\"\n\
+             client_id = \"c\"\nnonce_convention = \"sha256\"\nid_token_max_age_secs = 60\n\
+             [providers.acme]\nprotocol = \"oauth2\"\nauthorize_url = \"http://127.0.0.1:1/a\"\n\
+             token_url = \"http://127.0.0.1:1/t\"\nuserinfo_url = \"http://127.0.0.1:1/u\"\n\
+             client_id = \"a\"\n\
+             [providers.acmei]\nprotocol = \"oauth2\"\nauthorize_url = \"http://127.0.0.1:1/a\"\n\
+             token_url = \"http://127.0.0.1:1/t\"\nuserinfo_url = \"http://127.0.0.1:1/u\"\n\
+             client_id = \"a\"\nintrospection_url = \"http://127.0.0.1:1/i\"\n\
+             [providers.quiet]\npreset = \"google\"\nclient_id = \"q\"\naccess_token_check = \"none\"\n",
+        );
+        let c = Catalogue::from_settings(&s).expect("catalogue");
+        let google = c.get("google").expect("google");
+        assert_eq!(google.token_login.client_ids, ["ios", "android"]);
+        assert!(google.is_our_client("web") && google.is_our_client("android"));
+        assert!(!google.is_our_client("other") && !google.is_our_client(""));
+        assert_eq!(google.token_login.nonce_convention, NonceConvention::Raw);
+        assert_eq!(
+            google.token_login.id_token_max_age_secs,
+            DEFAULT_ID_TOKEN_MAX_AGE_SECS
+        );
+        assert!(matches!(
+            &google.token_login.access_token_check,
+            AccessTokenBinding::Tokeninfo(u) if u.as_str() == "https://oauth2.googleapis.com/tokeninfo"
+        ));
+        let apple = c.get("apple").expect("apple");
+        assert_eq!(apple.token_login.nonce_convention, NonceConvention::Sha256);
+        assert!(matches!(
+            c.get("facebook")
+                .expect("facebook")
+                .token_login
+                .access_token_check,
+            AccessTokenBinding::DebugToken(_)
+        ));
+        let corp = c.get("corp").expect("corp");
+        assert_eq!(corp.token_login.nonce_convention, NonceConvention::Sha256);
+        assert_eq!(corp.token_login.id_token_max_age_secs, 60);
+        assert_eq!(
+            corp.token_login.access_token_check,
+            AccessTokenBinding::Introspection(None)
+        );
+        assert_eq!(
+            c.get("acme").expect("acme").token_login.access_token_check,
+            AccessTokenBinding::None
+        );
+        assert!(matches!(
+            &c.get("acmei").expect("acmei").token_login.access_token_check,
+            AccessTokenBinding::Introspection(Some(u)) if u.path() == "/i"
+        ));
+        assert_eq!(
+            c.get("quiet")
+                .expect("quiet")
+                .token_login
+                .access_token_check,
+            AccessTokenBinding::None
+        );
+        for bad in [
+            "[providers.a]\nprotocol = \"oauth2\"\nauthorize_url = \"http://h/a\"\ntoken_url = \"http://h/t\"\n\
+             userinfo_url = \"http://h/u\"\nclient_id = \"a\"\naccess_token_check = \"introspection\"\n",
+            "[providers.a]\npreset = \"github\"\nclient_id = \"a\"\naccess_token_check = \"tokeninfo\"\n",
+            "[providers.a]\npreset = \"google\"\nclient_id = \"a\"\nid_token_max_age_secs = 0\n",
+        ] {
+            assert!(Catalogue::from_settings(&settings(bad)).is_err(), "{bad}");
+        }
+        for unknown in [
+            "[providers.a]\npreset = \"google\"\nclient_id = \"a\"\nclient_idz = [\"b\"]\n",
+            "[providers.a]\npreset = \"google\"\nclient_id = \"a\"\nnonce_convention = \"md5\"\n",
+            "[providers.a]\npreset = \"google\"\nclient_id = \"a\"\naccess_token_check = \"maybe\"\n",
+        ] {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, unknown).expect("write");
+            assert!(
+                Settings::load_with_env(Some(&path), vec![]).is_err(),
+                "{unknown}"
+            );
+        }
     }
 
     #[test]

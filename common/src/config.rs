@@ -274,6 +274,56 @@ pub struct ProviderSettings {
     /// Extra query parameters of the authorization URL.
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
+    /// Token login (`POST /auth/token/{provider}/`): the other client ids
+    /// of this app at the provider (its iOS, Android, web clients), accepted
+    /// as an id_token's audience and an access token's client besides
+    /// `client_id`.
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    /// Token login: how the provider's id_token carries the nonce the
+    /// client sent. Default: the preset's, else `raw`.
+    pub nonce_convention: Option<NonceConvention>,
+    /// Token login: an id_token issued longer ago than this is refused
+    /// (default 600).
+    pub id_token_max_age_secs: Option<u64>,
+    /// Token login: how an access token is checked to be this app's.
+    /// Default: the preset's (`facebook`: `debug_token`, `google`:
+    /// `tokeninfo`), else `introspection` for OpenID Connect providers and
+    /// for OAuth2 providers with an `introspection_url`, else `none`.
+    pub access_token_check: Option<AccessTokenCheck>,
+    /// The endpoint of the access-token check: RFC 7662 introspection
+    /// (OpenID Connect default: the discovery document's
+    /// `introspection_endpoint`), Facebook's `debug_token` or Google's
+    /// `tokeninfo` (the presets fill these in).
+    pub introspection_url: Option<String>,
+}
+
+/// How an id_token carries the nonce the client sent with its sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NonceConvention {
+    /// The id_token's `nonce` is the one sent (Google, most providers).
+    #[default]
+    Raw,
+    /// The id_token's `nonce` is the lowercase hex SHA-256 of the one sent
+    /// (Sign in with Apple and Firebase: the app hashes the nonce it gives
+    /// the provider and keeps the original for us).
+    Sha256,
+}
+
+/// How a client-side access token is checked to be this app's before its
+/// userinfo answer is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenCheck {
+    /// RFC 7662 token introspection, authenticated as this client.
+    Introspection,
+    /// Facebook's Graph API `debug_token`, with the app access token.
+    DebugToken,
+    /// Google's `tokeninfo`.
+    Tokeninfo,
+    /// No check: the token is accepted on its userinfo answer alone.
+    None,
 }
 
 fn default_true() -> bool {

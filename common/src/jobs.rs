@@ -1,6 +1,7 @@
 //! Job payloads on the wire: versioned serde types. Never change what a
 //! published field means; add fields with defaults or add a variant.
 
+use crate::config::NonceConvention;
 use crate::secret::Secret;
 use crate::types::{ProviderName, SocialAccount, User, UserId};
 use serde::{Deserialize, Serialize};
@@ -164,6 +165,30 @@ pub enum LoginCredential {
     /// with `redemption::retry_of`): the first job's outcome is the
     /// answer, and nothing is exchanged.
     Retry { first_job: Uuid },
+    /// Token login: an access token a client-side SDK obtained (Facebook
+    /// JS SDK, Google). Checked to be this app's, then used once.
+    AccessToken { access_token: Secret },
+    /// Token login: an id_token a client-side SDK obtained (Google or
+    /// Apple native sign-in), with the nonce the client sent the provider.
+    IdToken {
+        id_token: Secret,
+        #[serde(default)]
+        nonce: Option<Secret>,
+        /// The name the client sent along (Apple gives it to the app at
+        /// the first sign-in only, never in the id_token): cosmetic, used
+        /// where the id_token has no name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<SuppliedName>,
+    },
+}
+
+/// A name a client sent with its credential (Apple's first-sign-in `user`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppliedName {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -336,6 +361,13 @@ pub enum JobError {
     InactiveUser,
     #[error("the provider is unavailable")]
     ProviderUnavailable,
+    /// Token login: the id_token carries a nonce and none was sent.
+    #[error("the id_token carries a nonce and none was sent")]
+    NonceRequired,
+    /// Token login: the id_token's nonce is not the one sent, by the
+    /// provider's convention (`expected`).
+    #[error("the id_token's nonce does not match the one sent")]
+    NonceMismatch { expected: NonceConvention },
     #[error("the job could not be handled")]
     Internal,
 }
@@ -421,6 +453,46 @@ mod tests {
         };
         assert_eq!(code.expose(), "abc");
         assert_eq!(redirect_uri, "http://localhost:3000/cb");
+    }
+
+    /// Token-login payloads: their tags are part of the wire format.
+    #[test]
+    fn token_login_credentials_have_stable_tags() {
+        let raw = r#"{"v":1,"id":"0b9a5c1e-2a49-4b3c-8f0e-0c7b8a0d7e12","created_at":1,"job":{"type":"login","provider":"apple","credential":{"kind":"id_token","id_token":"eyJ","nonce":"n","name":{"first_name":"Ann","last_name":null}}}}"#;
+        let env = JobEnvelope::from_json(raw.as_bytes()).expect("decode");
+        let Job::Login(job) = env.job else {
+            panic!("not a login job")
+        };
+        let LoginCredential::IdToken {
+            id_token,
+            nonce,
+            name,
+        } = &job.credential
+        else {
+            panic!("not an id_token")
+        };
+        assert_eq!(id_token.expose(), "eyJ");
+        assert_eq!(nonce.as_ref().map(|n| n.expose().as_str()), Some("n"));
+        assert_eq!(
+            name.as_ref().and_then(|n| n.first_name.as_deref()),
+            Some("Ann")
+        );
+        let at = LoginCredential::AccessToken {
+            access_token: Secret::new("at-secret".into()),
+        };
+        let json = serde_json::to_string(&at).expect("encode");
+        assert_eq!(
+            json,
+            r#"{"kind":"access_token","access_token":"at-secret"}"#
+        );
+        assert!(!format!("{at:?}").contains("at-secret"));
+        let failed = JobResult::Failed(JobError::NonceMismatch {
+            expected: NonceConvention::Sha256,
+        });
+        assert_eq!(
+            serde_json::to_string(&failed).expect("encode"),
+            r#"{"status":"failed","error":"nonce_mismatch","expected":"sha256"}"#
+        );
     }
 
     #[test]

@@ -24,6 +24,12 @@ const NPM_CI_TIMEOUT: Duration = Duration::from_secs(600);
 pub const STANDARD_CLIENT_ID: &str = "socialauth-test";
 /// The standard config's second client: its id_tokens are signed HS256.
 pub const HS256_CLIENT_ID: &str = "socialauth-hs256";
+/// The standard config's client for the app's iOS build (token login: one
+/// of a provider's `client_ids`).
+pub const IOS_CLIENT_ID: &str = "corp-ios";
+/// The standard config's client of another app (token login: never one of
+/// ours).
+pub const OTHER_APP_CLIENT_ID: &str = "other-app";
 
 /// The JSON file `server.js` reads.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -61,6 +67,25 @@ pub struct IdpClient {
     /// Default RS256; `HS256` signs id_tokens with the client secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+}
+
+impl IdpClient {
+    /// A client with a random secret, the code and refresh grants, RS256
+    /// id_tokens.
+    pub fn confidential(client_id: &str, redirect_uri: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            client_secret: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            redirect_uris: vec![redirect_uri.to_owned()],
+            grant_types: None,
+            token_endpoint_auth_method: None,
+            id_token_signed_response_alg: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for IdpClient {
@@ -171,6 +196,8 @@ impl IdpConfig {
                     token_endpoint_auth_method: None,
                     id_token_signed_response_alg: Some("HS256".to_owned()),
                 },
+                IdpClient::confidential(IOS_CLIENT_ID, redirect_uri),
+                IdpClient::confidential(OTHER_APP_CLIENT_ID, redirect_uri),
             ],
             users: vec![
                 IdpUser::new("alice", Some("alice@example.test"), true, "Alice", "Doe"),

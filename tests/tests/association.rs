@@ -24,8 +24,9 @@ socialauth_tests::in_both_modes!(
 
 const ADMIN_KEY: &str = "audit-admin-key-for-tests";
 
-/// `corpoauth` and `corp` revoke at the IdP's RFC 7009 endpoint; an admin
-/// key for the audit log; `linking` for `corpoauth`.
+/// `corpoauth` (OAuth2) revokes at the IdP's RFC 7009 endpoint as
+/// configured, `corp` (OpenID Connect) at the one its discovery document
+/// names; an admin key for the audit log; `linking` for `corpoauth`.
 async fn world(mode: Mode, linking: &str) -> anyhow::Result<World> {
     World::start_with(mode, |o| {
         o.security_toml = format!("admin_key = \"{ADMIN_KEY}\"\nlinking = \"deny\"");
@@ -36,18 +37,12 @@ async fn world(mode: Mode, linking: &str) -> anyhow::Result<World> {
             .unwrap_or_default()
             .trim_matches('"')
             .to_owned();
-        o.providers_toml = o
-            .providers_toml
-            .replace(
-                "[providers.corpoauth]\n",
-                &format!(
-                    "[providers.corpoauth]\nlinking = \"{linking}\"\nrevocation_url = \"{issuer}/token/revocation\"\n"
-                ),
-            )
-            .replace(
-                "[providers.corp]\n",
-                &format!("[providers.corp]\nrevocation_url = \"{issuer}/token/revocation\"\n"),
-            );
+        o.providers_toml = o.providers_toml.replace(
+            "[providers.corpoauth]\n",
+            &format!(
+                "[providers.corpoauth]\nlinking = \"{linking}\"\nrevocation_url = \"{issuer}/token/revocation\"\n"
+            ),
+        );
     })
     .await
 }
@@ -430,38 +425,43 @@ async fn stored_access_token(w: &World, user_id: i64, id: i64) -> anyhow::Result
     })?)
 }
 
+/// Through `corpoauth` (a configured `revocation_url`) and `corp` (the
+/// discovery document's `revocation_endpoint`).
 async fn disconnect_revokes_the_tokens_at_the_provider(mode: Mode) -> anyhow::Result<()> {
     let w = world(mode, "deny").await?;
     let (alice, alice_id) = sign_in(&w, "alice").await?;
-    let (_, linked) = associate(&w, &alice, "corpoauth", "alice").await?;
-    let id = linked["id"].as_i64().unwrap_or_default();
-    let access = stored_access_token(&w, alice_id, id).await?;
-    assert!(
-        active_at_the_idp(&w, &access).await?,
-        "a fresh token is active"
-    );
-
-    let (status, body) = delete(&w, &alice, &format!("/auth/disconnect/corpoauth/{id}/")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    // The stored tokens are gone with the link ...
-    let store = w.stack.store().await?;
-    let mut tx = store.begin().await?;
-    assert!(
-        tx.find_stored_accounts(UserId(alice_id))
-            .await?
-            .iter()
-            .all(|s| s.account.id != id)
-    );
-    drop(tx);
-    // ... and a worker revoked them at the provider.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while active_at_the_idp(&w, &access).await? {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the token is still active at the IdP\n{}",
-            w.stack.logs()
+    for (provider, idp_user) in [("corpoauth", "alice"), ("corp", "zoe")] {
+        let (_, linked) = associate(&w, &alice, provider, idp_user).await?;
+        let id = linked["id"].as_i64().unwrap_or_default();
+        let access = stored_access_token(&w, alice_id, id).await?;
+        assert!(
+            active_at_the_idp(&w, &access).await?,
+            "a fresh token is active"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let (status, body) =
+            delete(&w, &alice, &format!("/auth/disconnect/{provider}/{id}/")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        // The stored tokens are gone with the link ...
+        let store = w.stack.store().await?;
+        let mut tx = store.begin().await?;
+        assert!(
+            tx.find_stored_accounts(UserId(alice_id))
+                .await?
+                .iter()
+                .all(|s| s.account.id != id)
+        );
+        drop(tx);
+        // ... and a worker revoked them at the provider.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while active_at_the_idp(&w, &access).await? {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{provider}: the token is still active at the IdP\n{}",
+                w.stack.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The worker's error boundary.
 
-use crate::providers::ProviderError;
+use crate::providers::{NonceProblem, ProviderError};
 use socialauth_common::jobs::JobError;
 use socialauth_common::store::StoreError;
 
@@ -32,6 +32,10 @@ impl From<ProviderError> for WorkerError {
     fn from(e: ProviderError) -> Self {
         Self::Job(match e {
             ProviderError::Refused(_) => JobError::InvalidCredentials,
+            ProviderError::Nonce(NonceProblem::Missing) => JobError::NonceRequired,
+            ProviderError::Nonce(NonceProblem::Mismatch(expected)) => {
+                JobError::NonceMismatch { expected }
+            }
             ProviderError::Unavailable(_) | ProviderError::Misconfigured(_) => {
                 JobError::ProviderUnavailable
             }

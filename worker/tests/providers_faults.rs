@@ -59,6 +59,7 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         allowed_email_domains: vec![],
         authorize_params: BTreeMap::new(),
         linking: Default::default(),
+        token_login: Default::default(),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod ops;
 pub mod redirect_flow;
 pub mod social_auth;
+pub mod token_login;
 pub mod users;
 
 use crate::http_metrics;
@@ -60,6 +61,7 @@ pub fn openapi_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(redirect_flow::router())
         .merge(social_auth::router())
+        .merge(token_login::router())
         .merge(jobs::router())
         .merge(users::router())
         .merge(accounts::router())

@@ -8,5 +8,6 @@ pub mod jobs;
 pub mod redirect_flow;
 pub mod required;
 pub mod social_auth;
+pub mod token_login;
 pub mod users;
 pub mod views;

@@ -1,8 +1,10 @@
 //! Step 1 by credential kind: an authorization code (claimed first: the
 //! same code posted again gets the first login's outcome and never reaches
 //! the provider twice — providers revoke what a reused code gave), an
-//! OAuth 1.0a verifier (its request token checked server-side), or a
-//! partial token (no provider call at all).
+//! OAuth 1.0a verifier (its request token checked server-side), a partial
+//! token (no provider call at all), or a token a client-side SDK obtained
+//! (token login: an access token or an id_token, checked to be this app's,
+//! then claimed like a code before it is used — it is single-use here).
 
 use super::partial;
 use crate::deps::Deps;
@@ -10,12 +12,12 @@ use crate::error::WorkerError;
 use crate::providers::ProviderLogin;
 use socialauth_common::catalogue::ProviderConfig;
 use socialauth_common::crypto::{Sealed, hash_token};
-use socialauth_common::jobs::{JobError, LoginCredential};
+use socialauth_common::jobs::{JobError, LoginCredential, SuppliedName};
 use socialauth_common::now_ms;
 use socialauth_common::redemption::{CODE_MEMORY_MS, retry_of};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{CodeClaim, CodeClaimed};
-use socialauth_common::types::UserId;
+use socialauth_common::types::{Profile, UserId};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -93,6 +95,69 @@ pub async fn fetch_profile(
                 .exchange_verifier(provider, oauth_token, &secret, oauth_verifier)
                 .await?
         }
+        LoginCredential::AccessToken { access_token } => {
+            // Checked to be this app's first (a read at the provider), then
+            // claimed, then used.
+            let facts = deps
+                .providers
+                .check_access_token(provider, access_token)
+                .await?;
+            if !facts.is_bound {
+                tracing::debug!("no access-token check: accepted on its userinfo answer alone");
+            }
+            let now = now_ms();
+            let remembered_until = match facts.expires_at {
+                Some(at) => at
+                    .saturating_add(TOKEN_CLOCK_SKEW_MS)
+                    .max(now.saturating_add(CODE_MEMORY_MS)),
+                None => now.saturating_add(UNBOUNDED_TOKEN_MEMORY_MS),
+            };
+            let claim = TokenClaim {
+                credential: &format!("access_token\n{}", access_token.expose()),
+                request: "access_token",
+                remembered_until,
+            };
+            if let Some(first) = claim_token(deps, name, job_id, &claim).await? {
+                return Ok(Obtained::Replay(first));
+            }
+            deps.providers
+                .access_token_login(provider, access_token, &facts)
+                .await?
+        }
+        LoginCredential::IdToken {
+            id_token,
+            nonce,
+            name: supplied,
+        } => {
+            let mut login = deps
+                .providers
+                .id_token_login(provider, id_token, nonce.as_ref())
+                .await?;
+            // Accepted only while its `iat` is at most the maximum age
+            // old: remembered that long after now, it cannot come back.
+            let max_age_ms = provider
+                .token_login
+                .id_token_max_age_secs
+                .saturating_mul(1000);
+            let remembered_until = now_ms().saturating_add(
+                max_age_ms
+                    .saturating_add(2 * TOKEN_CLOCK_SKEW_MS)
+                    .max(CODE_MEMORY_MS),
+            );
+            let nonce = nonce.as_ref().map_or("", |n| n.expose().as_str());
+            let claim = TokenClaim {
+                credential: &format!("id_token\n{}", id_token.expose()),
+                request: &format!("id_token\n{nonce}"),
+                remembered_until,
+            };
+            if let Some(first) = claim_token(deps, name, job_id, &claim).await? {
+                return Ok(Obtained::Replay(first));
+            }
+            if let Some(supplied) = supplied {
+                fill_name(&mut login.profile, supplied);
+            }
+            login
+        }
         LoginCredential::Retry { first_job } => return Ok(Obtained::Replay(*first_job)),
         LoginCredential::Partial { partial_token } => {
             let login = partial::load(deps, name, partial_token).await?;
@@ -121,16 +186,73 @@ async fn claim_code(
     pkce_verifier: Option<&Secret>,
 ) -> Result<Option<Uuid>, WorkerError> {
     let now = now_ms();
-    let code_hash = hash_token(code.expose());
     let verifier = pkce_verifier.map_or("", |v| v.expose().as_str());
-    let request_hash = hash_token(&format!("{verifier}\n{redirect_uri}"));
+    claim(
+        deps,
+        provider,
+        job_id,
+        &hash_token(code.expose()),
+        &hash_token(&format!("{verifier}\n{redirect_uri}")),
+        now,
+        now.saturating_add(CODE_MEMORY_MS),
+    )
+    .await
+}
+
+/// How far a provider's clock may differ from ours, for how long a token
+/// is remembered.
+const TOKEN_CLOCK_SKEW_MS: i64 = 60 * 1000;
+
+/// How long an access token whose expiry nobody told us is remembered.
+const UNBOUNDED_TOKEN_MEMORY_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// A client-side token's claim: what identifies the credential (kind and
+/// token), what makes a retry the same request, and until when it is
+/// remembered (past the time the token could be accepted again).
+struct TokenClaim<'a> {
+    credential: &'a str,
+    request: &'a str,
+    remembered_until: i64,
+}
+
+/// Claims a client-side token for this job, like a code: `Some`, the job
+/// whose outcome answers this retry; the same token posted again after the
+/// retry window (or with another nonce) is refused.
+async fn claim_token(
+    deps: &Deps,
+    provider: &str,
+    job_id: Uuid,
+    c: &TokenClaim<'_>,
+) -> Result<Option<Uuid>, WorkerError> {
+    claim(
+        deps,
+        provider,
+        job_id,
+        &hash_token(c.credential),
+        &hash_token(c.request),
+        now_ms(),
+        c.remembered_until,
+    )
+    .await
+}
+
+/// The one claim of a credential's hash (codes and tokens alike).
+async fn claim(
+    deps: &Deps,
+    provider: &str,
+    job_id: Uuid,
+    code_hash: &str,
+    request_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<Option<Uuid>, WorkerError> {
     let claim = CodeClaim {
         provider,
-        code_hash: &code_hash,
-        request_hash: &request_hash,
+        code_hash,
+        request_hash,
         job_id,
         now,
-        expires_at: now.saturating_add(CODE_MEMORY_MS),
+        expires_at,
     };
     match deps.store.claim_login_code(&claim).await? {
         CodeClaimed::Claimed => Ok(None),
@@ -138,6 +260,22 @@ async fn claim_code(
             .map(Some)
             .ok_or_else(|| JobError::InvalidCredentials.into()),
     }
+}
+
+/// The name the client sent with an id_token (Apple's first sign-in):
+/// used only when the id_token has no name at all; it is cosmetic.
+pub(super) fn fill_name(profile: &mut Profile, supplied: &SuppliedName) {
+    if profile.first_name.is_some() || profile.last_name.is_some() || profile.name.is_some() {
+        return;
+    }
+    let clean = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(150).collect::<String>())
+    };
+    profile.first_name = clean(&supplied.first_name);
+    profile.last_name = clean(&supplied.last_name);
 }
 
 /// Consumes the request token of step 1 and returns its secret. Unknown,
@@ -171,4 +309,33 @@ async fn request_token_secret(
         return Err(JobError::InvalidCredentials.into());
     }
     Ok(Secret::new(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_supplied_name_fills_only_a_profile_without_one() {
+        let supplied = SuppliedName {
+            first_name: Some(" Ann ".into()),
+            last_name: Some(String::new()),
+        };
+        let mut bare = Profile::default();
+        fill_name(&mut bare, &supplied);
+        assert_eq!(bare.first_name.as_deref(), Some("Ann"));
+        assert_eq!(bare.last_name, None);
+        let mut named = Profile {
+            name: Some("Zoë Ñandú".into()),
+            ..Profile::default()
+        };
+        fill_name(&mut named, &supplied);
+        assert_eq!(named.first_name, None);
+        let mut last_only = Profile {
+            last_name: Some("Roe".into()),
+            ..Profile::default()
+        };
+        fill_name(&mut last_only, &supplied);
+        assert_eq!(last_only.first_name, None);
+    }
 }

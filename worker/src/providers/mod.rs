@@ -9,10 +9,14 @@
 //! | token endpoint 4xx (`invalid_grant`, 401, …), a 200 carrying `{"error": …}` (GitHub) | `Refused` |
 //! | OAuth1 request-token or access-token endpoint 4xx (bad signature, used verifier) | `Refused` |
 //! | id_token signature, issuer, audience, expiry or nonce wrong | `Refused` |
+//! | token login: id_token signature, issuer, audience (none of the app's client ids), `azp`, expiry, `iat` in the future or older than `id_token_max_age_secs`, malformed | `Refused` |
+//! | token login: id_token nonce not the one sent by the provider's convention, or one carried and none sent | `Nonce` |
+//! | token login: introspection `active: false`, `debug_token` `is_valid: false`, a token issued to another client (`client_id`/`aud`/`app_id`/`azp` none of the app's), or naming no client | `Refused` |
+//! | token login: introspection, `debug_token` or `tokeninfo` 400/401/403 | `Refused` |
 //! | userinfo 400/401/403 (the access token was not accepted) | `Refused` |
 //! | userinfo `sub` differs from the id_token's, or no uid in the profile | `Refused` |
 //! | connect errors, timeouts, 5xx, 429 (after the retries allowed) | `Unavailable` |
-//! | a malformed body (token response, userinfo, discovery document) | `Unavailable` |
+//! | a malformed body (token response, userinfo, discovery document, introspection, `debug_token`, `tokeninfo`) | `Unavailable` |
 //! | no userinfo endpoint and no uid in the id_token, unusable URLs, issuer mismatch | `Misconfigured` |
 //! | OAuth1 request token without `oauth_callback_confirmed=true` (an OAuth 1.0 provider) | `Misconfigured` |
 //!
@@ -26,9 +30,12 @@ mod oauth2;
 mod oidc;
 mod revoke;
 mod shared;
+mod token;
 
 pub use self::oauth1::RequestToken;
+pub use self::oidc::NonceProblem;
 pub use self::revoke::TokenKind;
+pub use self::token::AccessTokenFacts;
 
 use self::http::{Http, HttpError, RetrySettings};
 use serde_json::Value;
@@ -60,6 +67,10 @@ pub enum ProviderError {
     /// The provider's configuration or metadata cannot be used.
     #[error("provider misconfigured: {0}")]
     Misconfigured(String),
+    /// Token login: the id_token's nonce is not the one sent by the
+    /// provider's convention, or it carries one and none was sent.
+    #[error("id_token nonce: {0:?}")]
+    Nonce(NonceProblem),
 }
 
 impl ProviderError {
@@ -70,7 +81,7 @@ impl ProviderError {
 
     fn outcome(&self) -> &'static str {
         match self {
-            Self::Refused(_) => "refused",
+            Self::Refused(_) | Self::Nonce(_) => "refused",
             Self::Unavailable(_) | Self::Misconfigured(_) => "error",
         }
     }
@@ -256,6 +267,62 @@ impl ProviderClient {
         log_failure(&result);
         result
     }
+
+    /// Token login, step one for an access token: the check that it is
+    /// this app's (introspection, `debug_token`, `tokeninfo`, by the
+    /// catalogue), before anything is done with it.
+    #[tracing::instrument(skip_all, fields(provider = %p.name))]
+    pub async fn check_access_token(
+        &self,
+        p: &ProviderConfig,
+        access_token: &Secret,
+    ) -> Result<AccessTokenFacts, ProviderError> {
+        let result = match p.protocol {
+            Protocol::OAuth1 => Err(oauth1_unsupported()),
+            _ => token::check(&self.inner, p, access_token).await,
+        };
+        log_failure(&result);
+        result
+    }
+
+    /// Token login, step two for an access token [`check_access_token`]
+    /// accepted: the provider's userinfo → profile.
+    ///
+    /// [`check_access_token`]: ProviderClient::check_access_token
+    #[tracing::instrument(skip_all, fields(provider = %p.name))]
+    pub async fn access_token_login(
+        &self,
+        p: &ProviderConfig,
+        access_token: &Secret,
+        facts: &AccessTokenFacts,
+    ) -> Result<ProviderLogin, ProviderError> {
+        let result = match p.protocol {
+            Protocol::OAuth1 => Err(oauth1_unsupported()),
+            _ => token::login(&self.inner, p, access_token, facts).await,
+        };
+        log_failure(&result);
+        result
+    }
+
+    /// Token login with an id_token: signature by the provider's keys,
+    /// issuer, expiry, `iat`, audience among the app's client ids, nonce by
+    /// the provider's convention; the profile from its claims.
+    #[tracing::instrument(skip_all, fields(provider = %p.name))]
+    pub async fn id_token_login(
+        &self,
+        p: &ProviderConfig,
+        id_token: &Secret,
+        nonce: Option<&Secret>,
+    ) -> Result<ProviderLogin, ProviderError> {
+        let result = match p.protocol {
+            Protocol::Oidc => oidc::verify_id_token(&self.inner, p, id_token, nonce).await,
+            _ => Err(ProviderError::Misconfigured(
+                "only OpenID Connect providers issue id_tokens".into(),
+            )),
+        };
+        log_failure(&result);
+        result
+    }
 }
 
 impl ProviderClient {
@@ -298,7 +365,9 @@ fn oauth1_unsupported() -> ProviderError {
 fn log_failure<T>(result: &Result<T, ProviderError>) {
     match result {
         Ok(_) => {}
-        Err(e @ ProviderError::Refused(_)) => tracing::info!(error = %e, "provider refused"),
+        Err(e @ (ProviderError::Refused(_) | ProviderError::Nonce(_))) => {
+            tracing::info!(error = %e, "provider refused");
+        }
         Err(e) => tracing::warn!(error = %e, "provider call failed"),
     }
 }

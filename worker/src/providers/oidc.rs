@@ -1,25 +1,31 @@
 //! OpenID Connect: discovery (cached), code exchange, id_token verification
 //! with the `openidconnect` crate, then userinfo merged over the claims.
+//! The same verification serves token login ([`verify_id_token`]), with
+//! the rules of [`IdTokenRules`]: every client id of the app as audience,
+//! the provider's nonce convention, a maximum age.
 
 use super::http::{Adapter, Http, HttpError, RetryPolicy, is_transient_status};
 use super::shared::{fetch_userinfo, login_from, measured, now_secs, provider_tokens, token_error};
 use super::{Inner, ProviderError, ProviderLogin};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
-    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
-    CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId,
-    ClientSecret, DiscoveryError, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IdToken, IdTokenClaims, IdTokenFields, IssuerUrl, JsonWebKeySet, Nonce,
-    OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse,
+    AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthorizationCode,
+    ClaimsVerificationError, Client, ClientId, ClientSecret, DiscoveryError, EmptyExtraTokenFields,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, IdTokenClaims, IdTokenFields,
+    IdTokenVerifier, IssuerUrl, JsonWebKeySet, OAuth2TokenResponse, PkceCodeVerifier,
+    ProviderMetadata, RedirectUrl, StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use socialauth_common::catalogue::ProviderConfig;
+use socialauth_common::config::NonceConvention;
+use socialauth_common::crypto::hash_token;
 use socialauth_common::jobs::DiscoveredEndpoints;
 use socialauth_common::secret::Secret;
 use std::collections::HashMap;
@@ -42,6 +48,35 @@ impl fmt::Debug for OtherClaims {
         f.debug_set().entries(self.claims.keys()).finish()
     }
 }
+
+/// What a discovery document says beyond OpenID Connect Discovery's
+/// fields: RFC 8414's `introspection_endpoint` (token login's check of an
+/// access token) and `revocation_endpoint` (a disconnect's revocation).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(super) struct ExtraMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    introspection_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revocation_endpoint: Option<String>,
+}
+
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+/// `CoreProviderMetadata` with [`ExtraMetadata`].
+pub(super) type ProviderDocument = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
 
 type OidcIdToken = IdToken<
     OtherClaims,
@@ -109,7 +144,7 @@ struct Slot {
 
 #[derive(Clone)]
 struct Cached {
-    metadata: Arc<CoreProviderMetadata>,
+    metadata: Arc<ProviderDocument>,
     fetched_at: Instant,
 }
 
@@ -121,13 +156,13 @@ impl Slot {
             .clone()
     }
 
-    fn fresh(&self, ttl: Duration) -> Option<Arc<CoreProviderMetadata>> {
+    fn fresh(&self, ttl: Duration) -> Option<Arc<ProviderDocument>> {
         self.current()
             .filter(|c| c.fetched_at.elapsed() < ttl)
             .map(|c| c.metadata)
     }
 
-    fn store(&self, metadata: Arc<CoreProviderMetadata>) {
+    fn store(&self, metadata: Arc<ProviderDocument>) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
             metadata,
             fetched_at: Instant::now(),
@@ -162,7 +197,7 @@ impl DiscoveryCache {
         &self,
         http: &Http,
         p: &ProviderConfig,
-    ) -> Result<Arc<CoreProviderMetadata>, ProviderError> {
+    ) -> Result<Arc<ProviderDocument>, ProviderError> {
         let slot = self.slot(p);
         if let Some(m) = slot.fresh(self.ttl) {
             return Ok(m);
@@ -180,8 +215,8 @@ impl DiscoveryCache {
         &self,
         http: &Http,
         p: &ProviderConfig,
-        stale: &Arc<CoreProviderMetadata>,
-    ) -> Result<Arc<CoreProviderMetadata>, ProviderError> {
+        stale: &Arc<ProviderDocument>,
+    ) -> Result<Arc<ProviderDocument>, ProviderError> {
         let slot = self.slot(p);
         let _fetching = slot.fetching.lock().await;
         if let Some(current) = slot.current()
@@ -197,7 +232,7 @@ async fn fetch_into(
     slot: &Slot,
     http: &Http,
     p: &ProviderConfig,
-) -> Result<Arc<CoreProviderMetadata>, ProviderError> {
+) -> Result<Arc<ProviderDocument>, ProviderError> {
     let metadata = Arc::new(measured(p.name.as_str(), "discovery", fetch_metadata(http, p)).await?);
     slot.store(metadata.clone());
     Ok(metadata)
@@ -218,7 +253,7 @@ fn issuer_candidates(issuer: &url::Url) -> Vec<String> {
 async fn fetch_metadata(
     http: &Http,
     p: &ProviderConfig,
-) -> Result<CoreProviderMetadata, ProviderError> {
+) -> Result<ProviderDocument, ProviderError> {
     let issuer = p
         .issuer
         .as_ref()
@@ -231,7 +266,7 @@ async fn fetch_metadata(
     for candidate in issuer_candidates(issuer) {
         let issuer_url = IssuerUrl::new(candidate)
             .map_err(|_| ProviderError::Misconfigured("unusable issuer URL".into()))?;
-        match CoreProviderMetadata::discover_async(issuer_url, &adapter).await {
+        match ProviderDocument::discover_async(issuer_url, &adapter).await {
             Ok(metadata) => return Ok(metadata),
             Err(DiscoveryError::Validation(message)) => {
                 mismatch = ProviderError::Misconfigured(format!("discovery document: {message}"));
@@ -254,7 +289,7 @@ async fn fetch_tenant_metadata(
     adapter: &Adapter,
     issuer: &url::Url,
     tenant: &str,
-) -> Result<CoreProviderMetadata, ProviderError> {
+) -> Result<ProviderDocument, ProviderError> {
     let base = issuer.as_str().trim_end_matches('/');
     let url = format!("{base}/.well-known/openid-configuration");
     let request = ::oauth2::http::Request::builder()
@@ -272,7 +307,7 @@ async fn fetch_tenant_metadata(
             String::new(),
         )));
     }
-    let metadata: CoreProviderMetadata = serde_json::from_slice(response.body())
+    let metadata: ProviderDocument = serde_json::from_slice(response.body())
         .map_err(|_| ProviderError::Unavailable("malformed discovery document".into()))?;
     let templated = base.replace(&format!("/{tenant}/"), &format!("/{TENANT_PLACEHOLDER}/"))
         + if issuer.as_str().ends_with('/') {
@@ -329,7 +364,7 @@ pub(super) async fn discover(
 
 /// `client_secret_basic` unless the provider lists `client_secret_post`
 /// without it (absent list: basic, per OpenID Connect Discovery).
-fn auth_type(metadata: &CoreProviderMetadata) -> AuthType {
+fn auth_type(metadata: &ProviderDocument) -> AuthType {
     match metadata.token_endpoint_auth_methods_supported() {
         Some(methods)
             if methods.contains(&CoreClientAuthMethod::ClientSecretPost)
@@ -342,7 +377,7 @@ fn auth_type(metadata: &CoreProviderMetadata) -> AuthType {
 }
 
 fn build_client(
-    metadata: &CoreProviderMetadata,
+    metadata: &ProviderDocument,
     p: &ProviderConfig,
     redirect_uri: &str,
 ) -> Result<OidcClient, ProviderError> {
@@ -369,58 +404,212 @@ fn allowed_algs(p: &ProviderConfig) -> Vec<CoreJwsSigningAlgorithm> {
         .collect()
 }
 
-/// Signature (JWKS) by one of the provider's pinned algorithms, issuer,
-/// audience = client_id, expiry, and the nonce when one was sent. A
-/// templated issuer (`{tenantid}`) is left to [`check_issuer`].
-fn verify(
-    client: &OidcClient,
-    metadata: &CoreProviderMetadata,
-    p: &ProviderConfig,
-    id_token: &OidcIdToken,
-    nonce: Option<&Secret>,
-) -> Result<OidcIdTokenClaims, ClaimsVerificationError> {
-    let templated = metadata.issuer().as_str().contains(TENANT_PLACEHOLDER);
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs(allowed_algs(p))
-        .require_issuer_match(!templated);
-    match nonce {
-        Some(n) => {
-            let expected = Nonce::new(n.expose().clone());
-            id_token.claims(&verifier, &expected).cloned()
+/// What an id_token must show besides a good signature by one of the
+/// provider's pinned algorithms, its issuer and an expiry to come.
+pub(super) struct IdTokenRules<'a> {
+    /// The audiences accepted: `client_id` for a code this app exchanged;
+    /// every client id of the app for token login.
+    audiences: Vec<&'a str>,
+    /// The nonce the client sent, if any.
+    nonce: Option<&'a Secret>,
+    /// How the id_token carries it.
+    convention: NonceConvention,
+    /// Refuse an id_token that carries a nonce when none was sent (token
+    /// login: the nonce is what binds the token to the client's sign-in).
+    nonce_required_if_carried: bool,
+    /// The oldest `iat` accepted, in seconds before now.
+    max_age_secs: Option<i64>,
+}
+
+impl<'a> IdTokenRules<'a> {
+    /// A code this app exchanged: audience `client_id`, the nonce as sent
+    /// when one was.
+    fn code_flow(p: &'a ProviderConfig, nonce: Option<&'a Secret>) -> Self {
+        Self {
+            audiences: vec![p.client_id.as_str()],
+            nonce,
+            convention: NonceConvention::Raw,
+            nonce_required_if_carried: false,
+            max_age_secs: None,
         }
-        None => id_token
-            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-            .cloned(),
+    }
+
+    /// Token login: any client id of the app, the provider's nonce
+    /// convention, a nonce required when the id_token carries one, and the
+    /// provider's maximum age.
+    fn token_login(p: &'a ProviderConfig, nonce: Option<&'a Secret>) -> Self {
+        Self {
+            audiences: std::iter::once(p.client_id.as_str())
+                .chain(p.token_login.client_ids.iter().map(String::as_str))
+                .collect(),
+            nonce,
+            convention: p.token_login.nonce_convention,
+            nonce_required_if_carried: true,
+            max_age_secs: Some(p.token_login.id_token_max_age_secs),
+        }
     }
 }
 
-/// What the crate leaves to us: `iat` no later than our clock allows,
-/// `azp` (when present) our client id, and a templated issuer filled in
-/// with the token's `tid`.
+/// Why a nonce check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceProblem {
+    /// The id_token carries a nonce and none was sent.
+    Missing,
+    /// The id_token's nonce is not the one sent by this convention (or it
+    /// carries none while one was sent).
+    Mismatch(NonceConvention),
+}
+
+/// The id_token's `nonce` claim against the nonce sent, by `convention`:
+/// `raw`, the claim is the nonce sent; `sha256`, the claim is the
+/// lowercase hex SHA-256 of it. Nothing sent: refused only when
+/// `required_if_carried` and the token carries one.
+pub(super) fn check_nonce(
+    claim: Option<&str>,
+    sent: Option<&str>,
+    convention: NonceConvention,
+    required_if_carried: bool,
+) -> Result<(), NonceProblem> {
+    let Some(sent) = sent else {
+        return match claim {
+            Some(_) if required_if_carried => Err(NonceProblem::Missing),
+            _ => Ok(()),
+        };
+    };
+    let expected = match convention {
+        NonceConvention::Raw => sent.to_owned(),
+        NonceConvention::Sha256 => hash_token(sent),
+    };
+    match claim {
+        Some(claim)
+            if bool::from(subtle::ConstantTimeEq::ct_eq(
+                claim.as_bytes(),
+                expected.as_bytes(),
+            )) =>
+        {
+            Ok(())
+        }
+        _ => Err(NonceProblem::Mismatch(convention)),
+    }
+}
+
+/// The id_token's audiences and `azp` against the accepted client ids:
+/// every audience must be one of ours (OpenID Connect Core 3.1.3.7: no
+/// audience we do not trust), there must be one, and an `azp`, when
+/// present, must be ours too.
+pub(super) fn check_audience(
+    audiences: &[&str],
+    azp: Option<&str>,
+    accepted: &[&str],
+) -> Result<(), &'static str> {
+    if audiences.is_empty() || !audiences.iter().all(|a| accepted.contains(a)) {
+        return Err("id_token audience is not our client");
+    }
+    match azp {
+        Some(azp) if !accepted.contains(&azp) => Err("id_token azp is not our client"),
+        _ => Ok(()),
+    }
+}
+
+/// The verifier of the provider's id_tokens: its keys and issuer, its
+/// pinned algorithms, the client secret for HMAC ones. The audience and
+/// the nonce are [`check_claims`]'s.
+fn id_token_verifier<'a>(
+    metadata: &ProviderDocument,
+    p: &ProviderConfig,
+) -> IdTokenVerifier<'a, CoreJsonWebKey> {
+    let client_id = ClientId::new(p.client_id.clone());
+    let issuer = metadata.issuer().clone();
+    let jwks = metadata.jwks().clone();
+    let verifier = match Some(p.client_secret.expose()).filter(|s| !s.is_empty()) {
+        Some(secret) => IdTokenVerifier::new_confidential_client(
+            client_id,
+            ClientSecret::new(secret.clone()),
+            issuer,
+            jwks,
+        ),
+        None => IdTokenVerifier::new_public_client(client_id, issuer, jwks),
+    };
+    let templated = metadata.issuer().as_str().contains(TENANT_PLACEHOLDER);
+    verifier
+        .set_allowed_algs(allowed_algs(p))
+        .require_issuer_match(!templated)
+        .require_audience_match(false)
+}
+
+/// Signature (JWKS) by one of the provider's pinned algorithms, issuer and
+/// expiry. A templated issuer (`{tenantid}`), the audience and the nonce
+/// are left to [`check_claims`].
+fn verify(
+    metadata: &ProviderDocument,
+    p: &ProviderConfig,
+    id_token: &OidcIdToken,
+) -> Result<OidcIdTokenClaims, ClaimsVerificationError> {
+    let verifier = id_token_verifier(metadata, p);
+    id_token
+        .claims(&verifier, |_: Option<&openidconnect::Nonce>| Ok(()))
+        .cloned()
+}
+
+/// [`verify`], with the provider's keys fetched again when the signature
+/// does not verify (they may have rotated).
+async fn verify_fresh(
+    inner: &Inner,
+    metadata: &Arc<ProviderDocument>,
+    p: &ProviderConfig,
+    id_token: &OidcIdToken,
+) -> Result<OidcIdTokenClaims, ProviderError> {
+    match verify(metadata, p, id_token) {
+        Err(ClaimsVerificationError::SignatureVerification(e)) if may_be_rotated_keys(&e) => {
+            tracing::info!("id_token signature did not verify: fetching the provider's keys again");
+            let fresh = inner.discovery.refresh(&inner.http, p, metadata).await?;
+            verify(&fresh, p, id_token)
+        }
+        other => other,
+    }
+    .map_err(|e| claims_error(&e))
+}
+
+/// What the crate leaves to us: `iat` no later than our clock allows and
+/// no older than the rules' maximum age, the audiences and `azp` among the
+/// accepted client ids, the nonce by the rules' convention, and a
+/// templated issuer filled in with the token's `tid`.
 fn check_claims(
     claims: &OidcIdTokenClaims,
-    metadata: &CoreProviderMetadata,
-    p: &ProviderConfig,
+    metadata: &ProviderDocument,
+    rules: &IdTokenRules<'_>,
 ) -> Result<(), ProviderError> {
     let refused = |reason: &str| Err(ProviderError::Refused(reason.into()));
     let now = now_secs();
-    if claims.issue_time().timestamp() > now.saturating_add(CLOCK_SKEW_SECS) {
+    let issued = claims.issue_time().timestamp();
+    if issued > now.saturating_add(CLOCK_SKEW_SECS) {
         return refused("id_token issued in the future");
     }
-    if let Some(azp) = claims.authorized_party()
-        && azp.as_str() != p.client_id
+    if let Some(max_age) = rules.max_age_secs
+        && issued < now.saturating_sub(max_age)
     {
-        return refused("id_token azp is not our client");
+        return refused("id_token issued too long ago");
     }
-    check_issuer(claims, metadata)
+    let audiences: Vec<&str> = claims.audiences().iter().map(|a| a.as_str()).collect();
+    let azp = claims.authorized_party().map(|a| a.as_str());
+    if let Err(reason) = check_audience(&audiences, azp, &rules.audiences) {
+        return refused(reason);
+    }
+    check_issuer(claims, metadata)?;
+    check_nonce(
+        claims.nonce().map(|n| n.secret().as_str()),
+        rules.nonce.map(|n| n.expose().as_str()),
+        rules.convention,
+        rules.nonce_required_if_carried,
+    )
+    .map_err(ProviderError::Nonce)
 }
 
 /// A templated issuer (`…/{tenantid}/v2.0`) with the token's `tid` put in
 /// must be the token's `iss`; a plain issuer was compared by the crate.
 fn check_issuer(
     claims: &OidcIdTokenClaims,
-    metadata: &CoreProviderMetadata,
+    metadata: &ProviderDocument,
 ) -> Result<(), ProviderError> {
     let template = metadata.issuer().as_str();
     if !template.contains(TENANT_PLACEHOLDER) {
@@ -506,26 +695,15 @@ pub(super) async fn exchange_code(
             "the token response has no id_token (is `openid` among the scopes?)".into(),
         )
     })?;
-    let claims = match verify(&client, &metadata, p, id_token, nonce) {
-        Err(ClaimsVerificationError::SignatureVerification(e)) if may_be_rotated_keys(&e) => {
-            tracing::info!("id_token signature did not verify: fetching the provider's keys again");
-            let fresh = inner.discovery.refresh(&inner.http, p, &metadata).await?;
-            let client = build_client(&fresh, p, redirect_uri)?;
-            verify(&client, &fresh, p, id_token, nonce)
-        }
+    let claims = verify_fresh(inner, &metadata, p, id_token).await?;
+    // A nonce problem of a code this app exchanged is a refusal like any
+    // other (token login names it).
+    check_claims(&claims, &metadata, &IdTokenRules::code_flow(p, nonce)).map_err(|e| match e {
+        ProviderError::Nonce(_) => ProviderError::Refused("id_token nonce mismatch".into()),
         other => other,
-    }
-    .map_err(|e| claims_error(&e))?;
-    check_claims(&claims, &metadata, p)?;
+    })?;
 
-    let mut raw = serde_json::to_value(&claims)
-        .map_err(|_| ProviderError::Unavailable("id_token claims could not be read".into()))?;
-    if let Some(doc) = raw.as_object_mut() {
-        for key in PLUMBING_CLAIMS {
-            doc.remove(key);
-        }
-    }
-
+    let mut raw = claims_document(&claims)?;
     let access_token = token.access_token().secret();
     match metadata.userinfo_endpoint() {
         Some(endpoint) => {
@@ -564,6 +742,91 @@ pub(super) async fn exchange_code(
     )
 }
 
+/// The id_token's claims as a document, without [`PLUMBING_CLAIMS`].
+fn claims_document(claims: &OidcIdTokenClaims) -> Result<Value, ProviderError> {
+    let mut raw = serde_json::to_value(claims)
+        .map_err(|_| ProviderError::Unavailable("id_token claims could not be read".into()))?;
+    if let Some(doc) = raw.as_object_mut() {
+        for key in PLUMBING_CLAIMS {
+            doc.remove(key);
+        }
+    }
+    Ok(raw)
+}
+
+/// Token login with an id_token a client-side SDK obtained: verified as a
+/// code flow's is ([`verify`], [`check_claims`]) under
+/// [`IdTokenRules::token_login`]; the profile is its claims through the
+/// provider's mapping (no userinfo call: there is no access token).
+pub(super) async fn verify_id_token(
+    inner: &Inner,
+    p: &ProviderConfig,
+    id_token: &Secret,
+    nonce: Option<&Secret>,
+) -> Result<ProviderLogin, ProviderError> {
+    let parsed: OidcIdToken = id_token
+        .expose()
+        .parse()
+        .map_err(|_| ProviderError::Refused("malformed id_token".into()))?;
+    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let claims = verify_fresh(inner, &metadata, p, &parsed).await?;
+    check_claims(&claims, &metadata, &IdTokenRules::token_login(p, nonce))?;
+    login_from(
+        p,
+        claims_document(&claims)?,
+        provider_tokens("", None, None),
+    )
+}
+
+/// The provider's userinfo endpoint, by discovery.
+pub(super) async fn userinfo_endpoint(
+    inner: &Inner,
+    p: &ProviderConfig,
+) -> Result<url::Url, ProviderError> {
+    let metadata = inner.discovery.get(&inner.http, p).await?;
+    metadata
+        .userinfo_endpoint()
+        .map(|e| e.url().clone())
+        .ok_or_else(|| ProviderError::Misconfigured("no userinfo endpoint".into()))
+}
+
+/// The discovery document's RFC 8414 `introspection_endpoint`, if any.
+pub(super) async fn introspection_endpoint(
+    inner: &Inner,
+    p: &ProviderConfig,
+) -> Result<Option<url::Url>, ProviderError> {
+    extra_endpoint(inner, p, "introspection_endpoint", |m| {
+        m.introspection_endpoint.as_deref()
+    })
+    .await
+}
+
+/// The discovery document's RFC 8414 `revocation_endpoint`, if any.
+pub(super) async fn revocation_endpoint(
+    inner: &Inner,
+    p: &ProviderConfig,
+) -> Result<Option<url::Url>, ProviderError> {
+    extra_endpoint(inner, p, "revocation_endpoint", |m| {
+        m.revocation_endpoint.as_deref()
+    })
+    .await
+}
+
+async fn extra_endpoint(
+    inner: &Inner,
+    p: &ProviderConfig,
+    name: &str,
+    pick: impl FnOnce(&ExtraMetadata) -> Option<&str>,
+) -> Result<Option<url::Url>, ProviderError> {
+    let metadata = inner.discovery.get(&inner.http, p).await?;
+    pick(metadata.additional_metadata())
+        .map(|raw| {
+            url::Url::parse(raw)
+                .map_err(|_| ProviderError::Misconfigured(format!("unusable {name}")))
+        })
+        .transpose()
+}
+
 /// `over`'s keys replace `base`'s.
 fn merge(base: &mut Value, over: Value) {
     match (base.as_object_mut(), over) {
@@ -573,22 +836,15 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// How the client authenticates at the provider's endpoints (its
-/// discovery document's `token_endpoint_auth_methods_supported`).
+/// How the client authenticates at the provider's endpoints other than
+/// the token endpoint (introspection, revocation): as at that one
+/// ([`auth_type`]).
 pub(super) async fn client_auth(
     inner: &Inner,
     p: &ProviderConfig,
 ) -> Result<AuthType, ProviderError> {
     let metadata = inner.discovery.get(&inner.http, p).await?;
     Ok(auth_type(&metadata))
-}
-
-/// The discovery document's `revocation_endpoint`.
-pub(super) async fn revocation_endpoint(
-    _inner: &Inner,
-    _p: &ProviderConfig,
-) -> Result<Option<url::Url>, ProviderError> {
-    Ok(None)
 }
 
 #[cfg(test)]
@@ -611,6 +867,74 @@ mod tests {
             issuer_candidates(&path),
             ["https://login.microsoftonline.com/common/v2.0"]
         );
+    }
+
+    #[test]
+    fn a_raw_nonce_is_the_one_sent() {
+        let raw = NonceConvention::Raw;
+        assert_eq!(check_nonce(Some("n-1"), Some("n-1"), raw, true), Ok(()));
+        assert_eq!(
+            check_nonce(Some("n-1"), Some("n-2"), raw, true),
+            Err(NonceProblem::Mismatch(raw))
+        );
+        // The hash of the nonce is not the nonce.
+        assert_eq!(
+            check_nonce(Some(&hash_token("n-1")), Some("n-1"), raw, true),
+            Err(NonceProblem::Mismatch(raw))
+        );
+        // Sent, and the id_token carries none.
+        assert_eq!(
+            check_nonce(None, Some("n-1"), raw, false),
+            Err(NonceProblem::Mismatch(raw))
+        );
+    }
+
+    #[test]
+    fn a_sha256_nonce_is_the_lowercase_hex_digest_of_the_one_sent() {
+        let sha = NonceConvention::Sha256;
+        // SHA-256 of "abc", as Apple's SDK samples compute it.
+        let digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(check_nonce(Some(digest), Some("abc"), sha, true), Ok(()));
+        assert_eq!(
+            check_nonce(Some(&digest.to_uppercase()), Some("abc"), sha, true),
+            Err(NonceProblem::Mismatch(sha))
+        );
+        // The client sent the hash itself: not what this convention takes.
+        assert_eq!(
+            check_nonce(Some(digest), Some(digest), sha, true),
+            Err(NonceProblem::Mismatch(sha))
+        );
+    }
+
+    #[test]
+    fn a_carried_nonce_needs_one_sent_only_when_required() {
+        for convention in [NonceConvention::Raw, NonceConvention::Sha256] {
+            assert_eq!(
+                check_nonce(Some("n"), None, convention, true),
+                Err(NonceProblem::Missing)
+            );
+            assert_eq!(check_nonce(Some("n"), None, convention, false), Ok(()));
+            assert_eq!(check_nonce(None, None, convention, true), Ok(()));
+        }
+    }
+
+    #[test]
+    fn every_audience_and_the_azp_must_be_one_of_our_client_ids() {
+        let ours = ["web", "ios", "android"];
+        assert_eq!(check_audience(&["ios"], None, &ours), Ok(()));
+        assert_eq!(
+            check_audience(&["web", "android"], Some("android"), &ours),
+            Ok(())
+        );
+        assert!(check_audience(&["other-app"], None, &ours).is_err());
+        assert!(
+            check_audience(&["web", "other-app"], None, &ours).is_err(),
+            "an untrusted extra audience"
+        );
+        assert!(check_audience(&[], None, &ours).is_err());
+        assert!(check_audience(&["web"], Some("other-app"), &ours).is_err());
+        // The code flow accepts its client_id alone.
+        assert!(check_audience(&["ios"], None, &["web"]).is_err());
     }
 
     #[test]

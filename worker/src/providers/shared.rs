@@ -108,19 +108,24 @@ pub(super) fn read_userinfo(response: &HttpResponse) -> Result<Value, ProviderEr
             )),
         };
     }
-    let reason = format!("userinfo answered HTTP {}", status.as_u16());
-    Err(
-        if matches!(
-            status,
-            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            ProviderError::Refused(reason)
-        } else if is_transient_status(status) {
-            ProviderError::Unavailable(reason)
-        } else {
-            ProviderError::Misconfigured(reason)
-        },
-    )
+    Err(classify_status(status, "userinfo"))
+}
+
+/// What an error status of a call that presents a token means: 400, 401,
+/// 403 the token was refused; 5xx, 429, 408 an outage; anything else a
+/// configuration we cannot use.
+pub(super) fn classify_status(status: StatusCode, endpoint: &str) -> ProviderError {
+    let reason = format!("{endpoint} answered HTTP {}", status.as_u16());
+    if matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        ProviderError::Refused(reason)
+    } else if is_transient_status(status) {
+        ProviderError::Unavailable(reason)
+    } else {
+        ProviderError::Misconfigured(reason)
+    }
 }
 
 /// A token endpoint failure. `status` is the last HTTP status seen: the
