@@ -13,29 +13,7 @@ use socialauth_tests::idp::{IOS_CLIENT_ID, OTHER_APP_CLIENT_ID, STANDARD_CLIENT_
 use socialauth_tests::stack::{Mode, StackOptions};
 use socialauth_tests::world::{REDIRECT_URI, World, send};
 
-/// Generates `production::NAME` and `embedded::NAME` for `async fn NAME(mode)`.
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(socialauth_tests::stack::Mode::Production).await
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(socialauth_tests::stack::Mode::Embedded).await
-                }
-            )*
-        }
-    };
-}
-
-in_both_modes!(
+socialauth_tests::in_both_modes!(
     the_request_takes_exactly_one_token,
     an_access_token_signs_up_then_logs_in,
     an_access_token_of_another_app_or_no_longer_active_is_refused,
