@@ -91,14 +91,7 @@ async fn associate(
                 };
                 (status, Json(SocialAccountView::from(&done.account))).into_response()
             }
-            Associated::Accepted(id) => (
-                StatusCode::ACCEPTED,
-                Json(JobAccepted {
-                    job_id: id.to_string(),
-                    status_url: format!("/auth/jobs/{id}"),
-                }),
-            )
-                .into_response(),
+            Associated::Accepted(id) => JobAccepted::response(id),
         },
     )
 }

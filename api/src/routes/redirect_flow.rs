@@ -92,13 +92,6 @@ pub fn login_response(outcome: LoginOutcome, status: Option<StatusCode>) -> Resp
             )
                 .into_response()
         }
-        LoginOutcome::Accepted(id) => (
-            StatusCode::ACCEPTED,
-            Json(JobAccepted {
-                job_id: id.to_string(),
-                status_url: format!("/auth/jobs/{id}"),
-            }),
-        )
-            .into_response(),
+        LoginOutcome::Accepted(id) => JobAccepted::response(id),
     }
 }

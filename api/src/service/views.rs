@@ -66,6 +66,21 @@ pub struct JobAccepted {
     pub status_url: String,
 }
 
+impl JobAccepted {
+    /// The 202 answer for job `id`.
+    pub fn response(id: uuid::Uuid) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        (
+            axum::http::StatusCode::ACCEPTED,
+            axum::Json(Self {
+                job_id: id.to_string(),
+                status_url: format!("/auth/jobs/{id}"),
+            }),
+        )
+            .into_response()
+    }
+}
+
 /// `GET /auth/jobs/{id}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobStatusView {
