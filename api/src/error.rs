@@ -63,6 +63,10 @@ pub enum ApiError {
 
 pub const REQUIRED: &str = "This field is required.";
 
+/// Token login at a provider that takes no access token: none of its
+/// checks could bind one to this app (or it is OAuth 1.0a).
+pub const ACCESS_TOKENS_NOT_TAKEN: &str = "This provider takes no client-side access tokens.";
+
 /// Token login: the id_token's nonce is not the one sent, for a provider
 /// whose id_tokens carry the nonce itself (`nonce_convention = "raw"`).
 pub const NONCE_RAW_MISMATCH: &str =
@@ -165,6 +169,9 @@ pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
         ),
         JobError::InvalidPartialToken => (bad, non_field("invalid_partial_token")),
         JobError::EmailAlreadyInUse => (bad, json!({"email": "email_already_in_use"})),
+        JobError::AccessTokenNotAccepted => {
+            (bad, json!({"access_token": [ACCESS_TOKENS_NOT_TAKEN]}))
+        }
         JobError::SocialAccountAlreadyAssociated => (
             StatusCode::CONFLICT,
             json!({"non_field_errors": ["social_account_already_associated"]}),

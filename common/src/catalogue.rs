@@ -169,7 +169,7 @@ impl Default for TokenLoginConfig {
             client_ids: Vec::new(),
             nonce_convention: NonceConvention::Raw,
             id_token_max_age_secs: DEFAULT_ID_TOKEN_MAX_AGE_SECS,
-            access_token_check: AccessTokenBinding::None,
+            access_token_check: AccessTokenBinding::NotAccepted,
         }
     }
 }
@@ -189,8 +189,21 @@ pub enum AccessTokenBinding {
     DebugToken(Url),
     /// Google's `tokeninfo`.
     Tokeninfo(Url),
-    /// No check: accepted on the userinfo answer alone.
+    /// No check, as the operator chose (`access_token_check = "none"`):
+    /// accepted on the userinfo answer alone.
     None,
+    /// No check can be had: access tokens are refused (an id_token, or a
+    /// check configured, is the way in).
+    NotAccepted,
+}
+
+impl AccessTokenBinding {
+    /// Whether access tokens can be taken at all (an OpenID Connect
+    /// provider's discovery document may still name no introspection
+    /// endpoint: then they are refused too).
+    pub fn accepts_access_tokens(&self) -> bool {
+        !matches!(self, Self::NotAccepted)
+    }
 }
 
 impl ProviderConfig {
@@ -535,7 +548,10 @@ fn resolve(
 }
 
 /// The access-token check: the one named (the provider's, else its
-/// preset's) with its endpoint, else introspection where it can be had.
+/// preset's) with its endpoint, else introspection where it can be had,
+/// else none — and then access tokens are refused: a token no check binds
+/// to this app could be any app's. Only an operator's explicit
+/// `access_token_check = "none"` takes them unchecked.
 fn access_token_binding(
     protocol: Protocol,
     named: Option<AccessTokenCheck>,
@@ -560,7 +576,7 @@ fn access_token_binding(
         None if protocol == Protocol::Oidc || endpoint.is_some() => {
             AccessTokenBinding::Introspection(endpoint)
         }
-        None => AccessTokenBinding::None,
+        None => AccessTokenBinding::NotAccepted,
     })
 }
 
@@ -666,7 +682,7 @@ mod tests {
         );
         assert_eq!(
             c.get("acme").expect("acme").token_login.access_token_check,
-            AccessTokenBinding::None
+            AccessTokenBinding::NotAccepted
         );
         assert!(matches!(
             &c.get("acmei").expect("acmei").token_login.access_token_check,

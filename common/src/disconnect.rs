@@ -18,11 +18,14 @@ pub enum Refused {
 /// The links of `links` (all of one user's) that disconnecting `provider`
 /// removes: every link of the provider, or the one `association_id` names.
 /// Refused when nothing matches, or when nothing would be left to sign in
-/// with: socialauth users sign in only through their links.
+/// with: socialauth users sign in only through their links, and only
+/// through those of a provider that is configured (`signs_in`) — a link of
+/// a provider removed from the configuration is no way in.
 pub fn links_to_remove<'a>(
     links: &'a [SocialAccount],
     provider: &str,
     association_id: Option<i64>,
+    signs_in: impl Fn(&str) -> bool,
 ) -> Result<Vec<&'a SocialAccount>, Refused> {
     let removed: Vec<&SocialAccount> = links
         .iter()
@@ -31,7 +34,11 @@ pub fn links_to_remove<'a>(
     if removed.is_empty() {
         return Err(Refused::NotFound);
     }
-    if removed.len() == links.len() {
+    let ways_in_left = links
+        .iter()
+        .filter(|l| !removed.iter().any(|r| r.id == l.id) && signs_in(&l.provider))
+        .count();
+    if ways_in_left == 0 {
         return Err(Refused::LastLogin);
     }
     Ok(removed)
@@ -56,6 +63,10 @@ mod tests {
         }
     }
 
+    fn any(_: &str) -> bool {
+        true
+    }
+
     fn ids(r: Result<Vec<&SocialAccount>, Refused>) -> Result<Vec<i64>, Refused> {
         r.map(|v| v.iter().map(|l| l.id).collect())
     }
@@ -63,36 +74,60 @@ mod tests {
     #[test]
     fn the_last_way_in_is_never_removed() {
         let links = [link(1, "corp"), link(2, "corp"), link(3, "github")];
-        assert_eq!(ids(links_to_remove(&links, "corp", None)), Ok(vec![1, 2]));
-        assert_eq!(ids(links_to_remove(&links, "corp", Some(2))), Ok(vec![2]));
-        assert_eq!(ids(links_to_remove(&links, "github", None)), Ok(vec![3]));
+        assert_eq!(
+            ids(links_to_remove(&links, "corp", None, any)),
+            Ok(vec![1, 2])
+        );
+        assert_eq!(
+            ids(links_to_remove(&links, "corp", Some(2), any)),
+            Ok(vec![2])
+        );
+        assert_eq!(
+            ids(links_to_remove(&links, "github", None, any)),
+            Ok(vec![3])
+        );
         // Another provider's id, an unknown id, an unknown provider.
         assert_eq!(
-            ids(links_to_remove(&links, "github", Some(1))),
+            ids(links_to_remove(&links, "github", Some(1), any)),
             Err(Refused::NotFound)
         );
         assert_eq!(
-            ids(links_to_remove(&links, "corp", Some(9))),
+            ids(links_to_remove(&links, "corp", Some(9), any)),
             Err(Refused::NotFound)
         );
         assert_eq!(
-            ids(links_to_remove(&links, "x", None)),
+            ids(links_to_remove(&links, "x", None, any)),
             Err(Refused::NotFound)
         );
         let one = [link(1, "corp")];
         assert_eq!(
-            ids(links_to_remove(&one, "corp", None)),
+            ids(links_to_remove(&one, "corp", None, any)),
             Err(Refused::LastLogin)
         );
         assert_eq!(
-            ids(links_to_remove(&one, "corp", Some(1))),
+            ids(links_to_remove(&one, "corp", Some(1), any)),
             Err(Refused::LastLogin)
         );
         let same = [link(1, "corp"), link(2, "corp")];
         assert_eq!(
-            ids(links_to_remove(&same, "corp", None)),
+            ids(links_to_remove(&same, "corp", None, any)),
             Err(Refused::LastLogin)
         );
-        assert_eq!(ids(links_to_remove(&same, "corp", Some(1))), Ok(vec![1]));
+        assert_eq!(
+            ids(links_to_remove(&same, "corp", Some(1), any)),
+            Ok(vec![1])
+        );
+        // A link of a provider no longer configured is no way in: it does
+        // not keep the last configured one, and can itself be removed.
+        let stale = [link(1, "gone"), link(2, "corp")];
+        let configured = |p: &str| p == "corp";
+        assert_eq!(
+            ids(links_to_remove(&stale, "corp", None, configured)),
+            Err(Refused::LastLogin)
+        );
+        assert_eq!(
+            ids(links_to_remove(&stale, "gone", None, configured)),
+            Ok(vec![1])
+        );
     }
 }

@@ -348,6 +348,10 @@ pub enum JobError {
     InvalidPartialToken,
     #[error("the email belongs to another account")]
     EmailAlreadyInUse,
+    /// Token login: the provider has no check that binds an access token
+    /// to this app, so it takes none (an id_token is the way in).
+    #[error("the provider takes no client-side access tokens")]
+    AccessTokenNotAccepted,
     /// Association: the identity is linked to another user.
     #[error("the social account belongs to another user")]
     SocialAccountAlreadyAssociated,

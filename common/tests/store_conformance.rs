@@ -706,6 +706,7 @@ async fn a_taken_state_names_its_job_and_code(store: SharedStore) {
             taken_at: NOW + 3,
             taken_by: Some(job),
             code_hash: Some("code-hash-1".into()),
+            user_id: None,
         }
     );
     // A second take changes nothing of it.

@@ -286,3 +286,38 @@ pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
         Err(e) => (StatusCode::IM_A_TEAPOT, Value::String(e.to_string())),
     }
 }
+
+impl World {
+    /// The provider access token stored (sealed) with the user's link
+    /// `account_id`, opened with the stack's key.
+    pub async fn stored_access_token(
+        &self,
+        user_id: i64,
+        account_id: i64,
+    ) -> anyhow::Result<String> {
+        let config_path = &self.stack.config_path;
+        let settings = socialauth_common::config::Settings::load(Some(config_path))?;
+        let cipher = if settings.is_embedded() {
+            // The embedded default keeps its key beside its database.
+            let dir = config_path.parent().unwrap_or(std::path::Path::new("."));
+            let key = std::fs::read_to_string(dir.join("socialauth.db.key"))?;
+            let id = settings.security.encryption_key_id.as_str();
+            socialauth_common::crypto::TokenCipher::new(id, vec![(id, key.trim())])?
+        } else {
+            socialauth_common::bootstrap::token_cipher(&settings)?
+        };
+        let store = self.stack.store().await?;
+        let mut tx = store.begin().await?;
+        let stored = tx
+            .find_stored_accounts(socialauth_common::types::UserId(user_id))
+            .await?;
+        let link = stored
+            .iter()
+            .find(|s| s.account.id == account_id)
+            .context("no such link")?;
+        Ok(cipher.decrypt(&socialauth_common::crypto::Sealed {
+            key_id: link.tokens.key_id.clone().unwrap_or_default(),
+            data: link.tokens.access_token.clone().unwrap_or_default(),
+        })?)
+    }
+}

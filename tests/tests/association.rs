@@ -6,7 +6,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use socialauth_common::crypto::Sealed;
+use socialauth_common::store::{NewSocialAccount, SealedTokens};
 use socialauth_common::types::UserId;
 use socialauth_tests::browser::ScriptedUser;
 use socialauth_tests::stack::Mode;
@@ -148,10 +148,14 @@ async fn association_links_oidc_oauth2_and_oauth1_identities(mode: Mode) -> anyh
     assert!(
         linked["id"].is_i64() && linked["created_at"].is_i64() && linked["last_login_at"].is_i64()
     );
-    // The same identity again: the link as it is, 200.
+    // The same identity again: the link, 200, with the tokens this grant
+    // gave (linking again is how a user reconnects a link).
+    let id = linked["id"].as_i64().unwrap_or_default();
+    let before = w.stored_access_token(alice_id, id).await?;
     let (status, again) = associate(&w, &alice, "corpoauth", "alice").await?;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["id"], linked["id"]);
+    assert_ne!(w.stored_access_token(alice_id, id).await?, before);
 
     // OpenID Connect (`corp`), another IdP person (zoe): linked to alice,
     // whose own email stays hers.
@@ -300,17 +304,17 @@ async fn an_association_state_is_the_signed_in_users_only(mode: Mode) -> anyhow:
         Some(1)
     );
 
-    // The rightful user finishes it.
+    // The rightful user finishes it; the same code and state posted to
+    // the login endpoint afterwards (a shared callback page) are no
+    // login's retry.
     let url = associate_url(&w, &alice, "corpoauth").await?;
     let (code, state) = at_the_idp(&w, &url, "zoe").await?;
-    let (status, body) = associate_post(
-        &w,
-        &alice,
-        "corpoauth",
-        &json!({"code": code, "state": state}),
-    )
-    .await;
+    let answer = json!({"code": code, "state": state});
+    let (status, body) = associate_post(&w, &alice, "corpoauth", &answer).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = w.post_json("corpoauth", &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body, invalid);
     Ok(())
 }
 
@@ -367,9 +371,25 @@ async fn disconnect_removes_one_or_all_but_never_the_last_way_in(mode: Mode) -> 
     let left = social_accounts(&w, &alice).await;
     assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
     assert_eq!(left[0]["provider"], "corpoauth");
-    // The last one stays.
+    // The last one stays, even beside a link of a provider no longer
+    // configured (no way in), which can itself be removed.
+    let store = w.stack.store().await?;
+    let mut tx = store.begin().await?;
+    tx.insert_social_account(&NewSocialAccount {
+        user_id: UserId(alice_id),
+        provider: "gone".into(),
+        uid: "g-1".into(),
+        email: None,
+        extra_data: "{}".into(),
+        tokens: SealedTokens::default(),
+        created_at: 1,
+    })
+    .await?;
+    tx.commit().await?;
     let (status, body) = delete(&w, &alice, "/auth/disconnect/corpoauth/").await;
     assert_eq!((status, body), (StatusCode::CONFLICT, last));
+    let (status, body) = delete(&w, &alice, "/auth/disconnect/gone/").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     // A disconnected identity signs in as whom its email says: zoe's is
     // nobody's now, so it signs up.
@@ -396,35 +416,6 @@ async fn active_at_the_idp(w: &World, token: &str) -> anyhow::Result<bool> {
     Ok(body["active"] == true)
 }
 
-/// The provider access token stored (sealed) for the user's link `id`.
-async fn stored_access_token(w: &World, user_id: i64, id: i64) -> anyhow::Result<String> {
-    let settings = socialauth_common::config::Settings::load(Some(&w.stack.config_path))?;
-    let cipher = if settings.is_embedded() {
-        // The embedded default keeps its key beside its database.
-        let dir = w
-            .stack
-            .config_path
-            .parent()
-            .unwrap_or(std::path::Path::new("."));
-        let key = std::fs::read_to_string(dir.join("socialauth.db.key"))?;
-        let id = settings.security.encryption_key_id.as_str();
-        socialauth_common::crypto::TokenCipher::new(id, vec![(id, key.trim())])?
-    } else {
-        socialauth_common::bootstrap::token_cipher(&settings)?
-    };
-    let store = w.stack.store().await?;
-    let mut tx = store.begin().await?;
-    let stored = tx.find_stored_accounts(UserId(user_id)).await?;
-    let link = stored
-        .iter()
-        .find(|s| s.account.id == id)
-        .ok_or_else(|| anyhow::anyhow!("no link {id}"))?;
-    Ok(cipher.decrypt(&Sealed {
-        key_id: link.tokens.key_id.clone().unwrap_or_default(),
-        data: link.tokens.access_token.clone().unwrap_or_default(),
-    })?)
-}
-
 /// Through `corpoauth` (a configured `revocation_url`) and `corp` (the
 /// discovery document's `revocation_endpoint`).
 async fn disconnect_revokes_the_tokens_at_the_provider(mode: Mode) -> anyhow::Result<()> {
@@ -433,7 +424,7 @@ async fn disconnect_revokes_the_tokens_at_the_provider(mode: Mode) -> anyhow::Re
     for (provider, idp_user) in [("corpoauth", "alice"), ("corp", "zoe")] {
         let (_, linked) = associate(&w, &alice, provider, idp_user).await?;
         let id = linked["id"].as_i64().unwrap_or_default();
-        let access = stored_access_token(&w, alice_id, id).await?;
+        let access = w.stored_access_token(alice_id, id).await?;
         assert!(
             active_at_the_idp(&w, &access).await?,
             "a fresh token is active"

@@ -22,6 +22,7 @@ socialauth_tests::in_both_modes!(
     apples_first_sign_in_name_is_kept_and_never_changed,
     the_same_token_posted_twice_gets_the_first_outcome,
     linking_policies_hold_on_token_login,
+    a_token_login_keeps_the_tokens_a_code_flow_stored,
 );
 
 /// The scopes of a full sign-in; Apple's id_token has no name (`email`
@@ -205,11 +206,19 @@ async fn the_request_takes_exactly_one_token(mode: Mode) -> anyhow::Result<()> {
         answer,
         json!({"id_token": ["This provider issues no id_token; send an access_token."]})
     );
+    // An OAuth2 provider without a check that binds an access token to
+    // this app takes none: any app's token would do.
+    let (status, answer) = post_token(&w, "corpoauth", &json!({"access_token": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer,
+        json!({"access_token": ["This provider takes no client-side access tokens."]})
+    );
     let (status, answer) = post_token(&w, "twitter", &json!({"access_token": "x"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer,
-        json!({"access_token": ["This provider takes no client-side tokens."]})
+        json!({"access_token": ["This provider takes no client-side access tokens."]})
     );
     let (status, answer) = post_token(&w, "corp", &json!({"id_token": "x", "user": 3})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -575,5 +584,39 @@ async fn linking_policies_hold_on_token_login(mode: Mode) -> anyhow::Result<()> 
         Some(3),
         "{me}"
     );
+    Ok(())
+}
+
+/// A user whose link a code flow made signs in with the app's tokens: the
+/// link keeps the provider tokens the code flow stored (which this service
+/// can refresh and revoke), still active at the provider.
+async fn a_token_login_keeps_the_tokens_a_code_flow_stored(mode: Mode) -> anyhow::Result<()> {
+    let w = start(mode, |_| {}).await?;
+    let (code, verifier) = w.client_side_code("alice").await?;
+    let (status, first) = w
+        .social_auth(
+            &json!({"provider": "corp", "code": code, "redirect_uri": REDIRECT_URI,
+                             "code_verifier": verifier}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let user_id = first["user"]["id"].as_i64().unwrap_or_default();
+    let (_, links) = w
+        .get_auth("/auth/social-accounts/", "Token", &token(&first))
+        .await;
+    let link = links[0]["id"].as_i64().unwrap_or_default();
+    let stored = w.stored_access_token(user_id, link).await?;
+
+    let t = sdk_sign_in(&w, IOS_CLIENT_ID, "alice", Some("n-1"), FULL).await?;
+    let (status, by_id_token) =
+        post_token(&w, "corp", &json!({"id_token": t.id_token, "nonce": "n-1"})).await;
+    assert_eq!(status, StatusCode::OK, "{by_id_token}");
+    let (status, by_access_token) =
+        post_token(&w, "corp", &json!({"access_token": t.access_token})).await;
+    assert_eq!(status, StatusCode::OK, "{by_access_token}");
+    for body in [&by_id_token, &by_access_token] {
+        assert_eq!(body["user"]["id"], user_id);
+    }
+    assert_eq!(w.stored_access_token(user_id, link).await?, stored);
     Ok(())
 }

@@ -50,7 +50,9 @@ pub async fn outcome_of(
             }
             .into());
         }
-        _ => return Err(JobError::Internal.into()),
+        // Not a login's (an association's job): nothing to answer a login
+        // with.
+        _ => return Err(JobError::InvalidCredentials.into()),
     };
     let token_job = first_login.token_job.unwrap_or(first);
     // The first job's token, if it still works (not logged out), made with

@@ -1326,3 +1326,31 @@ async fn a_multi_tenant_issuer_checks_each_id_token_against_its_tenant() {
         }
     }
 }
+
+/// Forged id_tokens (token login takes them from anyone) make one fetch of
+/// the provider's keys, not one each.
+#[tokio::test]
+async fn a_stream_of_forged_id_tokens_fetches_the_keys_again_once() {
+    let server = MockServer::start().await;
+    let (published, forged) = (signing_key(KEY_A, "a"), signing_key(KEY_B, "a"));
+    mount_discovery(&server, None, true).await;
+    mount_jwks(&server, &[&published]).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "id_token": id_token(&spec(&server), &forged),
+        })))
+        .mount(&server)
+        .await;
+    let (c, p) = (client(), oidc_provider(&server));
+
+    for _ in 0..5 {
+        let err = oidc_exchange(&c, &p, "nonce-value")
+            .await
+            .expect_err("forged");
+        assert!(matches!(err, ProviderError::Refused(_)), "{err:?}");
+    }
+    assert_eq!(requests_to(&server, "/jwks").await, 2);
+}

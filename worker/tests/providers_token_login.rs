@@ -84,7 +84,8 @@ async fn debug_token_binds_the_token_to_one_of_the_apps_then_userinfo_makes_the_
     let facts = c
         .check_access_token(&p, &secret(TOKEN))
         .await
-        .expect("bound");
+        .expect("checked")
+        .expect("a check");
     assert_eq!(facts.expires_at, Some(4_000_000_000_000));
     let login = c
         .access_token_login(&p, &secret(TOKEN), &facts)

@@ -138,7 +138,9 @@ pub async fn disconnect(
     let stored = tx.find_stored_accounts(user_id).await?;
     let links: Vec<_> = stored.iter().map(|s| s.account.clone()).collect();
     let removed: Vec<StoredAccount> =
-        match disconnect::links_to_remove(&links, provider.as_str(), association_id) {
+        match disconnect::links_to_remove(&links, provider.as_str(), association_id, |p| {
+            state.catalogue.get(p).is_some()
+        }) {
             Ok(removed) => removed
                 .iter()
                 .filter_map(|l| stored.iter().find(|s| s.account.id == l.id).cloned())

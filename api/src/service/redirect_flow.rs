@@ -264,8 +264,10 @@ async fn retry_of_taken_state(
     let Some(first) = taken.taken_by else {
         return Ok(None);
     };
-    let same_request =
-        taken.provider == provider.name.as_str() && taken.code_hash.as_deref() == Some(code_hash);
+    // An association's state is never a login's to answer.
+    let same_request = taken.provider == provider.name.as_str()
+        && taken.user_id.is_none()
+        && taken.code_hash.as_deref() == Some(code_hash);
     Ok(retry_of(
         FirstUse {
             job_id: first,

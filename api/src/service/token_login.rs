@@ -3,7 +3,7 @@
 //! checks the token with the provider and runs the same pipeline as every
 //! other way in; the answers are `/social-auth`'s.
 
-use crate::error::{ApiError, Flow};
+use crate::error::{ACCESS_TOKENS_NOT_TAKEN, ApiError, Flow};
 use crate::service::flows::{LoginOutcome, finish, parse_email, provider};
 use crate::service::required::present;
 use crate::state::AppState;
@@ -54,11 +54,13 @@ pub async fn handle(
             return Err(ApiError::fields(&["access_token", "id_token"], ONE_TOKEN));
         }
         (Some(access_token), None) => {
-            if provider.protocol == Protocol::OAuth1 {
-                return Err(ApiError::field(
-                    "access_token",
-                    "This provider takes no client-side tokens.",
-                ));
+            if provider.protocol == Protocol::OAuth1
+                || !provider
+                    .token_login
+                    .access_token_check
+                    .accepts_access_tokens()
+            {
+                return Err(ApiError::field("access_token", ACCESS_TOKENS_NOT_TAKEN));
             }
             LoginCredential::AccessToken { access_token }
         }

@@ -87,10 +87,18 @@ macro_rules! login_writes {
               refresh_token, token_secret, expires_at, link_created_at, link_created_at, \
               link_created_at \
        FROM ready WHERE kind IN ('create', 'link') ORDER BY ord RETURNING id), \
-     refreshed AS (UPDATE social_accounts s SET token_key_id = ready.key_id, \
-              access_token_enc = ready.access_token, refresh_token_enc = ready.refresh_token, \
-              token_secret_enc = ready.token_secret, expires_at = ready.expires_at, \
-              needs_reauth = false, updated_at = ready.now, last_login_at = ready.now \
+     refreshed AS (UPDATE social_accounts s SET \
+              token_key_id = COALESCE(ready.key_id, s.token_key_id), \
+              access_token_enc = CASE WHEN ready.key_id IS NULL THEN s.access_token_enc \
+                                      ELSE ready.access_token END, \
+              refresh_token_enc = CASE WHEN ready.key_id IS NULL THEN s.refresh_token_enc \
+                                       ELSE ready.refresh_token END, \
+              token_secret_enc = CASE WHEN ready.key_id IS NULL THEN s.token_secret_enc \
+                                      ELSE ready.token_secret END, \
+              expires_at = CASE WHEN ready.key_id IS NULL THEN s.expires_at \
+                                ELSE ready.expires_at END, \
+              needs_reauth = ready.key_id IS NULL AND s.needs_reauth, \
+              updated_at = ready.now, last_login_at = ready.now \
        FROM ready WHERE ready.kind = 'existing' \
          AND s.id = ANY (ARRAY(SELECT account_id FROM ready WHERE kind = 'existing')) \
          AND s.user_id = ANY (ARRAY(SELECT user_id FROM ready WHERE kind = 'existing')) \

@@ -129,6 +129,8 @@ pub struct TakenOAuthState {
     pub taken_at: i64,
     pub taken_by: Option<Uuid>,
     pub code_hash: Option<String>,
+    /// The user an association's state was issued to.
+    pub user_id: Option<UserId>,
 }
 
 /// An OAuth1 request token's secret, sealed, kept between the two steps.
@@ -296,7 +298,8 @@ pub struct LoginWrite<'a> {
     /// store assigns.
     pub user_id: Option<UserId>,
     /// The link to refresh or create (its `user_id` is ignored); its
-    /// tokens are written in every case.
+    /// tokens are written in every case — for a known link, tokens without
+    /// a key id (none at all) leave the stored ones as they are.
     pub account: &'a NewSocialAccount,
     pub token_hash: &'a str,
     pub token_expires_at: Option<i64>,

@@ -17,7 +17,7 @@ pub(super) const TAKE: &str = "UPDATE oauth_states \
      RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at, user_id";
 
 /// A state already taken: by whom, when, with which code.
-pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, code_hash \
+pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, code_hash, user_id \
      FROM oauth_states WHERE state_hash = $1 AND consumed_at IS NOT NULL";
 
 /// [`INSERT`] over rows instead of parameters: several states in one
@@ -57,6 +57,7 @@ pub(super) fn taken_from_row(row: &impl SqlRow) -> Result<TakenOAuthState, Store
         // A state taken before jobs were recorded: nobody to answer from.
         taken_by: uuid::Uuid::parse_str(&raw).ok(),
         code_hash: row.opt_text("code_hash")?,
+        user_id: row.opt_int("user_id")?.map(UserId),
     })
 }
 

@@ -23,11 +23,18 @@ pub(super) const INSERT: &str = concat!(
     account_columns!()
 );
 
-/// A sign-in through a known link. Fresh tokens make a link usable again, so `needs_reauth` is cleared;
-/// only while the link ($1) is still the user's ($7) and the user active.
+/// A sign-in through a known link: its tokens ($2 key id … $8), which make
+/// it usable again (`needs_reauth` cleared) — or, without a key id (no
+/// tokens at all), the stored ones kept as they are; only while the link
+/// ($1) is still the user's ($7) and the user active.
 pub(super) const UPDATE_TOKENS: &str = "UPDATE social_accounts \
-     SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4, expires_at = $5, \
-         needs_reauth = false, updated_at = $6, last_login_at = $6, token_secret_enc = $8 \
+     SET token_key_id = COALESCE($2, token_key_id), \
+         access_token_enc = CASE WHEN $2 IS NULL THEN access_token_enc ELSE $3 END, \
+         refresh_token_enc = CASE WHEN $2 IS NULL THEN refresh_token_enc ELSE $4 END, \
+         expires_at = CASE WHEN $2 IS NULL THEN expires_at ELSE $5 END, \
+         token_secret_enc = CASE WHEN $2 IS NULL THEN token_secret_enc ELSE $8 END, \
+         needs_reauth = ($2 IS NULL AND needs_reauth), \
+         updated_at = $6, last_login_at = $6 \
      WHERE id = $1 AND user_id = $7 \
        AND EXISTS (SELECT 1 FROM users u WHERE u.id = $7 AND u.is_active) RETURNING id";
 

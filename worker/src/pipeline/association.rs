@@ -38,7 +38,7 @@ pub async fn associate(
         let done = match steps::association(user_id, &facts) {
             Ok(Association::Link) => write_link(deps, ctx, &link).await,
             Ok(Association::Already { account_id }) => {
-                keep_existing(deps, ctx, user_id, account_id).await
+                renew_existing(deps, ctx, &link, account_id).await
             }
             Err(e) => {
                 let holder = facts.account.as_ref().map(|a| a.user.id.0);
@@ -96,22 +96,36 @@ async fn write_link(
     Ok(Some(result))
 }
 
-/// The user's link to this identity as it is (`None`: removed meanwhile).
-async fn keep_existing(
+/// The user's link to this identity, given the tokens this association
+/// brought (linking again is how a user reconnects a link that
+/// `needs_reauth`); `None`: the link was removed meanwhile.
+async fn renew_existing(
     deps: &Deps,
     ctx: &LoginContext,
-    user_id: UserId,
+    link: &NewSocialAccount,
     account_id: i64,
 ) -> Result<Option<AssociationResult>, WorkerError> {
-    let accounts = deps.store.find_social_accounts(user_id).await?;
-    let Some(account) = accounts.into_iter().find(|a| a.id == account_id) else {
+    let user_id = link.user_id;
+    let mut tx = deps.store.begin().await?;
+    if !tx.lock_active_user(user_id).await? {
+        return Err(JobError::InactiveUser.into());
+    }
+    let renewed = tx
+        .update_social_account_tokens(account_id, user_id, &link.tokens, now_ms())
+        .await?;
+    let account = tx
+        .find_stored_accounts(user_id)
+        .await?
+        .into_iter()
+        .find(|s| s.account.id == account_id)
+        .map(|s| s.account);
+    let (true, Some(account)) = (renewed, account) else {
         return Ok(None);
     };
     let result = AssociationResult {
         account,
         created: false,
     };
-    let mut tx = deps.store.begin().await?;
     tx.upsert_job_result(
         ctx.job_id,
         JobKind::Login,

@@ -26,6 +26,9 @@ pub struct Fetched {
     pub login: ProviderLogin,
     /// The partial login this one resumes.
     pub partial_token: Option<Secret>,
+    /// A client-side SDK's token (token login): what it brings is the app's
+    /// token, not one this service obtained and can refresh.
+    pub from_client_sdk: bool,
 }
 
 /// Step 1's outcome.
@@ -101,7 +104,8 @@ pub async fn fetch_profile(
             let facts = deps
                 .providers
                 .check_access_token(provider, access_token)
-                .await?;
+                .await?
+                .ok_or(JobError::AccessTokenNotAccepted)?;
             if !facts.is_bound {
                 tracing::debug!("no access-token check: accepted on its userinfo answer alone");
             }
@@ -164,12 +168,18 @@ pub async fn fetch_profile(
             return Ok(Obtained::Fresh(Box::new(Fetched {
                 login,
                 partial_token: Some(partial_token.clone()),
+                from_client_sdk: false,
             })));
         }
     };
+    let from_client_sdk = matches!(
+        credential,
+        LoginCredential::AccessToken { .. } | LoginCredential::IdToken { .. }
+    );
     Ok(Obtained::Fresh(Box::new(Fetched {
         login,
         partial_token: None,
+        from_client_sdk,
     })))
 }
 

@@ -70,6 +70,9 @@ pub struct LoginContext {
     pub partial_token: Option<Secret>,
     /// The provider's linking policy (step 5).
     pub linking: LinkingPolicy,
+    /// A token login: an existing link keeps its stored provider tokens
+    /// ([`steps::prepare`]).
+    pub from_client_sdk: bool,
 }
 
 /// Steps 2 and 4 need no database: the email to use and whether the
@@ -121,6 +124,7 @@ fn with_request(
         referral_code: referral_code.filter(|c| !c.is_empty()).map(str::to_owned),
         partial_token: fetched.partial_token,
         linking: provider.linking,
+        from_client_sdk: fetched.from_client_sdk,
     })
 }
 
@@ -130,7 +134,10 @@ fn with_request(
 pub async fn run(deps: &Deps, ctx: &Arc<LoginContext>) -> Result<LoginResult, WorkerError> {
     match decide_and_write(deps, ctx).await {
         Err(WorkerError::Job(e @ JobError::EmailAlreadyInUse)) => {
-            refused_by_email(deps, ctx, &e).await?;
+            // The refusal stands whether or not its record could be made.
+            if let Err(audit) = refused_by_email(deps, ctx, &e).await {
+                tracing::warn!(error = %audit, "could not record a refused link");
+            }
             Err(e.into())
         }
         Err(WorkerError::Job(
@@ -144,13 +151,15 @@ pub async fn run(deps: &Deps, ctx: &Arc<LoginContext>) -> Result<LoginResult, Wo
 }
 
 /// Step 5 refused to link the login to the owner of its email: an audit
-/// event for that owner.
+/// event for that owner — when the provider verified the email, so that a
+/// link was really asked for. An address someone only typed is recorded
+/// nowhere: anyone can type anyone's.
 async fn refused_by_email(
     deps: &Deps,
     ctx: &LoginContext,
     why: &JobError,
 ) -> Result<(), WorkerError> {
-    let Some(email) = &ctx.email else {
+    let Some(email) = ctx.email.as_ref().filter(|e| e.verified) else {
         return Ok(());
     };
     let owner = {

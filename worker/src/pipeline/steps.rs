@@ -284,14 +284,27 @@ pub async fn reclaim(
 /// token.
 pub struct Prepared {
     account: NewSocialAccount,
+    /// What a login through a known link writes to it: the login's tokens,
+    /// or none to keep the stored ones ([`keeps_stored_tokens`]).
+    existing: NewSocialAccount,
     issued: Issued,
     partial_hash: Option<String>,
 }
 
 /// Steps 7 and 8, ahead of the decision.
 pub fn prepare(deps: &Deps, ctx: &LoginContext) -> Prepared {
+    let account = new_link(deps, ctx, now_ms());
+    let existing = if keeps_stored_tokens(ctx) {
+        NewSocialAccount {
+            tokens: SealedTokens::default(),
+            ..account.clone()
+        }
+    } else {
+        account.clone()
+    };
     Prepared {
-        account: new_link(deps, ctx, now_ms()),
+        account,
+        existing,
         issued: app_token(deps, ctx),
         partial_hash: ctx
             .partial_token
@@ -454,20 +467,22 @@ impl Planned {
 
 impl PlannedLogin for Planned {
     fn write(&self) -> LoginWrite<'_> {
-        let (change, user_id) = match &self.change {
+        let prepared = &self.prepared;
+        let (change, user_id, account) = match &self.change {
             Change::Existing { user, account_id } => (
                 LoginChange::Existing {
                     account_id: *account_id,
                 },
                 Some(user.id),
+                &prepared.existing,
             ),
-            Change::Link { user } => (LoginChange::Link, Some(user.id)),
-            Change::Create { user, id } => (LoginChange::Create { user }, *id),
+            Change::Link { user } => (LoginChange::Link, Some(user.id), &prepared.account),
+            Change::Create { user, id } => (LoginChange::Create { user }, *id, &prepared.account),
         };
         LoginWrite {
             change,
             user_id,
-            account: &self.prepared.account,
+            account,
             token_hash: &self.prepared.issued.hash,
             token_expires_at: self.token_expires_at,
             job_id: self.job_id,
@@ -477,6 +492,15 @@ impl PlannedLogin for Planned {
             now: self.now,
         }
     }
+}
+
+/// Step 7's rule for a known link: a token login (a client SDK's access
+/// token or id_token) keeps the provider tokens stored with the link —
+/// those a code flow obtained, which this service can refresh and revoke —
+/// instead of replacing them with the app's token, or with none (an
+/// id_token brings none). A new link stores what the login brought.
+pub fn keeps_stored_tokens(ctx: &LoginContext) -> bool {
+    ctx.from_client_sdk
 }
 
 /// Step 7: the link of the identity, its provider tokens sealed.

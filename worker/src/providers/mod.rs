@@ -270,13 +270,14 @@ impl ProviderClient {
 
     /// Token login, step one for an access token: the check that it is
     /// this app's (introspection, `debug_token`, `tokeninfo`, by the
-    /// catalogue), before anything is done with it.
+    /// catalogue), before anything is done with it. `None`: the provider
+    /// has no such check, and takes no access token.
     #[tracing::instrument(skip_all, fields(provider = %p.name))]
     pub async fn check_access_token(
         &self,
         p: &ProviderConfig,
         access_token: &Secret,
-    ) -> Result<AccessTokenFacts, ProviderError> {
+    ) -> Result<Option<AccessTokenFacts>, ProviderError> {
         let result = match p.protocol {
             Protocol::OAuth1 => Err(oauth1_unsupported()),
             _ => token::check(&self.inner, p, access_token).await,

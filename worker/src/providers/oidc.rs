@@ -116,6 +116,10 @@ type OidcClient = Client<
     EndpointMaybeSet,
 >;
 
+/// A provider's keys are fetched again on a signature failure at most once
+/// in this long.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Claims that are ours or protocol plumbing, left out of `raw`.
 const PLUMBING_CLAIMS: [&str; 3] = ["nonce", "at_hash", "c_hash"];
 
@@ -140,6 +144,8 @@ pub(super) struct DiscoveryCache {
 struct Slot {
     fetching: tokio::sync::Mutex<()>,
     current: RwLock<Option<Cached>>,
+    /// When a signature failure last made a fetch.
+    refreshed_at: Mutex<Option<Instant>>,
 }
 
 #[derive(Clone)]
@@ -160,6 +166,20 @@ impl Slot {
         self.current()
             .filter(|c| c.fetched_at.elapsed() < ttl)
             .map(|c| c.metadata)
+    }
+
+    fn refreshed_at(&self) -> Option<Instant> {
+        *self
+            .refreshed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn mark_refreshed(&self) {
+        *self
+            .refreshed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
     fn store(&self, metadata: Arc<ProviderDocument>) {
@@ -209,8 +229,11 @@ impl DiscoveryCache {
         fetch_into(&slot, http, p).await
     }
 
-    /// Fetches again unless another call already replaced `stale`: the keys
-    /// may have rotated.
+    /// Fetches again unless another call already replaced `stale`, or a
+    /// signature failure made a fetch within [`MIN_REFRESH_INTERVAL`]: the
+    /// keys may have rotated — but an id_token that fails its signature may
+    /// also be a forgery posted to token login, and a stream of those must
+    /// not make a fetch each.
     async fn refresh(
         &self,
         http: &Http,
@@ -219,11 +242,15 @@ impl DiscoveryCache {
     ) -> Result<Arc<ProviderDocument>, ProviderError> {
         let slot = self.slot(p);
         let _fetching = slot.fetching.lock().await;
-        if let Some(current) = slot.current()
-            && !Arc::ptr_eq(&current.metadata, stale)
-        {
-            return Ok(current.metadata);
+        if let Some(current) = slot.current() {
+            let refreshed_lately = slot
+                .refreshed_at()
+                .is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL);
+            if !Arc::ptr_eq(&current.metadata, stale) || refreshed_lately {
+                return Ok(current.metadata);
+            }
         }
+        slot.mark_refreshed();
         fetch_into(&slot, http, p).await
     }
 }

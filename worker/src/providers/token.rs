@@ -4,10 +4,12 @@
 //! catalogue says ([`AccessTokenBinding`]) — then the provider's userinfo
 //! through the provider's profile mapping, as a code exchange's.
 //!
-//! A provider without a check (`access_token_check = "none"`, an OAuth2
-//! provider without `introspection_url`, an OpenID Connect provider whose
-//! discovery document names no `introspection_endpoint`) takes the token on
-//! its userinfo answer alone: any app's token for the same user would do.
+//! A provider without a check (an OAuth2 provider without
+//! `introspection_url`, an OpenID Connect provider whose discovery document
+//! names no `introspection_endpoint`) takes no access token at all: any
+//! app's token for the same user would do. Only `access_token_check =
+//! "none"`, the operator's explicit choice, takes it on its userinfo answer
+//! alone.
 
 use super::http::{Adapter, RetryPolicy};
 use super::shared::{
@@ -36,23 +38,24 @@ pub struct AccessTokenFacts {
 
 /// The check that `token` is this app's: active, and issued to one of the
 /// app's client ids (`client_id`, `client_ids`). Anything else is
-/// `Refused`.
+/// `Refused`; `None`: the provider has no check, so takes no access token.
 pub(super) async fn check(
     inner: &Inner,
     p: &ProviderConfig,
     token: &Secret,
-) -> Result<AccessTokenFacts, ProviderError> {
+) -> Result<Option<AccessTokenFacts>, ProviderError> {
     let provider = p.name.as_str();
-    match &p.token_login.access_token_check {
-        AccessTokenBinding::None => Ok(AccessTokenFacts::default()),
+    let facts = match &p.token_login.access_token_check {
+        AccessTokenBinding::NotAccepted => return Ok(None),
+        AccessTokenBinding::None => AccessTokenFacts::default(),
         AccessTokenBinding::DebugToken(url) => {
             let answer =
                 measured(provider, "debug_token", debug_token(inner, p, url, token)).await?;
-            read_debug_token(p, &answer)
+            read_debug_token(p, &answer)?
         }
         AccessTokenBinding::Tokeninfo(url) => {
             let answer = measured(provider, "tokeninfo", tokeninfo(inner, url, token)).await?;
-            read_tokeninfo(p, &answer)
+            read_tokeninfo(p, &answer)?
         }
         AccessTokenBinding::Introspection(configured) => {
             let (endpoint, auth) = match (configured, p.protocol) {
@@ -60,7 +63,7 @@ pub(super) async fn check(
                 (Some(url), _) => (url.clone(), AuthType::BasicAuth),
                 (None, Protocol::Oidc) => match oidc::introspection_endpoint(inner, p).await? {
                     Some(url) => (url, oidc::client_auth(inner, p).await?),
-                    None => return Ok(AccessTokenFacts::default()),
+                    None => return Ok(None),
                 },
                 (None, _) => {
                     return Err(ProviderError::Misconfigured(
@@ -73,9 +76,10 @@ pub(super) async fn check(
                 "introspection",
                 introspect(inner, p, endpoint, auth, token),
             )
-            .await
+            .await?
         }
-    }
+    };
+    Ok(Some(facts))
 }
 
 /// The profile of an accepted token: the provider's userinfo (OpenID
@@ -142,9 +146,12 @@ async fn introspect(
     })
 }
 
-/// An active token is this app's when its `client_id` is one of the app's
-/// client ids, or one of its audiences is; a token that names neither is
-/// not bound to anything we can check, and refused.
+/// An active token is this app's when the client it was issued to
+/// (`client_id`, `azp`, `app_id`) is one of the app's client ids; only a
+/// token that names no client is judged by its audiences (one of ours). A
+/// token issued to another client with our id among its audiences (an
+/// audience mapper) is that client's, and refused; one that names neither
+/// is bound to nothing we can check, and refused.
 pub(super) fn binding(
     p: &ProviderConfig,
     active: bool,
@@ -154,8 +161,10 @@ pub(super) fn binding(
     if !active {
         return Err(ProviderError::Refused("access token is not active".into()));
     }
-    let ours = client_id.is_some_and(|c| p.is_our_client(c))
-        || audiences.iter().any(|a| p.is_our_client(a));
+    let ours = match client_id {
+        Some(client) => p.is_our_client(client),
+        None => audiences.iter().any(|a| p.is_our_client(a)),
+    };
     if ours {
         Ok(())
     } else {
