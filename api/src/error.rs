@@ -172,6 +172,14 @@ pub fn job_error_parts(e: &JobError, flow: Flow) -> (StatusCode, Value) {
         JobError::AccessTokenNotAccepted => {
             (bad, json!({"access_token": [ACCESS_TOKENS_NOT_TAKEN]}))
         }
+        JobError::SocialAccountNotFound => (StatusCode::NOT_FOUND, json!({"detail": "Not found."})),
+        JobError::RefreshNotSupported => {
+            (bad, json!({"non_field_errors": ["refresh_not_supported"]}))
+        }
+        JobError::NeedsReauth => (
+            StatusCode::CONFLICT,
+            json!({"non_field_errors": ["needs_reauth"]}),
+        ),
         JobError::SocialAccountAlreadyAssociated => (
             StatusCode::CONFLICT,
             json!({"non_field_errors": ["social_account_already_associated"]}),

@@ -162,3 +162,23 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// The signed-in user (app token) or the operator (admin key), for the
+/// calls either may make.
+pub enum UserOrAdmin {
+    User(AuthUser),
+    Admin,
+}
+
+impl FromRequestParts<AppState> for UserOrAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if Admin::from_request_parts(parts, state).await.is_ok() {
+            return Ok(Self::Admin);
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(Self::User)
+    }
+}

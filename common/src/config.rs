@@ -31,6 +31,32 @@ pub struct Settings {
     pub providers: BTreeMap<String, ProviderSettings>,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub refresh: RefreshSettings,
+}
+
+/// Provider-token refresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshSettings {
+    /// `GET /auth/social-accounts/{id}/token` hands out an access token
+    /// valid for at least this long, refreshing it first if needed.
+    pub min_validity_secs: i64,
+    /// How long a refresher holds a link's lease (longer than a provider
+    /// call can take); another refresher waits for it at most this long.
+    pub lease_secs: i64,
+    /// A refreshed token's lifetime when the provider names none.
+    pub default_expires_in_secs: i64,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self {
+            min_validity_secs: 300,
+            lease_secs: 30,
+            default_expires_in_secs: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -108,6 +108,9 @@ pub enum Job {
     /// Revoke a removed link's provider tokens at the provider (RFC 7009),
     /// best effort.
     Revoke(RevokeJob),
+    /// A link's provider access token, refreshed first when it must be
+    /// (one refresh per link at a time, across every process).
+    Refresh(RefreshJob),
 }
 
 impl Job {
@@ -116,7 +119,7 @@ impl Job {
             Self::Login(_) | Self::Discover(_) | Self::RequestToken(_) | Self::Associate(_) => {
                 JobKind::Login
             }
-            Self::Revoke(_) => JobKind::Refresh,
+            Self::Revoke(_) | Self::Refresh(_) => JobKind::Refresh,
         }
     }
 }
@@ -201,6 +204,23 @@ pub struct AssociateJob {
     pub credential: LoginCredential,
 }
 
+/// What a refresh job is asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshJob {
+    pub account_id: i64,
+    /// The link must be this user's (`None`: the operator's call).
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    /// Refresh even when the access token is still valid (`POST
+    /// …/refresh`).
+    #[serde(default)]
+    pub force: bool,
+    /// Otherwise, refresh when the access token is valid for less than
+    /// this many seconds.
+    #[serde(default)]
+    pub min_validity_secs: i64,
+}
+
 /// A removed link's tokens, sealed as stored (the worker opens them).
 /// `Debug` names which tokens it carries, not even their ciphertext.
 #[derive(Clone, Serialize, Deserialize)]
@@ -252,6 +272,8 @@ pub enum JobResult {
     Associated(AssociationResult),
     /// A revocation's outcome (nobody waits for it).
     Revoked(RevocationResult),
+    /// A link's access token, fresh enough.
+    Refreshed(RefreshResult),
     Failed(JobError),
 }
 
@@ -266,6 +288,10 @@ impl JobResult {
                 ..r.clone()
             }),
             Self::Failed(e) => Self::Failed(e.without_secrets()),
+            Self::Refreshed(r) => Self::Refreshed(RefreshResult {
+                access_token: None,
+                ..r.clone()
+            }),
             other => other.clone(),
         }
     }
@@ -294,6 +320,18 @@ pub struct LoginResult {
 pub struct AssociationResult {
     pub account: SocialAccount,
     pub created: bool,
+}
+
+/// A link's provider access token and when it expires (ms since the
+/// epoch; `None`: the provider did not say). The token is in the reply
+/// only, never in the stored copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<Secret>,
+    pub expires_at: Option<i64>,
+    /// Whether this job refreshed it at the provider.
+    pub refreshed: bool,
 }
 
 /// What a revocation did with each token.
@@ -352,6 +390,17 @@ pub enum JobError {
     /// to this app, so it takes none (an id_token is the way in).
     #[error("the provider takes no client-side access tokens")]
     AccessTokenNotAccepted,
+    /// No such link (or not the caller's).
+    #[error("no such social account")]
+    SocialAccountNotFound,
+    /// The link has no refresh token (and a refresh was asked, or its
+    /// access token expired).
+    #[error("the provider gave no refresh token")]
+    RefreshNotSupported,
+    /// The provider refused the link's refresh token: its user must sign
+    /// in with the provider again.
+    #[error("the link needs its user to sign in again")]
+    NeedsReauth,
     /// Association: the identity is linked to another user.
     #[error("the social account belongs to another user")]
     SocialAccountAlreadyAssociated,

@@ -84,8 +84,20 @@ impl World {
         mode: Mode,
         adjust: impl FnOnce(&mut StackOptions),
     ) -> anyhow::Result<Self> {
+        Self::start_with_idp(mode, |_| {}, adjust).await
+    }
+
+    /// [`World::start_with`] with the OpenID Connect provider's standard
+    /// configuration changed by `idp` first.
+    pub async fn start_with_idp(
+        mode: Mode,
+        idp: impl FnOnce(&mut IdpConfig),
+        adjust: impl FnOnce(&mut StackOptions),
+    ) -> anyhow::Result<Self> {
+        let mut idp_config = IdpConfig::standard(REDIRECT_URI);
+        idp(&mut idp_config);
         let (idp, oauth1) = tokio::try_join!(
-            Idp::start(IdpConfig::standard(REDIRECT_URI)),
+            Idp::start(idp_config),
             Oauth1Idp::start(Oauth1Config::standard())
         )?;
         let providers = format!("{}\n{}", providers_toml(&idp), twitter_toml(&oauth1));
@@ -295,6 +307,16 @@ impl World {
         user_id: i64,
         account_id: i64,
     ) -> anyhow::Result<String> {
+        Ok(self.stored_tokens(user_id, account_id).await?.0)
+    }
+
+    /// The provider access token and refresh token (if any) stored with
+    /// the user's link `account_id`, opened with the stack's key.
+    pub async fn stored_tokens(
+        &self,
+        user_id: i64,
+        account_id: i64,
+    ) -> anyhow::Result<(String, Option<String>)> {
         let config_path = &self.stack.config_path;
         let settings = socialauth_common::config::Settings::load(Some(config_path))?;
         let cipher = if settings.is_embedded() {
@@ -315,9 +337,15 @@ impl World {
             .iter()
             .find(|s| s.account.id == account_id)
             .context("no such link")?;
-        Ok(cipher.decrypt(&socialauth_common::crypto::Sealed {
-            key_id: link.tokens.key_id.clone().unwrap_or_default(),
-            data: link.tokens.access_token.clone().unwrap_or_default(),
-        })?)
+        let key_id = link.tokens.key_id.clone().unwrap_or_default();
+        let open = |data: &str| {
+            cipher.decrypt(&socialauth_common::crypto::Sealed {
+                key_id: key_id.clone(),
+                data: data.to_owned(),
+            })
+        };
+        let access = open(link.tokens.access_token.as_deref().unwrap_or_default())?;
+        let refresh = link.tokens.refresh_token.as_deref().map(open).transpose()?;
+        Ok((access, refresh))
     }
 }

@@ -15,6 +15,10 @@ pub struct Policy {
     pub token_ttl_ms: Option<i64>,
     /// How long a retry of a used code gets the first outcome.
     pub retry_window_ms: i64,
+    /// How long a refresher holds a link's lease, and another waits for it.
+    pub refresh_lease_ms: i64,
+    /// A refreshed token's lifetime when the provider names none.
+    pub default_expires_in_ms: i64,
 }
 
 impl Policy {
@@ -23,6 +27,12 @@ impl Policy {
         Self {
             token_ttl_ms: (ttl > 0).then(|| ttl.saturating_mul(1000)),
             retry_window_ms: settings.security.retry_window_ms(),
+            refresh_lease_ms: settings.refresh.lease_secs.max(1).saturating_mul(1000),
+            default_expires_in_ms: settings
+                .refresh
+                .default_expires_in_secs
+                .max(1)
+                .saturating_mul(1000),
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::pipeline::{self, Obtained};
-use crate::{oauth1, replay, revocation};
+use crate::{oauth1, refresh, replay, revocation};
 use backon::{ExponentialBuilder, Retryable};
 use socialauth_common::jobs::{
     AssociateJob, AssociationResult, Job, JobEnvelope, JobError, JobKind, JobResult,
@@ -33,6 +33,7 @@ pub async fn handle(deps: &Deps, envelope: &JobEnvelope, redelivered: bool) -> J
         Job::RequestToken(job) => oauth1::request_token(deps, job).await,
         Job::Associate(job) => associate(deps, envelope, job).await,
         Job::Revoke(job) => revocation::revoke(deps, job).await,
+        Job::Refresh(job) => refresh::handle(deps, envelope.id, job).await,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 mod oauth1;
 pub mod pipeline;
 pub mod providers;
+pub mod refresh;
 mod replay;
 mod revocation;
 pub mod runner;

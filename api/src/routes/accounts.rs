@@ -2,9 +2,9 @@
 //! disconnect.
 
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery, AuthUser, FormOrJson, RequestId};
+use crate::extract::{ApiPath, ApiQuery, AuthUser, FormOrJson, RequestId, UserOrAdmin};
 use crate::routes::redirect_flow::AuthorizeQuery;
-use crate::service::accounts::{self, Associated};
+use crate::service::accounts::{self, Associated, ProviderAccessToken};
 use crate::service::redirect_flow::CallbackForm;
 use crate::service::views::{AuthorizationUrl, JobAccepted, SocialAccountView};
 use crate::state::AppState;
@@ -21,6 +21,76 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(social_accounts))
         .routes(routes!(disconnect_provider))
         .routes(routes!(disconnect_one))
+        .routes(routes!(refresh))
+        .routes(routes!(provider_token))
+}
+
+/// Refresh the link's provider tokens now (the owner's app token).
+#[utoipa::path(
+    post,
+    path = "/auth/social-accounts/{id}/refresh",
+    tag = "accounts",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "The link's id")),
+    responses(
+        (status = 200, body = RefreshedView),
+        (status = 400, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: the provider gave no refresh token"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`: no such link of this user"),
+        (status = 409, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`: the provider refused the refresh token; the user must sign in with it again"),
+        (status = 503, description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`"),
+    )
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    RequestId(request_id): RequestId,
+) -> Result<Json<RefreshedView>, ApiError> {
+    let done = accounts::provider_token(&state, Some(auth.user.id), &id, true, request_id).await?;
+    Ok(Json(RefreshedView {
+        expires_at: done.expires_at,
+    }))
+}
+
+/// `POST /auth/social-accounts/{id}/refresh`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RefreshedView {
+    /// The new access token's expiry, milliseconds since the epoch.
+    pub expires_at: Option<i64>,
+}
+
+/// A provider access token valid for at least `[refresh]
+/// min_validity_secs`, refreshed first if needed; one refresh per link at
+/// a time, however many ask (the owner's app token, or the admin key).
+#[utoipa::path(
+    get,
+    path = "/auth/social-accounts/{id}/token",
+    tag = "accounts",
+    security(("token" = []), ("admin" = [])),
+    params(("id" = i64, Path, description = "The link's id")),
+    responses(
+        (status = 200, body = ProviderAccessToken),
+        (status = 400, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: expired, and no refresh token"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+        (status = 409, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`"),
+        (status = 503, description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`"),
+    )
+)]
+async fn provider_token(
+    State(state): State<AppState>,
+    caller: UserOrAdmin,
+    ApiPath(id): ApiPath<String>,
+    RequestId(request_id): RequestId,
+) -> Result<Json<ProviderAccessToken>, ApiError> {
+    let user = match caller {
+        UserOrAdmin::User(auth) => Some(auth.user.id),
+        UserOrAdmin::Admin => None,
+    };
+    Ok(Json(
+        accounts::provider_token(&state, user, &id, false, request_id).await?,
+    ))
 }
 
 /// Start linking another provider to the signed-in user: the provider's

@@ -135,6 +135,16 @@ mod tests {
                 &["204", "401", "404", "409"],
             ),
             ("/admin/audit", "get", &["200", "400", "401"]),
+            (
+                "/auth/social-accounts/{id}/refresh",
+                "post",
+                &["200", "400", "401", "404", "409", "503"],
+            ),
+            (
+                "/auth/social-accounts/{id}/token",
+                "get",
+                &["200", "400", "401", "404", "409", "503"],
+            ),
         ];
         for (path, method, statuses) in expect {
             let op = &paths[path][method];

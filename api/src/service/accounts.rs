@@ -202,3 +202,46 @@ async fn revoke_later(
         warn!(error = %e, account_id = link.account.id, "could not queue a token revocation");
     }
 }
+
+/// A link's provider access token and its expiry.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderAccessToken {
+    #[schema(value_type = String)]
+    pub access_token: socialauth_common::secret::Secret,
+    /// Milliseconds since the epoch; absent when the provider named none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// `POST /auth/social-accounts/{id}/refresh` (`force`) and `GET
+/// /auth/social-accounts/{id}/token`: a worker refreshes the link's tokens
+/// when it must (one refresh per link at a time) and answers with the
+/// access token. `user`: the link must be theirs (`None`: the operator).
+pub async fn provider_token(
+    state: &AppState,
+    user: Option<socialauth_common::types::UserId>,
+    raw_id: &str,
+    force: bool,
+    request_id: Option<String>,
+) -> Result<ProviderAccessToken, ApiError> {
+    let account_id = raw_id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    let job = Job::Refresh(socialauth_common::jobs::RefreshJob {
+        account_id,
+        user_id: user,
+        force,
+        min_validity_secs: state.settings.refresh.min_validity_secs,
+    });
+    match crate::service::jobs::submit(state, job, request_id).await? {
+        Submitted::Done(_, JobResult::Refreshed(done)) => Ok(ProviderAccessToken {
+            access_token: done
+                .access_token
+                .ok_or(ApiError::Job(JobError::Internal, Flow::Djoser))?,
+            expires_at: done.expires_at,
+        }),
+        Submitted::Done(_, JobResult::Failed(e)) => Err(ApiError::Job(e, Flow::Djoser)),
+        // Not answered in time: the provider is slow; the refresh, if it
+        // happens, is stored for the next call.
+        Submitted::Accepted(_) => Err(ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser)),
+        Submitted::Done(..) => Err(ApiError::Job(JobError::Internal, Flow::Djoser)),
+    }
+}

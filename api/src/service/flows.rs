@@ -100,7 +100,8 @@ pub async fn finish_job(
             JobResult::Discovered(_)
             | JobResult::RequestToken(_)
             | JobResult::Associated(_)
-            | JobResult::Revoked(_),
+            | JobResult::Revoked(_)
+            | JobResult::Refreshed(_),
         ) => Err(ApiError::Job(JobError::Internal, flow)),
     }
 }

@@ -29,6 +29,7 @@ pub(super) fn postgres() -> Migrator {
         3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
         4 "accepted jobs" "0004_accepted_jobs.sql",
         5 "association" "0005_association.sql",
+        6 "refresh leases" "0006_refresh_leases.sql",
     )
 }
 
@@ -39,6 +40,7 @@ pub(super) fn sqlite() -> Migrator {
         3 "email provenance and audit" "0003_email_provenance_and_audit.sql",
         4 "accepted jobs" "0004_accepted_jobs.sql",
         5 "association" "0005_association.sql",
+        6 "refresh leases" "0006_refresh_leases.sql",
     )
 }
 

@@ -619,6 +619,39 @@ pub trait Store: Send + Sync + 'static {
     async fn update_user_active(&self, id: UserId, active: bool) -> Result<bool, StoreError>;
     async fn find_social_accounts(&self, user_id: UserId)
     -> Result<Vec<SocialAccount>, StoreError>;
+    /// One link with its sealed tokens.
+    async fn find_stored_account(
+        &self,
+        account_id: i64,
+    ) -> Result<Option<StoredAccount>, StoreError>;
+    /// Takes the link's refresh lease for `owner` until `until`, when
+    /// nobody holds it at `now`: the link as it is under the lease; `None`
+    /// when another job holds it (or there is no such link).
+    async fn take_refresh_lease(
+        &self,
+        account_id: i64,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<StoredAccount>, StoreError>;
+    /// A refresh's new tokens, written while `owner` holds the lease, which
+    /// it gives back (and the link is usable again); false when it no
+    /// longer held it.
+    async fn finish_refresh(
+        &self,
+        account_id: i64,
+        owner: Uuid,
+        tokens: &SealedTokens,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease back without new tokens; `needs_reauth`: the
+    /// provider refused the grant.
+    async fn end_refresh(
+        &self,
+        account_id: i64,
+        owner: Uuid,
+        needs_reauth: bool,
+    ) -> Result<bool, StoreError>;
     /// Audit events as `query` asks, newest first.
     async fn find_audit_events(
         &self,

@@ -52,6 +52,40 @@ pub(super) const FIND_WITH_TOKENS_BY_USER: &str = concat!(
      FROM social_accounts WHERE user_id = $1 ORDER BY id"
 );
 
+/// One link with its sealed tokens, by id.
+pub(super) const FIND_WITH_TOKENS: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc \
+     FROM social_accounts WHERE id = $1"
+);
+
+/// Takes the link's refresh lease ($1) for job $4 until $3, when nobody
+/// holds it at $2; the link with its tokens as they are under the lease.
+pub(super) const TAKE_REFRESH_LEASE: &str = concat!(
+    "UPDATE social_accounts SET refresh_lease_until = $3, refresh_lease_owner = $4 \
+     WHERE id = $1 AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2) \
+     RETURNING ",
+    account_columns!(),
+    ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"
+);
+
+/// A refresh's new tokens ($3 key id, $4 access, $5 refresh, $6 expiry) at
+/// $7, while job $2 holds the link's ($1) lease, which it gives back:
+/// usable again.
+pub(super) const FINISH_REFRESH: &str = "UPDATE social_accounts \
+     SET token_key_id = $3, access_token_enc = $4, refresh_token_enc = $5, expires_at = $6, \
+         needs_reauth = false, updated_at = $7, \
+         refresh_lease_until = NULL, refresh_lease_owner = NULL \
+     WHERE id = $1 AND refresh_lease_owner = $2 RETURNING id";
+
+/// Job $2 gives the link's ($1) lease back without new tokens; $3: the
+/// provider refused the grant, so the link needs its user to sign in again.
+pub(super) const END_REFRESH: &str = "UPDATE social_accounts \
+     SET needs_reauth = (needs_reauth OR $3), \
+         refresh_lease_until = NULL, refresh_lease_owner = NULL \
+     WHERE id = $1 AND refresh_lease_owner = $2 RETURNING id";
+
 /// Removes one link of the user ($2).
 pub(super) const DELETE: &str = "DELETE FROM social_accounts WHERE id = $1 AND user_id = $2 \
      RETURNING id";

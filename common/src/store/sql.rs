@@ -611,6 +611,73 @@ macro_rules! impl_store {
                 rows.iter().map(social_accounts::from_row).collect()
             }
 
+            async fn find_stored_account(
+                &self,
+                account_id: i64,
+            ) -> Result<Option<StoredAccount>, StoreError> {
+                let row = sqlx::query(social_accounts::FIND_WITH_TOKENS)
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(social_accounts::stored_from_row).transpose()
+            }
+
+            async fn take_refresh_lease(
+                &self,
+                account_id: i64,
+                owner: Uuid,
+                now: i64,
+                until: i64,
+            ) -> Result<Option<StoredAccount>, StoreError> {
+                let row = sqlx::query(social_accounts::TAKE_REFRESH_LEASE)
+                    .bind(account_id)
+                    .bind(now)
+                    .bind(until)
+                    .bind(owner.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(social_accounts::stored_from_row).transpose()
+            }
+
+            async fn finish_refresh(
+                &self,
+                account_id: i64,
+                owner: Uuid,
+                tokens: &SealedTokens,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(social_accounts::FINISH_REFRESH)
+                    .bind(account_id)
+                    .bind(owner.to_string())
+                    .bind(tokens.key_id.as_deref())
+                    .bind(tokens.access_token.as_deref())
+                    .bind(tokens.refresh_token.as_deref())
+                    .bind(tokens.expires_at)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn end_refresh(
+                &self,
+                account_id: i64,
+                owner: Uuid,
+                needs_reauth: bool,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(social_accounts::END_REFRESH)
+                    .bind(account_id)
+                    .bind(owner.to_string())
+                    .bind(needs_reauth)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
             async fn find_audit_events(
                 &self,
                 q: &AuditQuery<'_>,

@@ -28,6 +28,7 @@ mod http;
 mod oauth1;
 mod oauth2;
 mod oidc;
+mod refresh;
 mod revoke;
 mod shared;
 mod token;
@@ -327,6 +328,20 @@ impl ProviderClient {
 }
 
 impl ProviderClient {
+    /// The refresh-token grant: new tokens for a link's refresh token
+    /// (the answer's refresh token when the provider rotates it). Sent
+    /// once; `Refused` is the provider's `invalid_grant` (or another 4xx).
+    #[tracing::instrument(skip_all, fields(provider = %p.name))]
+    pub async fn refresh(
+        &self,
+        p: &ProviderConfig,
+        refresh_token: &Secret,
+    ) -> Result<ProviderTokens, ProviderError> {
+        let result = refresh::refresh(&self.inner, p, refresh_token).await;
+        log_failure(&result);
+        result
+    }
+
     /// The provider's RFC 7009 revocation endpoint: the configured
     /// `revocation_url`, else (OIDC) the discovery document's
     /// `revocation_endpoint`; `None` when it has none.

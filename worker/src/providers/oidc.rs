@@ -863,6 +863,18 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+/// The discovery document's token endpoint (a refresh grant's).
+pub(super) async fn token_endpoint(
+    inner: &Inner,
+    p: &ProviderConfig,
+) -> Result<url::Url, ProviderError> {
+    let metadata = inner.discovery.get(&inner.http, p).await?;
+    metadata
+        .token_endpoint()
+        .map(|u| u.url().clone())
+        .ok_or_else(|| ProviderError::Misconfigured("no token_endpoint".into()))
+}
+
 /// How the client authenticates at the provider's endpoints other than
 /// the token endpoint (introspection, revocation): as at that one
 /// ([`auth_type`]).

@@ -1,0 +1,341 @@
+//! A link's provider access token, refreshed first when it must be: one
+//! refresh per link at a time across every api and worker process — the
+//! refresher holds the link's lease in the database, the others wait for
+//! its outcome and hand out the token it stored. A provider's
+//! `invalid_grant` is checked against a fresh read (another refresher, or
+//! a sign-in, may have replaced the refresh token meanwhile) before the
+//! link is marked `needs_reauth`.
+
+use crate::deps::Deps;
+use crate::error::WorkerError;
+use crate::providers::ProviderError;
+use socialauth_common::crypto::Sealed;
+use socialauth_common::jobs::{JobError, JobResult, RefreshJob, RefreshResult};
+use socialauth_common::now_ms;
+use socialauth_common::secret::Secret;
+use socialauth_common::store::{SealedTokens, StoredAccount};
+use std::time::Duration;
+use tracing::warn;
+use uuid::Uuid;
+
+/// How often a waiting refresher looks at the link again.
+const WAIT_STEP: Duration = Duration::from_millis(50);
+
+pub async fn handle(deps: &Deps, job_id: Uuid, job: &RefreshJob) -> JobResult {
+    let (outcome, result) = match fresh_token(deps, job_id, job).await {
+        Ok(done) => (
+            if done.refreshed {
+                "refreshed"
+            } else {
+                "not_needed"
+            },
+            JobResult::Refreshed(done),
+        ),
+        Err(e) => {
+            let e = e.to_job_error();
+            let outcome = match e {
+                JobError::NeedsReauth => "needs_reauth",
+                JobError::ProviderUnavailable | JobError::Internal => "failed",
+                _ => "refused",
+            };
+            (outcome, JobResult::Failed(e))
+        }
+    };
+    metrics::counter!("socialauth_refreshes_total", "outcome" => outcome).increment(1);
+    result
+}
+
+/// What to do with a link, as it is now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Hand out its access token.
+    Hand,
+    /// Refresh it at the provider.
+    Refresh,
+    Refuse(JobError),
+}
+
+/// The refresh rule. A link that needs its user is refused; an access
+/// token valid for at least `min_validity_ms` (or with no known expiry) is
+/// handed out unless a refresh is forced; otherwise a link without a
+/// refresh token cannot be helped (`refresh_not_supported`), and one with
+/// a refresh token is refreshed.
+pub fn next_step(stored: &StoredAccount, now: i64, force: bool, min_validity_ms: i64) -> Step {
+    let tokens = &stored.tokens;
+    if stored.account.needs_reauth {
+        return Step::Refuse(JobError::NeedsReauth);
+    }
+    let fresh_enough = tokens.access_token.is_some()
+        && tokens
+            .expires_at
+            .is_none_or(|at| at.saturating_sub(now) >= min_validity_ms);
+    if fresh_enough && !force {
+        return Step::Hand;
+    }
+    if tokens.refresh_token.is_none() {
+        return Step::Refuse(JobError::RefreshNotSupported);
+    }
+    Step::Refresh
+}
+
+/// How a refresh under the lease went.
+enum Leased {
+    Done(RefreshResult),
+    /// The refresh token changed while we held the lease: look again.
+    Replaced,
+}
+
+async fn fresh_token(
+    deps: &Deps,
+    job_id: Uuid,
+    job: &RefreshJob,
+) -> Result<RefreshResult, WorkerError> {
+    let min_validity_ms = job.min_validity_secs.max(0).saturating_mul(1000);
+    let read = || async {
+        deps.store
+            .find_stored_account(job.account_id)
+            .await?
+            .filter(|s| job.user_id.is_none_or(|u| s.account.user_id == u))
+            .ok_or(WorkerError::Job(JobError::SocialAccountNotFound))
+    };
+    let first = read().await?;
+    // A forced refresh that another refresher made meanwhile is done.
+    let seen = first.tokens.access_token.clone();
+    let deadline = now_ms().saturating_add(deps.policy.refresh_lease_ms);
+    let mut stored = first;
+    loop {
+        let force = job.force && stored.tokens.access_token == seen;
+        match next_step(&stored, now_ms(), force, min_validity_ms) {
+            Step::Hand => return hand(deps, &stored, false),
+            Step::Refuse(e) => return Err(e.into()),
+            Step::Refresh => {}
+        }
+        let now = now_ms();
+        let until = now.saturating_add(deps.policy.refresh_lease_ms);
+        match deps
+            .store
+            .take_refresh_lease(job.account_id, job_id, now, until)
+            .await?
+        {
+            Some(leased) => {
+                let force = job.force && leased.tokens.access_token == seen;
+                if next_step(&leased, now, force, min_validity_ms) != Step::Refresh {
+                    // Refreshed between our look and the lease.
+                    deps.store
+                        .end_refresh(job.account_id, job_id, false)
+                        .await?;
+                    stored = leased;
+                    continue;
+                }
+                match refresh_under_lease(deps, job_id, &leased).await? {
+                    Leased::Done(done) => return Ok(done),
+                    Leased::Replaced => {}
+                }
+            }
+            None if now_ms() > deadline => {
+                return Err(JobError::ProviderUnavailable.into());
+            }
+            None => tokio::time::sleep(WAIT_STEP).await,
+        }
+        stored = read().await?;
+    }
+}
+
+/// The grant at the provider while this job holds the link's lease; the
+/// lease is given back in every case.
+async fn refresh_under_lease(
+    deps: &Deps,
+    job_id: Uuid,
+    leased: &StoredAccount,
+) -> Result<Leased, WorkerError> {
+    let account_id = leased.account.id;
+    let end = |needs_reauth| async move {
+        deps.store
+            .end_refresh(account_id, job_id, needs_reauth)
+            .await
+    };
+    let Some(provider) = deps.catalogue.get(&leased.account.provider) else {
+        end(false).await?;
+        return Err(JobError::InvalidProvider.into());
+    };
+    let Some(refresh_token) = open(deps, &leased.tokens, leased.tokens.refresh_token.as_ref())
+    else {
+        end(false).await?;
+        return Err(JobError::RefreshNotSupported.into());
+    };
+    match deps.providers.refresh(provider, &refresh_token).await {
+        Ok(fresh) => {
+            let now = now_ms();
+            // A provider that does not rotate keeps the old refresh token
+            // valid; one that names no lifetime gets the configured one.
+            let refresh = fresh.refresh_token.as_ref().unwrap_or(&refresh_token);
+            let expires_at = fresh
+                .expires_at
+                .unwrap_or_else(|| now.saturating_add(deps.policy.default_expires_in_ms));
+            let access = deps.cipher.encrypt(fresh.access_token.expose());
+            let sealed = SealedTokens {
+                key_id: Some(access.key_id.clone()),
+                access_token: Some(access.data),
+                refresh_token: Some(deps.cipher.encrypt(refresh.expose()).data),
+                token_secret: None,
+                expires_at: Some(expires_at),
+            };
+            if !deps
+                .store
+                .finish_refresh(account_id, job_id, &sealed, now)
+                .await?
+            {
+                warn!(
+                    account_id,
+                    "a refresh outlived its lease: its tokens were not stored"
+                );
+            }
+            Ok(Leased::Done(RefreshResult {
+                access_token: Some(fresh.access_token),
+                expires_at: Some(expires_at),
+                refreshed: true,
+            }))
+        }
+        Err(ProviderError::Refused(reason)) => {
+            // Spent by someone else (a sign-in stored new tokens while we
+            // held the lease)? Then the link is fine: look again.
+            let now = deps.store.find_stored_account(account_id).await?;
+            let replaced = now
+                .as_ref()
+                .is_some_and(|s| s.tokens.refresh_token != leased.tokens.refresh_token);
+            end(!replaced).await?;
+            if replaced {
+                return Ok(Leased::Replaced);
+            }
+            warn!(account_id, %reason, "the provider refused a refresh token");
+            Err(JobError::NeedsReauth.into())
+        }
+        Err(e) => {
+            end(false).await?;
+            Err(WorkerError::from(e))
+        }
+    }
+}
+
+/// The link's access token, opened.
+fn hand(
+    deps: &Deps,
+    stored: &StoredAccount,
+    refreshed: bool,
+) -> Result<RefreshResult, WorkerError> {
+    let access = open(deps, &stored.tokens, stored.tokens.access_token.as_ref())
+        .ok_or(JobError::RefreshNotSupported)?;
+    Ok(RefreshResult {
+        access_token: Some(access),
+        expires_at: stored.tokens.expires_at,
+        refreshed,
+    })
+}
+
+/// One of a link's sealed tokens, opened with the key its row names.
+fn open(deps: &Deps, tokens: &SealedTokens, sealed: Option<&String>) -> Option<Secret> {
+    let key_id = tokens.key_id.clone()?;
+    deps.cipher
+        .decrypt(&Sealed {
+            key_id,
+            data: sealed?.clone(),
+        })
+        .ok()
+        .map(Secret::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialauth_common::types::{SocialAccount, UserId};
+
+    fn link(
+        access: bool,
+        refresh: bool,
+        expires_at: Option<i64>,
+        needs_reauth: bool,
+    ) -> StoredAccount {
+        StoredAccount {
+            account: SocialAccount {
+                id: 1,
+                user_id: UserId(1),
+                provider: "corp".into(),
+                uid: "u".into(),
+                email: None,
+                expires_at,
+                needs_reauth,
+                created_at: 0,
+                last_login_at: 0,
+            },
+            tokens: SealedTokens {
+                key_id: Some("k1".into()),
+                access_token: access.then(|| "a".into()),
+                refresh_token: refresh.then(|| "r".into()),
+                token_secret: None,
+                expires_at,
+            },
+        }
+    }
+
+    #[test]
+    fn a_link_is_refreshed_only_when_it_must_and_can_be() {
+        let now = 1_000_000;
+        let margin = 60_000;
+        // Valid for long enough, or for an unknown time: handed out.
+        assert_eq!(
+            next_step(
+                &link(true, true, Some(now + margin), false),
+                now,
+                false,
+                margin
+            ),
+            Step::Hand
+        );
+        assert_eq!(
+            next_step(&link(true, false, None, false), now, false, margin),
+            Step::Hand
+        );
+        // Too close to its expiry, or forced: refreshed.
+        assert_eq!(
+            next_step(
+                &link(true, true, Some(now + margin - 1), false),
+                now,
+                false,
+                margin
+            ),
+            Step::Refresh
+        );
+        assert_eq!(
+            next_step(
+                &link(true, true, Some(now + margin), false),
+                now,
+                true,
+                margin
+            ),
+            Step::Refresh
+        );
+        assert_eq!(
+            next_step(&link(false, true, None, false), now, false, margin),
+            Step::Refresh
+        );
+        // Nothing to refresh with.
+        assert_eq!(
+            next_step(&link(true, false, Some(now), false), now, false, margin),
+            Step::Refuse(JobError::RefreshNotSupported)
+        );
+        assert_eq!(
+            next_step(&link(true, false, None, false), now, true, margin),
+            Step::Refuse(JobError::RefreshNotSupported)
+        );
+        // A link whose grant was refused waits for its user.
+        assert_eq!(
+            next_step(
+                &link(true, true, Some(now + margin), true),
+                now,
+                false,
+                margin
+            ),
+            Step::Refuse(JobError::NeedsReauth)
+        );
+    }
+}
