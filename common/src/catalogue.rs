@@ -3,6 +3,7 @@
 
 use crate::config::{
     AccessTokenCheck, LinkingPolicy, NonceConvention, ProfileSettings, ProviderSettings, Settings,
+    TokenEndpointAuthMethod,
 };
 use crate::secret::Secret;
 use crate::types::{Profile, ProviderName};
@@ -147,6 +148,31 @@ pub struct ProviderConfig {
     pub linking: LinkingPolicy,
     /// Token login (`POST /auth/token/{provider}/`).
     pub token_login: TokenLoginConfig,
+    /// How the client authenticates at the token endpoint; `None`: the
+    /// protocol's way (OpenID Connect: as discovery allows; OAuth2: form).
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Provider-token refresh.
+    pub refresh: RefreshRules,
+}
+
+/// What a provider's token refresh needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRules {
+    /// False: its tokens do not expire, or are not refreshed: a refresh is
+    /// `refresh_not_supported` without a provider call.
+    pub enabled: bool,
+    /// A refreshed token's lifetime when the provider names none; `None`:
+    /// the `[refresh]` default.
+    pub default_expires_in_secs: Option<i64>,
+}
+
+impl Default for RefreshRules {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_expires_in_secs: None,
+        }
+    }
 }
 
 /// What token login needs of a provider.
@@ -316,6 +342,7 @@ fn preset(name: &str) -> Option<ProviderSettings> {
             userinfo_url: s("https://api.github.com/user"),
             scopes: scopes(&["read:user", "user:email"]),
             profile: Some(mapping("id", "login", "name", "avatar_url")),
+            refresh_tokens: Some(false),
             ..ProviderSettings::default()
         },
         "facebook" => ProviderSettings {
@@ -530,6 +557,19 @@ fn resolve(
             .collect(),
         authorize_params,
         linking: p.linking.unwrap_or(linking),
+        token_endpoint_auth_method: p
+            .token_endpoint_auth_method
+            .or(base.token_endpoint_auth_method),
+        refresh: RefreshRules {
+            enabled: p
+                .refresh_tokens
+                .or(base.refresh_tokens)
+                .unwrap_or(protocol != Protocol::OAuth1),
+            default_expires_in_secs: p
+                .default_expires_in_secs
+                .or(base.default_expires_in_secs)
+                .filter(|s| *s > 0),
+        },
         token_login: TokenLoginConfig {
             client_ids: p
                 .client_ids
@@ -590,6 +630,35 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, toml_text).expect("write");
         Settings::load_with_env(Some(&path), vec![]).expect("load")
+    }
+
+    /// The example configuration the README points to loads, and every
+    /// provider in it resolves.
+    #[test]
+    fn the_example_configuration_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
+        let example = Settings::load_with_env(Some(&path), vec![]).expect("example.toml loads");
+        let c = Catalogue::from_settings(&example).expect("its providers resolve");
+        let corp = c.get("corp").expect("corp");
+        assert_eq!(
+            corp.token_endpoint_auth_method,
+            Some(TokenEndpointAuthMethod::ClientSecretBasic)
+        );
+        assert!(corp.refresh.enabled);
+        // GitHub's tokens do not expire: not refreshed unless said.
+        let github = |extra: &str| {
+            let s = settings(&format!(
+                "[providers.github]\npreset = \"github\"\nclient_id = \"x\"\n{extra}"
+            ));
+            Catalogue::from_settings(&s)
+                .expect("github")
+                .get("github")
+                .expect("github")
+                .refresh
+                .enabled
+        };
+        assert!(!github(""));
+        assert!(github("refresh_tokens = true\n"));
     }
 
     /// A provider's own policy wins; else `[security] linking`; else the

@@ -322,6 +322,27 @@ pub struct ProviderSettings {
     /// `introspection_endpoint`), Facebook's `debug_token` or Google's
     /// `tokeninfo` (the presets fill these in).
     pub introspection_url: Option<String>,
+    /// How the client authenticates at the token endpoint (and at the
+    /// introspection and revocation endpoints). Default: OpenID Connect,
+    /// as the discovery document allows (`client_secret_basic` first);
+    /// OAuth2, `client_secret_post`.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Whether the provider's tokens are refreshed (default true; the
+    /// `github` preset's do not expire: false).
+    pub refresh_tokens: Option<bool>,
+    /// A refreshed access token's lifetime when the provider names none;
+    /// unset: `[refresh] default_expires_in_secs`.
+    pub default_expires_in_secs: Option<i64>,
+}
+
+/// RFC 7591's names for how a client authenticates at a token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic with the form-encoded id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
 }
 
 /// How an id_token carries the nonce the client sent with its sign-in.

@@ -17,7 +17,7 @@ use socialauth_common::store::{
     self, AuditEvent, AuditQuery, CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery,
     JobStatus, LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent,
     NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser, PlannedLogin,
-    SealedTokens, SharedStore, Store, StoreError, Written,
+    SealedTokens, SharedStore, Store, StoreError, StoredAccount, Written,
 };
 use socialauth_common::types::{SocialAccount, User, UserId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqliteConnection};
@@ -125,6 +125,11 @@ conformance! {
         a_link_deleted_in_a_dropped_transaction_stays,
         audit_events_are_listed_newest_first_by_user_and_provider,
         audit_events_are_paged_by_their_cursor_without_gaps,
+        a_stored_account_carries_every_sealed_token_field,
+        a_refresh_lease_is_held_by_one_owner_until_it_expires,
+        an_ended_refresh_keeps_the_tokens_and_marks_reauth_only_when_asked,
+        concurrent_refresh_leases_of_one_link_go_to_one_owner,
+        a_login_keeps_the_stored_tokens_unless_it_brings_its_own,
     ],
     raw: [
         a_returning_login_refreshes_tokens_and_issues_a_token,
@@ -132,6 +137,7 @@ conformance! {
         a_login_audit_event_is_stored_as_given,
         reclaim_email_clears_an_unverified_email_only,
         states_made_and_taken_at_once_each_name_their_own_user,
+        a_finished_refresh_writes_its_tokens_and_gives_the_lease_back,
     ],
 }
 
@@ -4084,6 +4090,605 @@ async fn audit_events_are_paged_by_their_cursor_without_gaps(store: SharedStore)
         .await
         .expect("list");
     assert!(none.is_empty(), "{none:?}");
+}
+
+// ------------------------------- refresh: stored tokens and refresh leases
+
+/// A link of `account`'s identity, made as it is (its own user id).
+async fn create_link(store: &SharedStore, account: &NewSocialAccount) -> SocialAccount {
+    let mut tx = store.begin().await.expect("begin");
+    let link = tx.insert_social_account(account).await.expect("link");
+    tx.commit().await.expect("commit");
+    link
+}
+
+/// The link `account_id` with its sealed tokens, as stored now.
+async fn stored_account(store: &SharedStore, account_id: i64) -> StoredAccount {
+    store
+        .find_stored_account(account_id)
+        .await
+        .expect("find")
+        .unwrap_or_else(|| panic!("link {account_id} is there"))
+}
+
+/// A stored link's account and sealed tokens, to compare.
+fn stored_fields(stored: &StoredAccount) -> (SocialAccount, TokenFields<'_>) {
+    (stored.account.clone(), token_fields(&stored.tokens))
+}
+
+/// Marks the link as needing its user again, as a refresher does when the
+/// provider refuses its grant: a lease of its own, given back with
+/// `needs_reauth`.
+async fn mark_needs_reauth(store: &SharedStore, account_id: i64) {
+    let owner = Uuid::new_v4();
+    let leased = store
+        .take_refresh_lease(account_id, owner, NOW, NOW + 1_000)
+        .await
+        .expect("take");
+    assert!(leased.is_some(), "nobody holds the lease of {account_id}");
+    assert!(
+        store
+            .end_refresh(account_id, owner, true)
+            .await
+            .expect("end")
+    );
+    assert!(stored_account(store, account_id).await.account.needs_reauth);
+}
+
+/// New tokens from a provider's refresh: another key, access and refresh
+/// token, and expiry.
+fn refreshed_tokens() -> SealedTokens {
+    SealedTokens {
+        key_id: Some("k3".to_owned()),
+        access_token: Some("sealed-access-3".to_owned()),
+        refresh_token: Some("sealed-refresh-3".to_owned()),
+        token_secret: Some("sealed-secret-3".to_owned()),
+        expires_at: Some(NOW + 9_000_000),
+    }
+}
+
+async fn a_stored_account_carries_every_sealed_token_field(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let full = NewSocialAccount {
+        tokens: SealedTokens {
+            key_id: Some("k2".to_owned()),
+            access_token: Some("sealed-access-2".to_owned()),
+            refresh_token: Some("sealed-refresh-2".to_owned()),
+            token_secret: Some("sealed-secret-2".to_owned()),
+            expires_at: Some(NOW + 7_200_000),
+        },
+        ..new_account(ann.id, "corp", "uid-ann")
+    };
+    let bare = NewSocialAccount {
+        tokens: SealedTokens::default(),
+        ..new_account(ann.id, "github", "gh-ann")
+    };
+    for account in [&full, &bare] {
+        let link = create_link(&store, account).await;
+        let stored = stored_account(&store, link.id).await;
+        assert_eq!(stored.account, link, "{}", account.provider);
+        assert_eq!(
+            token_fields(&stored.tokens),
+            token_fields(&account.tokens),
+            "{}",
+            account.provider
+        );
+    }
+    assert!(
+        store
+            .find_stored_account(i64::MAX)
+            .await
+            .expect("find")
+            .is_none(),
+        "no such link"
+    );
+}
+
+async fn a_refresh_lease_is_held_by_one_owner_until_it_expires(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let link = create_link(&store, &new_account(ann.id, "corp", "uid-ann")).await;
+    let before = stored_account(&store, link.id).await;
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let take = |owner: Uuid, now: i64, until: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .take_refresh_lease(link.id, owner, now, until)
+                .await
+                .expect("take")
+        }
+    };
+
+    // The link as it is, tokens included, to its first taker.
+    let leased = take(first, NOW, NOW + 1_000)
+        .await
+        .expect("nobody holds it");
+    assert_eq!(stored_fields(&leased), stored_fields(&before));
+    // Another owner gets nothing while the lease runs.
+    for now in [NOW, NOW + 1, NOW + 999] {
+        assert!(
+            take(second, now, now + 1_000).await.is_none(),
+            "held at {now}"
+        );
+    }
+    // Taken again once it expired: at its end, and later.
+    let retaken = take(second, NOW + 1_000, NOW + 2_000)
+        .await
+        .expect("expired at its end");
+    assert_eq!(stored_fields(&retaken), stored_fields(&before));
+    assert!(take(first, NOW + 1_999, NOW + 3_000).await.is_none());
+    assert!(take(first, NOW + 5_000, NOW + 6_000).await.is_some());
+    // The first owner took it back: the second holds nothing any more.
+    assert!(
+        !store
+            .finish_refresh(link.id, second, &refreshed_tokens(), NOW + 5_001)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        !store
+            .end_refresh(link.id, second, false)
+            .await
+            .expect("end")
+    );
+    assert!(store.end_refresh(link.id, first, false).await.expect("end"));
+    // Taking a lease writes nothing of the link.
+    assert_eq!(
+        stored_fields(&stored_account(&store, link.id).await),
+        stored_fields(&before)
+    );
+    assert!(
+        store
+            .take_refresh_lease(i64::MAX, first, NOW, NOW + 1_000)
+            .await
+            .expect("take")
+            .is_none(),
+        "no such link"
+    );
+}
+
+async fn a_finished_refresh_writes_its_tokens_and_gives_the_lease_back(
+    store: SharedStore,
+    raw: Raw,
+) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let link = create_link(&store, &new_account(ann.id, "corp", "uid-ann")).await;
+    mark_needs_reauth(&store, link.id).await;
+    let before = stored_account(&store, link.id).await;
+    let lease = |id: i64| {
+        let raw = raw.clone();
+        async move {
+            raw.rows(&format!(
+                "SELECT CAST(updated_at AS TEXT), refresh_lease_owner, \
+                        CAST(refresh_lease_until AS TEXT) \
+                 FROM social_accounts WHERE id = {id}"
+            ))
+            .await
+        }
+    };
+    let (holder, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let fresh = refreshed_tokens();
+
+    // Nobody holds the lease: nothing is written.
+    assert!(
+        !store
+            .finish_refresh(link.id, holder, &fresh, NOW + 1)
+            .await
+            .expect("finish")
+    );
+    store
+        .take_refresh_lease(link.id, holder, NOW + 2, NOW + 60_000)
+        .await
+        .expect("take")
+        .expect("nobody holds it");
+    // Another owner's tokens are not written either.
+    assert!(
+        !store
+            .finish_refresh(link.id, other, &fresh, NOW + 3)
+            .await
+            .expect("finish")
+    );
+    let unchanged = stored_account(&store, link.id).await;
+    assert_eq!(stored_fields(&unchanged), stored_fields(&before));
+    assert_eq!(
+        lease(link.id).await,
+        [vec![
+            Some(NOW.to_string()),
+            Some(holder.to_string()),
+            Some((NOW + 60_000).to_string())
+        ]]
+    );
+
+    assert!(
+        store
+            .finish_refresh(link.id, holder, &fresh, NOW + 5)
+            .await
+            .expect("finish")
+    );
+    let after = stored_account(&store, link.id).await;
+    assert_eq!(token_fields(&after.tokens), token_fields(&fresh));
+    assert_eq!(
+        after.account,
+        SocialAccount {
+            expires_at: fresh.expires_at,
+            needs_reauth: false,
+            ..before.account.clone()
+        },
+        "usable again; the last login stays"
+    );
+    assert_eq!(
+        lease(link.id).await,
+        [vec![Some((NOW + 5).to_string()), None, None]],
+        "updated, the lease given back"
+    );
+    // Given back: another owner takes it at once, long before it would
+    // have run out; the first holds it no more.
+    let leased = store
+        .take_refresh_lease(link.id, other, NOW + 6, NOW + 60_000)
+        .await
+        .expect("take")
+        .expect("given back");
+    assert_eq!(token_fields(&leased.tokens), token_fields(&fresh));
+    assert!(
+        !store
+            .finish_refresh(link.id, holder, &refreshed_tokens(), NOW + 7)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        store
+            .finish_refresh(link.id, other, &fresh, NOW + 8)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        !store
+            .finish_refresh(i64::MAX, other, &fresh, NOW + 9)
+            .await
+            .expect("finish"),
+        "no such link"
+    );
+}
+
+async fn an_ended_refresh_keeps_the_tokens_and_marks_reauth_only_when_asked(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let link = create_link(&store, &new_account(ann.id, "corp", "uid-ann")).await;
+    let before = stored_account(&store, link.id).await;
+    assert!(!before.account.needs_reauth);
+    let (holder, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let take = |owner: Uuid, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .take_refresh_lease(link.id, owner, now, now + 60_000)
+                .await
+                .expect("take")
+        }
+    };
+    let end = |owner: Uuid, needs_reauth: bool| {
+        let store = store.clone();
+        async move {
+            store
+                .end_refresh(link.id, owner, needs_reauth)
+                .await
+                .expect("end")
+        }
+    };
+    let needs_reauth = || {
+        let store = store.clone();
+        async move { stored_account(&store, link.id).await.account.needs_reauth }
+    };
+
+    // Nobody holds the lease.
+    assert!(!end(holder, true).await);
+    assert!(!needs_reauth().await);
+
+    // Given back without the flag: the link as it was, the lease free.
+    take(holder, NOW).await.expect("nobody holds it");
+    assert!(!end(other, true).await, "another owner's");
+    assert!(!needs_reauth().await, "another owner marks nothing");
+    assert!(end(holder, false).await);
+    assert_eq!(
+        stored_fields(&stored_account(&store, link.id).await),
+        stored_fields(&before)
+    );
+    assert!(!end(holder, false).await, "given back already");
+
+    // Given back with the flag: the link needs its user, tokens kept.
+    take(other, NOW + 1).await.expect("given back at once");
+    assert!(end(other, true).await);
+    let marked = stored_account(&store, link.id).await;
+    assert_eq!(token_fields(&marked.tokens), token_fields(&before.tokens));
+    assert_eq!(
+        marked.account,
+        SocialAccount {
+            needs_reauth: true,
+            ..before.account.clone()
+        }
+    );
+
+    // Given back without the flag, from a link that needs its user: it
+    // still does.
+    take(holder, NOW + 2).await.expect("given back at once");
+    assert!(end(holder, false).await);
+    assert_eq!(
+        stored_fields(&stored_account(&store, link.id).await),
+        stored_fields(&marked)
+    );
+    take(other, NOW + 3).await.expect("given back at once");
+    assert!(end(other, true).await);
+    assert!(needs_reauth().await);
+    assert!(
+        !store.end_refresh(i64::MAX, other, true).await.expect("end"),
+        "no such link"
+    );
+}
+
+async fn concurrent_refresh_leases_of_one_link_go_to_one_owner(store: SharedStore) {
+    const TAKERS: usize = 20;
+    let ann = create_user(&store, &new_user("ann")).await;
+    let link = create_link(&store, &new_account(ann.id, "corp", "uid-ann")).await;
+    let barrier = Arc::new(Barrier::new(TAKERS));
+    let tasks: Vec<_> = (0..TAKERS)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let owner = Uuid::new_v4();
+                barrier.wait().await;
+                let leased = store
+                    .take_refresh_lease(link.id, owner, NOW, NOW + 60_000)
+                    .await
+                    .expect("take");
+                (owner, leased)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (owner, Some(leased)) => {
+                assert_eq!(leased.account, link);
+                winners.push(owner);
+            }
+            (owner, None) => losers.push(owner),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    // The lease is the winner's alone.
+    for owner in losers {
+        assert!(
+            !store.end_refresh(link.id, owner, true).await.expect("end"),
+            "{owner}"
+        );
+    }
+    assert!(
+        store
+            .end_refresh(link.id, winners[0], false)
+            .await
+            .expect("end")
+    );
+    assert!(!stored_account(&store, link.id).await.account.needs_reauth);
+}
+
+/// A returning login without tokens (the provider gave none) keeps the
+/// link's stored tokens and whether it needs its user; one with tokens
+/// replaces them and makes it usable again. Either is a login through it.
+async fn a_login_keeps_the_stored_tokens_unless_it_brings_its_own(store: SharedStore) {
+    let mut users = Vec::new();
+    let mut links = Vec::new();
+    for name in ["ann", "bob"] {
+        let account = new_account(UserId(0), "corp", &format!("uid-{name}"));
+        let token = format!("t-{name}-1");
+        users.push(sign_up(&store, &new_user(name), &account, &token, Uuid::new_v4()).await);
+        links.push(linked(&store, &account).await.account_id);
+    }
+    // Ann's link needs its user; bob's does not.
+    mark_needs_reauth(&store, links[0]).await;
+    let before = [
+        stored_account(&store, links[0]).await,
+        stored_account(&store, links[1]).await,
+    ];
+    let login = |i: usize, account: NewSocialAccount, token: &'static str, now: i64| {
+        let store = store.clone();
+        let user = users[i].clone();
+        let account_id = links[i];
+        async move {
+            let result = login_result(user.clone(), false);
+            let change = LoginChange::Existing { account_id };
+            write(
+                &store,
+                &LoginWrite {
+                    now,
+                    ..login_write(
+                        change,
+                        Some(user.id),
+                        &account,
+                        token,
+                        Uuid::new_v4(),
+                        &result,
+                    )
+                },
+            )
+            .await
+        }
+    };
+    let bare = |uid: &str| NewSocialAccount {
+        tokens: SealedTokens::default(),
+        ..new_account(UserId(0), "corp", uid)
+    };
+
+    assert_eq!(
+        login(0, bare("uid-ann"), "t-ann-2", NOW + 10).await,
+        Written::Done(users[0].id)
+    );
+    assert_eq!(
+        login(1, bare("uid-bob"), "t-bob-2", NOW + 10).await,
+        Written::Done(users[1].id)
+    );
+    for (link, before) in links.iter().zip(&before) {
+        let after = stored_account(&store, *link).await;
+        assert_eq!(token_fields(&after.tokens), token_fields(&before.tokens));
+        assert_eq!(
+            after.account,
+            SocialAccount {
+                last_login_at: NOW + 10,
+                ..before.account.clone()
+            },
+            "only the last login moves"
+        );
+    }
+
+    let fresh = fresh_account("uid-ann");
+    assert_eq!(
+        login(0, fresh.clone(), "t-ann-3", NOW + 20).await,
+        Written::Done(users[0].id)
+    );
+    let after = stored_account(&store, links[0]).await;
+    assert_eq!(token_fields(&after.tokens), token_fields(&fresh.tokens));
+    assert_eq!(
+        after.account,
+        SocialAccount {
+            expires_at: fresh.tokens.expires_at,
+            needs_reauth: false,
+            last_login_at: NOW + 20,
+            ..before[0].account.clone()
+        },
+        "fresh tokens make the link usable"
+    );
+    // Without tokens again: the fresh ones stay, and so does the link's
+    // being usable.
+    assert_eq!(
+        login(0, bare("uid-ann"), "t-ann-4", NOW + 30).await,
+        Written::Done(users[0].id)
+    );
+    let kept = stored_account(&store, links[0]).await;
+    assert_eq!(token_fields(&kept.tokens), token_fields(&fresh.tokens));
+    assert_eq!(
+        kept.account,
+        SocialAccount {
+            last_login_at: NOW + 30,
+            ..after.account.clone()
+        }
+    );
+}
+
+/// Logins written together keep or replace each link's tokens as a login
+/// written alone does — in the plain statement and in the one that also
+/// records audit events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_logins_written_together_keep_the_stored_tokens_unless_they_bring_their_own() {
+    let (pg, scratch) = pg_store().await;
+    let shared: SharedStore = pg.clone();
+    let names = ["dan", "eve", "rita"];
+    let mut users = Vec::new();
+    let mut links = Vec::new();
+    for name in names {
+        let account = new_account(UserId(0), "corp", &format!("uid-{name}"));
+        let token = format!("t-{name}-0");
+        users.push(sign_up(&shared, &new_user(name), &account, &token, Uuid::new_v4()).await);
+        links.push(linked(&shared, &account).await.account_id);
+    }
+    let bare = |uid: &str| NewSocialAccount {
+        tokens: SealedTokens::default(),
+        ..new_account(UserId(0), "corp", uid)
+    };
+    let results: Vec<JobResult> = users
+        .iter()
+        .map(|u| login_result(u.clone(), false))
+        .collect();
+    for round in 1..=2_i64 {
+        // Dan's and rita's links need their users; eve's does not. Dan and
+        // eve log in without tokens, rita with fresh ones.
+        for link in [links[0], links[2]] {
+            mark_needs_reauth(&shared, link).await;
+        }
+        let before = [
+            stored_account(&shared, links[0]).await,
+            stored_account(&shared, links[1]).await,
+            stored_account(&shared, links[2]).await,
+        ];
+        let fresh = NewSocialAccount {
+            tokens: SealedTokens {
+                access_token: Some(format!("sealed-new-{round}")),
+                ..fresh_account("uid-rita").tokens
+            },
+            ..fresh_account("uid-rita")
+        };
+        let accounts = [bare("uid-dan"), bare("uid-eve"), fresh.clone()];
+        let tokens: Vec<String> = names.iter().map(|n| format!("t-{n}-{round}")).collect();
+        let event = link_event(users[1].id, "corp");
+        let now = NOW + 10 * round;
+        let writes: Vec<LoginWrite<'_>> = (0..3)
+            .map(|i| {
+                let write = login_write(
+                    LoginChange::Existing {
+                        account_id: links[i],
+                    },
+                    Some(users[i].id),
+                    &accounts[i],
+                    &tokens[i],
+                    Uuid::new_v4(),
+                    &results[i],
+                );
+                // The second round's batch records an audit event.
+                let audit = (round == 2 && i == 1).then_some(&event);
+                LoginWrite {
+                    now,
+                    audit,
+                    ..write
+                }
+            })
+            .collect();
+        let answers: Vec<Written> = pg
+            .write_logins_together(&writes)
+            .await
+            .into_iter()
+            .map(|r| r.expect("no error"))
+            .collect();
+        let done: Vec<Written> = users.iter().map(|u| Written::Done(u.id)).collect();
+        assert_eq!(answers, done, "round {round}");
+        assert_eq!(
+            writing_transactions(&scratch, "auth_tokens", "token_hash", &tokens).await,
+            1,
+            "round {round}: one statement wrote them all"
+        );
+
+        for i in [0, 1] {
+            let after = stored_account(&shared, links[i]).await;
+            assert_eq!(
+                token_fields(&after.tokens),
+                token_fields(&before[i].tokens),
+                "round {round}: {}",
+                names[i]
+            );
+            assert_eq!(
+                after.account,
+                SocialAccount {
+                    last_login_at: now,
+                    ..before[i].account.clone()
+                },
+                "round {round}: {}",
+                names[i]
+            );
+        }
+        let rita = stored_account(&shared, links[2]).await;
+        assert_eq!(
+            token_fields(&rita.tokens),
+            token_fields(&fresh.tokens),
+            "round {round}"
+        );
+        assert_eq!(
+            rita.account,
+            SocialAccount {
+                expires_at: fresh.tokens.expires_at,
+                needs_reauth: false,
+                last_login_at: now,
+                ..before[2].account.clone()
+            },
+            "round {round}"
+        );
+    }
 }
 
 /// `lock_active_user` holds the user until its transaction ends: another

@@ -58,9 +58,17 @@ pub enum Step {
 /// The refresh rule. A link that needs its user is refused; an access
 /// token valid for at least `min_validity_ms` (or with no known expiry) is
 /// handed out unless a refresh is forced; otherwise a link without a
-/// refresh token cannot be helped (`refresh_not_supported`), and one with
-/// a refresh token is refreshed.
-pub fn next_step(stored: &StoredAccount, now: i64, force: bool, min_validity_ms: i64) -> Step {
+/// refresh token, or of a provider whose tokens are not refreshed
+/// (`can_refresh` false: its `refresh_tokens = false`, or it is no longer
+/// configured), cannot be helped (`refresh_not_supported`), and any other
+/// is refreshed.
+pub fn next_step(
+    stored: &StoredAccount,
+    now: i64,
+    force: bool,
+    min_validity_ms: i64,
+    can_refresh: bool,
+) -> Step {
     let tokens = &stored.tokens;
     if stored.account.needs_reauth {
         return Step::Refuse(JobError::NeedsReauth);
@@ -72,7 +80,7 @@ pub fn next_step(stored: &StoredAccount, now: i64, force: bool, min_validity_ms:
     if fresh_enough && !force {
         return Step::Hand;
     }
-    if tokens.refresh_token.is_none() {
+    if tokens.refresh_token.is_none() || !can_refresh {
         return Step::Refuse(JobError::RefreshNotSupported);
     }
     Step::Refresh
@@ -99,13 +107,17 @@ async fn fresh_token(
             .ok_or(WorkerError::Job(JobError::SocialAccountNotFound))
     };
     let first = read().await?;
+    let can_refresh = deps
+        .catalogue
+        .get(&first.account.provider)
+        .is_some_and(|p| p.refresh.enabled);
     // A forced refresh that another refresher made meanwhile is done.
     let seen = first.tokens.access_token.clone();
     let deadline = now_ms().saturating_add(deps.policy.refresh_lease_ms);
     let mut stored = first;
     loop {
         let force = job.force && stored.tokens.access_token == seen;
-        match next_step(&stored, now_ms(), force, min_validity_ms) {
+        match next_step(&stored, now_ms(), force, min_validity_ms, can_refresh) {
             Step::Hand => return hand(deps, &stored, false),
             Step::Refuse(e) => return Err(e.into()),
             Step::Refresh => {}
@@ -119,7 +131,7 @@ async fn fresh_token(
         {
             Some(leased) => {
                 let force = job.force && leased.tokens.access_token == seen;
-                if next_step(&leased, now, force, min_validity_ms) != Step::Refresh {
+                if next_step(&leased, now, force, min_validity_ms, can_refresh) != Step::Refresh {
                     // Refreshed between our look and the lease.
                     deps.store
                         .end_refresh(job.account_id, job_id, false)
@@ -169,9 +181,15 @@ async fn refresh_under_lease(
             // A provider that does not rotate keeps the old refresh token
             // valid; one that names no lifetime gets the configured one.
             let refresh = fresh.refresh_token.as_ref().unwrap_or(&refresh_token);
+            let lifetime = provider
+                .refresh
+                .default_expires_in_secs
+                .map_or(deps.policy.default_expires_in_ms, |s| {
+                    s.saturating_mul(1000)
+                });
             let expires_at = fresh
                 .expires_at
-                .unwrap_or_else(|| now.saturating_add(deps.policy.default_expires_in_ms));
+                .unwrap_or_else(|| now.saturating_add(lifetime));
             let access = deps.cipher.encrypt(fresh.access_token.expose());
             let sealed = SealedTokens {
                 key_id: Some(access.key_id.clone()),
@@ -287,12 +305,13 @@ mod tests {
                 &link(true, true, Some(now + margin), false),
                 now,
                 false,
-                margin
+                margin,
+                true
             ),
             Step::Hand
         );
         assert_eq!(
-            next_step(&link(true, false, None, false), now, false, margin),
+            next_step(&link(true, false, None, false), now, false, margin, true),
             Step::Hand
         );
         // Too close to its expiry, or forced: refreshed.
@@ -301,7 +320,8 @@ mod tests {
                 &link(true, true, Some(now + margin - 1), false),
                 now,
                 false,
-                margin
+                margin,
+                true
             ),
             Step::Refresh
         );
@@ -310,22 +330,44 @@ mod tests {
                 &link(true, true, Some(now + margin), false),
                 now,
                 true,
-                margin
+                margin,
+                true
             ),
             Step::Refresh
         );
         assert_eq!(
-            next_step(&link(false, true, None, false), now, false, margin),
+            next_step(&link(false, true, None, false), now, false, margin, true),
             Step::Refresh
         );
         // Nothing to refresh with.
         assert_eq!(
-            next_step(&link(true, false, Some(now), false), now, false, margin),
+            next_step(
+                &link(true, false, Some(now), false),
+                now,
+                false,
+                margin,
+                true
+            ),
             Step::Refuse(JobError::RefreshNotSupported)
         );
         assert_eq!(
-            next_step(&link(true, false, None, false), now, true, margin),
+            next_step(&link(true, false, None, false), now, true, margin, true),
             Step::Refuse(JobError::RefreshNotSupported)
+        );
+        // A provider whose tokens are not refreshed.
+        assert_eq!(
+            next_step(
+                &link(true, true, Some(now), false),
+                now,
+                false,
+                margin,
+                false
+            ),
+            Step::Refuse(JobError::RefreshNotSupported)
+        );
+        assert_eq!(
+            next_step(&link(true, true, None, false), now, false, margin, false),
+            Step::Hand
         );
         // A link whose grant was refused waits for its user.
         assert_eq!(
@@ -333,7 +375,8 @@ mod tests {
                 &link(true, true, Some(now + margin), true),
                 now,
                 false,
-                margin
+                margin,
+                true
             ),
             Step::Refuse(JobError::NeedsReauth)
         );

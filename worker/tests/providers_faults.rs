@@ -60,6 +60,8 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         authorize_params: BTreeMap::new(),
         linking: Default::default(),
         token_login: Default::default(),
+        token_endpoint_auth_method: None,
+        refresh: Default::default(),
     }
 }
 

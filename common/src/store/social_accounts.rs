@@ -70,12 +70,12 @@ pub(super) const TAKE_REFRESH_LEASE: &str = concat!(
     ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"
 );
 
-/// A refresh's new tokens ($3 key id, $4 access, $5 refresh, $6 expiry) at
-/// $7, while job $2 holds the link's ($1) lease, which it gives back:
-/// usable again.
+/// A refresh's new tokens ($3 key id, $4 access, $5 refresh, $6 expiry,
+/// $8 token secret: every one under the one key id) at $7, while job $2
+/// holds the link's ($1) lease, which it gives back: usable again.
 pub(super) const FINISH_REFRESH: &str = "UPDATE social_accounts \
      SET token_key_id = $3, access_token_enc = $4, refresh_token_enc = $5, expires_at = $6, \
-         needs_reauth = false, updated_at = $7, \
+         token_secret_enc = $8, needs_reauth = false, updated_at = $7, \
          refresh_lease_until = NULL, refresh_lease_owner = NULL \
      WHERE id = $1 AND refresh_lease_owner = $2 RETURNING id";
 

@@ -656,6 +656,7 @@ macro_rules! impl_store {
                     .bind(tokens.refresh_token.as_deref())
                     .bind(tokens.expires_at)
                     .bind(now)
+                    .bind(tokens.token_secret.as_deref())
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(map_err)?;

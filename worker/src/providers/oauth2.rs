@@ -6,7 +6,9 @@
 //! providers without discovery document (GitHub, Facebook) take.
 
 use super::http::{Adapter, RetryPolicy};
-use super::shared::{fetch_userinfo, login_from, measured, provider_tokens, token_error};
+use super::shared::{
+    client_auth_or, fetch_userinfo, login_from, measured, provider_tokens, token_error,
+};
 use super::{Inner, ProviderError, ProviderLogin};
 use ::oauth2::basic::BasicClient;
 use ::oauth2::{
@@ -40,7 +42,7 @@ pub(super) async fn exchange_code(
         .set_auth_uri(AuthUrl::from_url(auth_url))
         .set_token_uri(TokenUrl::from_url(token_url))
         .set_redirect_uri(redirect)
-        .set_auth_type(AuthType::RequestBody);
+        .set_auth_type(client_auth_or(p, AuthType::RequestBody));
     if !p.client_secret.expose().is_empty() {
         client = client.set_client_secret(ClientSecret::new(p.client_secret.expose().clone()));
     }

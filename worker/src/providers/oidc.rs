@@ -5,7 +5,9 @@
 //! the provider's nonce convention, a maximum age.
 
 use super::http::{Adapter, Http, HttpError, RetryPolicy, is_transient_status};
-use super::shared::{fetch_userinfo, login_from, measured, now_secs, provider_tokens, token_error};
+use super::shared::{
+    client_auth_or, fetch_userinfo, login_from, measured, now_secs, provider_tokens, token_error,
+};
 use super::{Inner, ProviderError, ProviderLogin};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
@@ -419,7 +421,7 @@ fn build_client(
         secret,
     )
     .set_redirect_uri(redirect)
-    .set_auth_type(auth_type(metadata)))
+    .set_auth_type(client_auth_or(p, auth_type(metadata))))
 }
 
 /// The provider's accepted id_token algorithms, as the crate names them
@@ -882,6 +884,9 @@ pub(super) async fn client_auth(
     inner: &Inner,
     p: &ProviderConfig,
 ) -> Result<AuthType, ProviderError> {
+    if p.token_endpoint_auth_method.is_some() {
+        return Ok(client_auth_or(p, AuthType::BasicAuth));
+    }
     let metadata = inner.discovery.get(&inner.http, p).await?;
     Ok(auth_type(&metadata))
 }

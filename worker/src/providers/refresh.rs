@@ -6,7 +6,7 @@
 //! reached it is retried.
 
 use super::http::{Adapter, RetryPolicy};
-use super::shared::{measured, provider_tokens, token_error};
+use super::shared::{client_auth_or, measured, provider_tokens, token_error};
 use super::{Inner, ProviderError, oidc};
 use ::oauth2::basic::BasicClient;
 use ::oauth2::{AuthType, ClientId, ClientSecret, RefreshToken, TokenResponse, TokenUrl};
@@ -30,7 +30,7 @@ pub(super) async fn refresh(
             p.token_url
                 .clone()
                 .ok_or_else(|| ProviderError::Misconfigured("no token_url".into()))?,
-            AuthType::RequestBody,
+            client_auth_or(p, AuthType::RequestBody),
         ),
         Protocol::OAuth1 => {
             return Err(ProviderError::Misconfigured(

@@ -6,7 +6,7 @@
 //! that are not HTTPS.
 
 use super::http::{RetryPolicy, is_transient_status};
-use super::shared::{measured, short};
+use super::shared::{client_auth_or, measured, short};
 use super::{Inner, ProviderError, oidc};
 use ::oauth2::AuthType;
 use ::oauth2::http::{HeaderValue, Method, header};
@@ -44,7 +44,7 @@ pub(super) async fn revoke(
     let auth = match p.protocol {
         Protocol::Oidc => oidc::client_auth(inner, p).await?,
         // As the code exchange of `oauth2` providers authenticates.
-        Protocol::OAuth2 | Protocol::OAuth1 => AuthType::RequestBody,
+        Protocol::OAuth2 | Protocol::OAuth1 => client_auth_or(p, AuthType::RequestBody),
     };
     let secret = p.client_secret.expose();
     let mut fields = vec![

@@ -8,6 +8,7 @@ use ::oauth2::http::{HeaderValue, Method, StatusCode, header};
 use ::oauth2::{ErrorResponseType, HttpResponse, RequestTokenError, StandardErrorResponse};
 use serde_json::Value;
 use socialauth_common::catalogue::ProviderConfig;
+use socialauth_common::config::TokenEndpointAuthMethod;
 use socialauth_common::secret::Secret;
 use socialauth_common::types::ProviderTokens;
 use std::fmt;
@@ -210,6 +211,20 @@ pub(super) fn provider_tokens(
         refresh_token: refresh_token.map(|t| Secret::new(t.to_owned())),
         expires_at: expires_at(expires_in),
         token_secret: None,
+    }
+}
+
+/// How the client authenticates at the provider's token endpoint (and its
+/// introspection and revocation endpoints): the configured method, else
+/// `default` (the protocol's way).
+pub(super) fn client_auth_or(
+    p: &ProviderConfig,
+    default: ::oauth2::AuthType,
+) -> ::oauth2::AuthType {
+    match p.token_endpoint_auth_method {
+        Some(TokenEndpointAuthMethod::ClientSecretBasic) => ::oauth2::AuthType::BasicAuth,
+        Some(TokenEndpointAuthMethod::ClientSecretPost) => ::oauth2::AuthType::RequestBody,
+        None => default,
     }
 }
 

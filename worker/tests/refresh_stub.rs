@@ -1,9 +1,9 @@
-//! A refused refresh grant is checked against a fresh read before the link
-//! is marked `needs_reauth`: a sign-in that stored new tokens while the
-//! grant was in flight (the provider had already spent the old refresh
-//! token) leaves a healthy link. The provider is a stub that answers the
-//! grant `invalid_grant` after a delay, so the race happens on demand; the
-//! store is SQLite in memory.
+//! Refresh against a stub provider, for what a real one will not do on
+//! demand: a refused grant racing a sign-in (the stub answers
+//! `invalid_grant` after a delay), and the providers' quirks — no
+//! `expires_in`, no new refresh token, Basic or form client
+//! authentication, tokens that are not refreshed. The store is SQLite in
+//! memory.
 
 use serde_json::json;
 use socialauth_common::catalogue::Catalogue;
@@ -39,9 +39,8 @@ fn sealed(cipher: &TokenCipher, access: &str, refresh: &str, expires_at: i64) ->
     }
 }
 
-/// A link of provider `acme` (the stub) whose access token has expired.
-async fn setup() -> Setup {
-    let server = MockServer::start().await;
+/// The stub's refresh grant answering `invalid_grant` after a delay.
+fn refused_slowly() -> Mock {
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(body_string_contains("grant_type=refresh_token"))
@@ -50,10 +49,15 @@ async fn setup() -> Setup {
                 .set_body_json(json!({"error": "invalid_grant"}))
                 .set_delay(Duration::from_millis(600)),
         )
-        .mount(&server)
-        .await;
+}
+
+/// A link of provider `acme` (the stub, `grant` mounted, `provider` keys
+/// added to its configuration) whose access token has expired.
+async fn setup(grant: Mock, provider: &[(&str, &str)]) -> Setup {
+    let server = MockServer::start().await;
+    grant.mount(&server).await;
     let base = server.uri();
-    let env = [
+    let mut env = vec![
         ("SOCIALAUTH__DATABASE__URL", "sqlite::memory:".to_owned()),
         ("SOCIALAUTH__PROVIDERS__ACME__PROTOCOL", "oauth2".into()),
         (
@@ -78,6 +82,16 @@ async fn setup() -> Setup {
         ),
         ("SOCIALAUTH__WORKER__MAX_ATTEMPTS", "1".into()),
     ];
+    let keys: Vec<(String, String)> = provider
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("SOCIALAUTH__PROVIDERS__ACME__{}", k.to_uppercase()),
+                (*v).to_owned(),
+            )
+        })
+        .collect();
+    env.extend(keys.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let settings = Settings::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .expect("settings");
     let store = store::connect(&settings.database_url(), 1)
@@ -138,7 +152,7 @@ fn job(link: i64) -> RefreshJob {
 
 #[tokio::test]
 async fn a_grant_refused_because_a_sign_in_replaced_the_token_leaves_the_link_healthy() {
-    let s = setup().await;
+    let s = setup(refused_slowly(), &[]).await;
     let refreshing = {
         let deps = s.deps.clone();
         let job = job(s.link);
@@ -174,7 +188,7 @@ async fn a_grant_refused_because_a_sign_in_replaced_the_token_leaves_the_link_he
 
 #[tokio::test]
 async fn a_grant_refused_with_nothing_replaced_needs_the_user_again() {
-    let s = setup().await;
+    let s = setup(refused_slowly(), &[]).await;
     let result = refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await;
     assert!(
         matches!(result, JobResult::Failed(JobError::NeedsReauth)),
@@ -192,5 +206,121 @@ async fn a_grant_refused_with_nothing_replaced_needs_the_user_again() {
     assert!(
         matches!(again, JobResult::Failed(JobError::NeedsReauth)),
         "{again:?}"
+    );
+}
+
+/// The stored refresh token of the link, opened.
+async fn stored_refresh_token(s: &Setup) -> String {
+    let link = s
+        .store
+        .find_stored_account(s.link)
+        .await
+        .expect("read")
+        .expect("link");
+    s.cipher
+        .decrypt(&socialauth_common::crypto::Sealed {
+            key_id: link.tokens.key_id.unwrap_or_default(),
+            data: link.tokens.refresh_token.unwrap_or_default(),
+        })
+        .expect("open")
+}
+
+fn refreshed(result: JobResult) -> socialauth_common::jobs::RefreshResult {
+    match result {
+        JobResult::Refreshed(done) => done,
+        other => panic!("not refreshed: {other:?}"),
+    }
+}
+
+/// A grant answered without `expires_in` nor `refresh_token`: the
+/// provider's configured lifetime, and the old refresh token kept.
+#[tokio::test]
+async fn a_grant_without_lifetime_or_new_refresh_token_keeps_the_old_and_uses_the_default() {
+    let grant = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=refresh-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "access-2", "token_type": "bearer"})),
+        )
+        .expect(1);
+    let s = setup(grant, &[("default_expires_in_secs", "7200")]).await;
+    let before = now_ms();
+    let done = refreshed(refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await);
+    assert_eq!(
+        done.access_token.map(|t| t.expose().clone()).as_deref(),
+        Some("access-2")
+    );
+    let expires_at = done.expires_at.expect("an expiry");
+    assert!(
+        (before + 7_200_000..=now_ms() + 7_200_000).contains(&expires_at),
+        "{expires_at}"
+    );
+    assert_eq!(stored_refresh_token(&s).await, "refresh-1");
+}
+
+/// A rotated refresh token is stored with the new access token.
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored() {
+    let grant = Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "access-2", "token_type": "bearer",
+            "expires_in": 60, "refresh_token": "refresh-2"
+        })))
+        .expect(1);
+    let s = setup(grant, &[]).await;
+    let done = refreshed(refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await);
+    assert!(done.refreshed);
+    assert_eq!(stored_refresh_token(&s).await, "refresh-2");
+}
+
+/// The client authenticates as configured: HTTP Basic, or the form (the
+/// OAuth2 default).
+#[tokio::test]
+async fn the_client_authenticates_by_basic_or_by_form_as_configured() {
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("acme-client:acme-secret")
+    );
+    let by_basic = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(wiremock::matchers::header("authorization", basic.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "access-2", "token_type": "bearer", "expires_in": 60}),
+        ))
+        .expect(1);
+    let s = setup(
+        by_basic,
+        &[("token_endpoint_auth_method", "client_secret_basic")],
+    )
+    .await;
+    refreshed(refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await);
+
+    let by_form = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("client_secret=acme-secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "access-2", "token_type": "bearer", "expires_in": 60}),
+        ))
+        .expect(1);
+    let s = setup(by_form, &[]).await;
+    refreshed(refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await);
+}
+
+/// A provider whose tokens are not refreshed (GitHub's do not expire):
+/// `refresh_not_supported`, and the provider is not called.
+#[tokio::test]
+async fn a_provider_whose_tokens_are_not_refreshed_is_not_called() {
+    let grant = Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0);
+    let s = setup(grant, &[("refresh_tokens", "false")]).await;
+    let result = refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await;
+    assert!(
+        matches!(result, JobResult::Failed(JobError::RefreshNotSupported)),
+        "{result:?}"
     );
 }
