@@ -177,12 +177,7 @@ async fn a_grant_refused_because_a_sign_in_replaced_the_token_leaves_the_link_he
         done.access_token.map(|t| t.expose().clone()).as_deref(),
         Some("access-2")
     );
-    let link = s
-        .store
-        .find_stored_account(s.link)
-        .await
-        .expect("read")
-        .expect("link");
+    let link = stored(&s).await;
     assert!(!link.account.needs_reauth);
 }
 
@@ -194,12 +189,7 @@ async fn a_grant_refused_with_nothing_replaced_needs_the_user_again() {
         matches!(result, JobResult::Failed(JobError::NeedsReauth)),
         "{result:?}"
     );
-    let link = s
-        .store
-        .find_stored_account(s.link)
-        .await
-        .expect("read")
-        .expect("link");
+    let link = stored(&s).await;
     assert!(link.account.needs_reauth);
     // The lease was given back: the next caller is told at once.
     let again = refresh::handle(&s.deps, uuid::Uuid::new_v4(), &job(s.link)).await;
@@ -209,14 +199,18 @@ async fn a_grant_refused_with_nothing_replaced_needs_the_user_again() {
     );
 }
 
-/// The stored refresh token of the link, opened.
-async fn stored_refresh_token(s: &Setup) -> String {
-    let link = s
-        .store
+/// The link as stored.
+async fn stored(s: &Setup) -> socialauth_common::store::StoredAccount {
+    s.store
         .find_stored_account(s.link)
         .await
         .expect("read")
-        .expect("link");
+        .expect("link")
+}
+
+/// The stored refresh token of the link, opened.
+async fn stored_refresh_token(s: &Setup) -> String {
+    let link = stored(s).await;
     s.cipher
         .decrypt(&socialauth_common::crypto::Sealed {
             key_id: link.tokens.key_id.unwrap_or_default(),
