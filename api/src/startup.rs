@@ -54,6 +54,15 @@ impl Application {
                     cipher,
                 );
                 let (stop_tx, stop_rx) = watch::channel(false);
+                if let Some(every) =
+                    socialauth_worker::refresh::Schedule::from_settings(&settings.refresh)
+                {
+                    tokio::spawn(socialauth_worker::refresh::schedule(
+                        Arc::new(deps.clone()),
+                        every,
+                        stop_rx.clone(),
+                    ));
+                }
                 let handle = tokio::spawn(socialauth_worker::runner::run(
                     deps,
                     Box::new(source),

@@ -47,6 +47,14 @@ pub struct RefreshSettings {
     pub lease_secs: i64,
     /// A refreshed token's lifetime when the provider names none.
     pub default_expires_in_secs: i64,
+    /// Scheduled refresh: every worker refreshes, on its own, the links
+    /// whose access tokens expire within this many seconds (0: off).
+    pub schedule_window_secs: i64,
+    /// How often a worker looks for such links (with up to half again as
+    /// much jitter, so workers spread out).
+    pub schedule_interval_ms: u64,
+    /// At most this many links per look.
+    pub schedule_batch: u32,
 }
 
 impl Default for RefreshSettings {
@@ -55,6 +63,9 @@ impl Default for RefreshSettings {
             min_validity_secs: 300,
             lease_secs: 30,
             default_expires_in_secs: 3600,
+            schedule_window_secs: 600,
+            schedule_interval_ms: 60_000,
+            schedule_batch: 100,
         }
     }
 }

@@ -219,6 +219,10 @@ pub struct RefreshJob {
     /// this many seconds.
     #[serde(default)]
     pub min_validity_secs: i64,
+    /// While another refresher holds the link, do nothing rather than wait
+    /// for it (a scheduled refresh).
+    #[serde(default)]
+    pub skip_if_busy: bool,
 }
 
 /// A removed link's tokens, sealed as stored (the worker opens them).

@@ -127,6 +127,7 @@ conformance! {
         audit_events_are_paged_by_their_cursor_without_gaps,
         a_stored_account_carries_every_sealed_token_field,
         a_refresh_lease_is_held_by_one_owner_until_it_expires,
+        links_due_for_a_scheduled_refresh_are_listed_soonest_first,
         an_ended_refresh_keeps_the_tokens_and_marks_reauth_only_when_asked,
         concurrent_refresh_leases_of_one_link_go_to_one_owner,
         a_login_keeps_the_stored_tokens_unless_it_brings_its_own,
@@ -5064,4 +5065,53 @@ async fn postgres_code_claims_skip_the_flush_for_their_own_commit_only() {
         "the claim's setting outlived its transaction"
     );
     let _ = conn.close().await;
+}
+
+/// Due: a refresh token, an expiry in the window, usable, nobody
+/// refreshing; the soonest first, at most the limit.
+async fn links_due_for_a_scheduled_refresh_are_listed_soonest_first(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let link = |uid: &str, expires_at: Option<i64>, refresh: bool| {
+        let mut account = new_account(ann.id, "corp", uid);
+        account.tokens.expires_at = expires_at;
+        if !refresh {
+            account.tokens.refresh_token = None;
+        }
+        account
+    };
+    let later = create_link(&store, &link("later", Some(NOW + 500), true)).await;
+    let soon = create_link(&store, &link("soon", Some(NOW + 100), true)).await;
+    let just_expired = create_link(&store, &link("expired", Some(NOW - 100), true)).await;
+    // Not due: outside the window, no expiry, no refresh token.
+    create_link(&store, &link("far", Some(NOW + 5_000), true)).await;
+    create_link(&store, &link("long-gone", Some(NOW - 5_000), true)).await;
+    create_link(&store, &link("forever", None, true)).await;
+    create_link(&store, &link("no-refresh", Some(NOW + 100), false)).await;
+    // Not due: waiting for its user, or being refreshed.
+    let reauth = create_link(&store, &link("reauth", Some(NOW + 200), true)).await;
+    mark_needs_reauth(&store, reauth.id).await;
+    let leased = create_link(&store, &link("leased", Some(NOW + 300), true)).await;
+    let owner = Uuid::new_v4();
+    assert!(
+        store
+            .take_refresh_lease(leased.id, owner, NOW, NOW + 1_000)
+            .await
+            .expect("take")
+            .is_some()
+    );
+
+    let due = |limit| store.find_refresh_due(NOW - 1_000, NOW + 1_000, NOW, limit);
+    assert_eq!(
+        due(10).await.expect("due"),
+        vec![just_expired.id, soon.id, later.id]
+    );
+    assert_eq!(due(2).await.expect("due"), vec![just_expired.id, soon.id]);
+    // Once its lease expired, the leased one is due again.
+    assert_eq!(
+        store
+            .find_refresh_due(NOW - 1_000, NOW + 1_000, NOW + 1_000, 10)
+            .await
+            .expect("due"),
+        vec![just_expired.id, soon.id, leased.id, later.id]
+    );
 }

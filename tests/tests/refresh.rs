@@ -13,6 +13,7 @@ socialauth_tests::in_both_modes!(
     the_token_endpoint_hands_out_a_fresh_token_refreshed_once_for_fifty_callers,
     a_revoked_grant_needs_its_user_again,
     a_link_without_a_refresh_token_cannot_be_refreshed,
+    a_scheduled_refresh_keeps_a_token_alive_unasked,
 );
 
 const ADMIN_KEY: &str = "refresh-admin-key-for-tests";
@@ -21,15 +22,23 @@ const ADMIN_KEY: &str = "refresh-admin-key-for-tests";
 /// wants before it issues a refresh token); the IdP's access tokens live
 /// `access_ttl` seconds; the token endpoint wants `min_validity` seconds.
 async fn world(mode: Mode, access_ttl: u64, min_validity: u64) -> anyhow::Result<World> {
+    world_with(
+        mode,
+        access_ttl,
+        &format!("min_validity_secs = {min_validity}"),
+    )
+    .await
+}
+
+/// [`world`] with these `[refresh]` settings.
+async fn world_with(mode: Mode, access_ttl: u64, refresh: &str) -> anyhow::Result<World> {
     World::start_with_idp(
         mode,
         |idp| {
             idp.ttl.insert("AccessToken".into(), access_ttl);
         },
         |o| {
-            o.security_toml = format!(
-                "admin_key = \"{ADMIN_KEY}\"\n\n[refresh]\nmin_validity_secs = {min_validity}"
-            );
+            o.security_toml = format!("admin_key = \"{ADMIN_KEY}\"\n\n[refresh]\n{refresh}");
             o.providers_toml = o.providers_toml.replacen(
                 "[providers.corp]\n",
                 "[providers.corp]\nscopes = [\"openid\", \"email\", \"profile\", \"offline_access\"]\n\
@@ -213,5 +222,34 @@ async fn a_link_without_a_refresh_token_cannot_be_refreshed(mode: Mode) -> anyho
     // Its access token is still valid: handed out as it is.
     let (status, body) = provider_token(&w, "Token", &alice, link).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}
+
+/// Access tokens live 4 s; every worker looks every 0.3 s for links
+/// expiring within 3 s: the token is replaced before it expires, with
+/// nobody asking.
+async fn a_scheduled_refresh_keeps_a_token_alive_unasked(mode: Mode) -> anyhow::Result<()> {
+    let w = world_with(
+        mode,
+        4,
+        "schedule_window_secs = 3\nschedule_interval_ms = 300",
+    )
+    .await?;
+    let (_, alice_id, link) = sign_in(&w, "corp", "alice").await?;
+    let (first, _) = w.stored_tokens(alice_id, link).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let renewed = loop {
+        let (now, _) = w.stored_tokens(alice_id, link).await?;
+        if now != first {
+            break now;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "not refreshed\n{}",
+            w.stack.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(active_at_the_idp(&w, &renewed).await?);
     Ok(())
 }

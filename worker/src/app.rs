@@ -1,7 +1,7 @@
 //! `socialauth-worker` as a process: connect, consume, stop on a signal.
 
 use crate::deps::Deps;
-use crate::runner;
+use crate::{refresh, runner};
 use anyhow::Context;
 use socialauth_common::bootstrap;
 use socialauth_common::catalogue::Catalogue;
@@ -46,6 +46,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    if let Some(every) = refresh::Schedule::from_settings(&settings.refresh) {
+        tokio::spawn(refresh::schedule(
+            Arc::new(deps.clone()),
+            every,
+            stop_rx.clone(),
+        ));
+    }
     runner::run(deps, Box::new(source), usize::from(queue.prefetch), stop_rx).await;
     Ok(())
 }

@@ -45,6 +45,77 @@ pub async fn handle(deps: &Deps, job_id: Uuid, job: &RefreshJob) -> JobResult {
     result
 }
 
+/// How a scheduled refresh looks for links, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Links whose tokens expire within this long are refreshed.
+    pub window_ms: i64,
+    pub interval: Duration,
+    pub batch: u32,
+}
+
+impl Schedule {
+    /// `None`: scheduled refresh is off (`schedule_window_secs = 0`).
+    pub fn from_settings(s: &socialauth_common::config::RefreshSettings) -> Option<Self> {
+        (s.schedule_window_secs > 0).then(|| Self {
+            window_ms: s.schedule_window_secs.saturating_mul(1000),
+            interval: Duration::from_millis(s.schedule_interval_ms.max(100)),
+            batch: s.schedule_batch.max(1),
+        })
+    }
+}
+
+/// Scheduled refresh, until `stop`: every interval (plus up to half of it
+/// again, at random, so that workers spread out) the links whose access
+/// tokens expire within the window are refreshed through the same rule and
+/// lease as on demand ([`handle`]); one another process is refreshing is
+/// left to it. Links expired for longer than the window are left to the
+/// next on-demand call (one whose provider keeps refusing would otherwise
+/// be tried forever).
+pub async fn schedule(
+    deps: std::sync::Arc<Deps>,
+    every: Schedule,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let jitter = every.interval.mul_f64(rand::random::<f64>() / 2.0);
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(every.interval + jitter) => {}
+        }
+        let now = now_ms();
+        let due = deps
+            .store
+            .find_refresh_due(
+                now.saturating_sub(every.window_ms),
+                now.saturating_add(every.window_ms),
+                now,
+                every.batch,
+            )
+            .await;
+        let due = match due {
+            Ok(due) => due,
+            Err(e) => {
+                warn!(error = %e, "could not look for links due for a refresh");
+                continue;
+            }
+        };
+        for account_id in due {
+            if *stop.borrow() {
+                return;
+            }
+            let job = RefreshJob {
+                account_id,
+                user_id: None,
+                force: false,
+                min_validity_secs: every.window_ms / 1000,
+                skip_if_busy: true,
+            };
+            handle(&deps, Uuid::new_v4(), &job).await;
+        }
+    }
+}
+
 /// What to do with a link, as it is now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
@@ -143,6 +214,13 @@ async fn fresh_token(
                     Leased::Done(done) => return Ok(done),
                     Leased::Replaced => {}
                 }
+            }
+            None if job.skip_if_busy => {
+                return Ok(RefreshResult {
+                    access_token: None,
+                    expires_at: stored.tokens.expires_at,
+                    refreshed: false,
+                });
             }
             None if now_ms() > deadline => {
                 return Err(JobError::ProviderUnavailable.into());

@@ -147,6 +147,7 @@ fn job(link: i64) -> RefreshJob {
         user_id: None,
         force: false,
         min_validity_secs: 60,
+        skip_if_busy: false,
     }
 }
 

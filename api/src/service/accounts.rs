@@ -230,6 +230,7 @@ pub async fn provider_token(
         user_id: user,
         force,
         min_validity_secs: state.settings.refresh.min_validity_secs,
+        skip_if_busy: false,
     });
     match crate::service::jobs::submit(state, job, request_id).await? {
         Submitted::Done(_, JobResult::Refreshed(done)) => Ok(ProviderAccessToken {

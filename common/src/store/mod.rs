@@ -619,6 +619,16 @@ pub trait Store: Send + Sync + 'static {
     async fn update_user_active(&self, id: UserId, active: bool) -> Result<bool, StoreError>;
     async fn find_social_accounts(&self, user_id: UserId)
     -> Result<Vec<SocialAccount>, StoreError>;
+    /// The links whose access tokens expire in `[from, to)` and that a
+    /// scheduled refresh may take at `now` (a refresh token, usable,
+    /// nobody refreshing them), the soonest first, at most `limit`.
+    async fn find_refresh_due(
+        &self,
+        from: i64,
+        to: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError>;
     /// One link with its sealed tokens.
     async fn find_stored_account(
         &self,

@@ -86,6 +86,14 @@ pub(super) const END_REFRESH: &str = "UPDATE social_accounts \
          refresh_lease_until = NULL, refresh_lease_owner = NULL \
      WHERE id = $1 AND refresh_lease_owner = $2 RETURNING id";
 
+/// Links due for a scheduled refresh: a refresh token, an access token
+/// expiring between $1 and $2, usable, nobody refreshing it at $3; the
+/// soonest first, at most $4.
+pub(super) const FIND_REFRESH_DUE: &str = "SELECT id FROM social_accounts \
+     WHERE refresh_token_enc IS NOT NULL AND expires_at >= $1 AND expires_at < $2 \
+       AND NOT needs_reauth AND (refresh_lease_until IS NULL OR refresh_lease_until <= $3) \
+     ORDER BY expires_at LIMIT $4";
+
 /// Removes one link of the user ($2).
 pub(super) const DELETE: &str = "DELETE FROM social_accounts WHERE id = $1 AND user_id = $2 \
      RETURNING id";

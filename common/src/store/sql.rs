@@ -611,6 +611,24 @@ macro_rules! impl_store {
                 rows.iter().map(social_accounts::from_row).collect()
             }
 
+            async fn find_refresh_due(
+                &self,
+                from: i64,
+                to: i64,
+                now: i64,
+                limit: u32,
+            ) -> Result<Vec<i64>, StoreError> {
+                let rows = sqlx::query(social_accounts::FIND_REFRESH_DUE)
+                    .bind(from)
+                    .bind(to)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(|r| super::base::SqlRow::int(r, "id")).collect()
+            }
+
             async fn find_stored_account(
                 &self,
                 account_id: i64,
