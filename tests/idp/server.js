@@ -12,7 +12,8 @@
 //                 "email_verified", "name", "given_name", "family_name" }],
 //     "clock_tolerance": 0,            // seconds (oidc-provider's default is 15)
 //     "ttl"?: { "AccessToken": 3600, "AuthorizationCode": 600, ... },  // seconds
-//     "conform_id_token_claims"?: false
+//     "conform_id_token_claims"?: false,
+//     "rotate_refresh_tokens"?: false  // true: every refresh rotates the refresh token
 //   }
 //
 // Listens on 127.0.0.1 only; the issuer is http://127.0.0.1:<port>. When it is
@@ -326,6 +327,9 @@ server.listen(port, '127.0.0.1', () => {
     // Like Google's and most providers' id_tokens, carry the scopes' claims
     // in the id_token too (OIDC Core's conform mode puts them in userinfo only).
     conformIdTokenClaims: Boolean(config.conform_id_token_claims),
+    // true: every refresh grant gets a new refresh token and spends the old
+    // one (as providers that rotate do); default: oidc-provider's own rule.
+    ...(config.rotate_refresh_tokens ? { rotateRefreshToken: true } : {}),
     clockTolerance: Number(config.clock_tolerance ?? 0),
     jwks: { keys: [signingKey] },
     // HS256 too (keyed with the client secret), for clients that ask for it:

@@ -50,6 +50,10 @@ pub struct IdpConfig {
     /// `false` (default): the id_token carries them too, as Google's does.
     #[serde(default)]
     pub conform_id_token_claims: bool,
+    /// `true`: every refresh grant rotates the refresh token (the old one
+    /// is spent).
+    #[serde(default)]
+    pub rotate_refresh_tokens: bool,
 }
 
 /// One registered client (relying party).
@@ -208,6 +212,7 @@ impl IdpConfig {
             clock_tolerance: 0,
             ttl: Default::default(),
             conform_id_token_claims: false,
+            rotate_refresh_tokens: false,
         }
     }
 

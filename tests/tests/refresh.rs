@@ -14,6 +14,7 @@ socialauth_tests::in_both_modes!(
     a_revoked_grant_needs_its_user_again,
     a_link_without_a_refresh_token_cannot_be_refreshed,
     a_scheduled_refresh_keeps_a_token_alive_unasked,
+    concurrent_refreshes_of_a_rotating_provider_spend_its_token_once,
 );
 
 const ADMIN_KEY: &str = "refresh-admin-key-for-tests";
@@ -32,10 +33,22 @@ async fn world(mode: Mode, access_ttl: u64, min_validity: u64) -> anyhow::Result
 
 /// [`world`] with these `[refresh]` settings.
 async fn world_with(mode: Mode, access_ttl: u64, refresh: &str) -> anyhow::Result<World> {
+    world_rotating(mode, access_ttl, refresh, false).await
+}
+
+/// [`world_with`], the IdP rotating refresh tokens at every grant when
+/// `rotate`.
+async fn world_rotating(
+    mode: Mode,
+    access_ttl: u64,
+    refresh: &str,
+    rotate: bool,
+) -> anyhow::Result<World> {
     World::start_with_idp(
         mode,
         |idp| {
             idp.ttl.insert("AccessToken".into(), access_ttl);
+            idp.rotate_refresh_tokens = rotate;
         },
         |o| {
             o.security_toml = format!("admin_key = \"{ADMIN_KEY}\"\n\n[refresh]\n{refresh}");
@@ -251,5 +264,33 @@ async fn a_scheduled_refresh_keeps_a_token_alive_unasked(mode: Mode) -> anyhow::
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert!(active_at_the_idp(&w, &renewed).await?);
+    Ok(())
+}
+
+/// A provider that rotates refresh tokens spends the old one at each
+/// grant (oidc-provider then revokes the whole grant if it sees it again).
+/// Twenty forced refreshes at once make one grant: every caller answered,
+/// the rotated token stored, the link healthy — and it refreshes again.
+async fn concurrent_refreshes_of_a_rotating_provider_spend_its_token_once(
+    mode: Mode,
+) -> anyhow::Result<()> {
+    let w = world_rotating(mode, 3600, "min_validity_secs = 300", true).await?;
+    let (alice, alice_id, link) = sign_in(&w, "corp", "alice").await?;
+    let (_, first_refresh) = w.stored_tokens(alice_id, link).await?;
+
+    let calls = (0..20).map(|_| refresh(&w, &alice, link));
+    for (status, body) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, StatusCode::OK, "{body}\n{}", w.stack.logs());
+    }
+    let (access, rotated) = w.stored_tokens(alice_id, link).await?;
+    assert_ne!(
+        rotated, first_refresh,
+        "the rotated refresh token is stored"
+    );
+    assert!(active_at_the_idp(&w, &access).await?);
+    let (_, links) = w.get_auth("/auth/social-accounts/", "Token", &alice).await;
+    assert_eq!(links[0]["needs_reauth"], false, "{links}");
+    let (status, body) = refresh(&w, &alice, link).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     Ok(())
 }
