@@ -210,6 +210,18 @@ impl World {
         user: &str,
         nonce: Option<&str>,
     ) -> anyhow::Result<(String, String)> {
+        self.client_side_code_scoped(client_id, user, nonce, "openid email profile")
+            .await
+    }
+
+    /// [`World::client_side_code_for`] asking for `scope`.
+    pub async fn client_side_code_scoped(
+        &self,
+        client_id: &str,
+        user: &str,
+        nonce: Option<&str>,
+        scope: &str,
+    ) -> anyhow::Result<(String, String)> {
         use base64::Engine;
         use sha2::Digest;
         let verifier = format!(
@@ -224,7 +236,7 @@ impl World {
             .append_pair("response_type", "code")
             .append_pair("client_id", client_id)
             .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("scope", "openid email profile")
+            .append_pair("scope", scope)
             .append_pair("state", "client-state")
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
@@ -300,6 +312,22 @@ pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
 }
 
 impl World {
+    /// The IdP's RFC 7662 answer about `token` (asked as the standard
+    /// client): whether it is active.
+    pub async fn active_at_idp(&self, token: &str) -> anyhow::Result<bool> {
+        let client = &self.idp.config.clients[0];
+        let body: Value = self
+            .http
+            .post(self.idp.introspection_endpoint())
+            .basic_auth(&client.client_id, Some(&client.client_secret))
+            .form(&[("token", token)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(body["active"] == true)
+    }
+
     /// The provider access token stored (sealed) with the user's link
     /// `account_id`, opened with the stack's key.
     pub async fn stored_access_token(

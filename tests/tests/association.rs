@@ -401,21 +401,6 @@ async fn disconnect_removes_one_or_all_but_never_the_last_way_in(mode: Mode) -> 
     Ok(())
 }
 
-/// The IdP's RFC 7662 answer about `token`: whether it is still active.
-async fn active_at_the_idp(w: &World, token: &str) -> anyhow::Result<bool> {
-    let client = &w.idp.config.clients[0];
-    let body: Value = w
-        .http
-        .post(w.idp.introspection_endpoint())
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[("token", token)])
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(body["active"] == true)
-}
-
 /// Through `corpoauth` (a configured `revocation_url`) and `corp` (the
 /// discovery document's `revocation_endpoint`).
 async fn disconnect_revokes_the_tokens_at_the_provider(mode: Mode) -> anyhow::Result<()> {
@@ -425,10 +410,7 @@ async fn disconnect_revokes_the_tokens_at_the_provider(mode: Mode) -> anyhow::Re
         let (_, linked) = associate(&w, &alice, provider, idp_user).await?;
         let id = linked["id"].as_i64().unwrap_or_default();
         let access = w.stored_access_token(alice_id, id).await?;
-        assert!(
-            active_at_the_idp(&w, &access).await?,
-            "a fresh token is active"
-        );
+        assert!(w.active_at_idp(&access).await?, "a fresh token is active");
 
         let (status, body) =
             delete(&w, &alice, &format!("/auth/disconnect/{provider}/{id}/")).await;
@@ -445,7 +427,7 @@ async fn disconnect_revokes_the_tokens_at_the_provider(mode: Mode) -> anyhow::Re
         drop(tx);
         // ... and a worker revoked them at the provider.
         let deadline = Instant::now() + Duration::from_secs(15);
-        while active_at_the_idp(&w, &access).await? {
+        while w.active_at_idp(&access).await? {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "{provider}: the token is still active at the IdP\n{}",

@@ -96,21 +96,6 @@ async fn provider_token(w: &World, scheme: &str, key: &str, link: i64) -> (Statu
         .await
 }
 
-/// The IdP's RFC 7662 answer about `token`: whether it is active.
-async fn active_at_the_idp(w: &World, token: &str) -> anyhow::Result<bool> {
-    let client = &w.idp.config.clients[0];
-    let body: Value = w
-        .http
-        .post(w.idp.introspection_endpoint())
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[("token", token)])
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(body["active"] == true)
-}
-
 async fn a_refresh_on_demand_stores_new_tokens(mode: Mode) -> anyhow::Result<()> {
     let w = world(mode, 3600, 300).await?;
     let (alice, alice_id, link) = sign_in(&w, "corp", "alice").await?;
@@ -131,7 +116,7 @@ async fn a_refresh_on_demand_stores_new_tokens(mode: Mode) -> anyhow::Result<()>
     assert!(body["expires_at"].is_i64(), "{body}");
     let (second, _) = w.stored_tokens(alice_id, link).await?;
     assert_ne!(second, first);
-    assert!(active_at_the_idp(&w, &second).await?);
+    assert!(w.active_at_idp(&second).await?);
     // The token endpoint now hands out the new one, to the owner and to
     // the operator.
     for (scheme, key) in [("Token", alice.as_str()), ("Bearer", ADMIN_KEY)] {
@@ -181,7 +166,7 @@ async fn the_token_endpoint_hands_out_a_fresh_token_refreshed_once_for_fifty_cal
     let handed = tokens.into_iter().next().unwrap_or_default();
     assert_ne!(handed, first, "a fresh token, not the expiring one");
     assert_eq!(w.stored_tokens(alice_id, link).await?.0, handed);
-    assert!(active_at_the_idp(&w, &handed).await?);
+    assert!(w.active_at_idp(&handed).await?);
     Ok(())
 }
 
@@ -263,7 +248,7 @@ async fn a_scheduled_refresh_keeps_a_token_alive_unasked(mode: Mode) -> anyhow::
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    assert!(active_at_the_idp(&w, &renewed).await?);
+    assert!(w.active_at_idp(&renewed).await?);
     Ok(())
 }
 
@@ -287,7 +272,7 @@ async fn concurrent_refreshes_of_a_rotating_provider_spend_its_token_once(
         rotated, first_refresh,
         "the rotated refresh token is stored"
     );
-    assert!(active_at_the_idp(&w, &access).await?);
+    assert!(w.active_at_idp(&access).await?);
     let (_, links) = w.get_auth("/auth/social-accounts/", "Token", &alice).await;
     assert_eq!(links[0]["needs_reauth"], false, "{links}");
     let (status, body) = refresh(&w, &alice, link).await;

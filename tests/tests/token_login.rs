@@ -8,7 +8,6 @@ use anyhow::Context;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use socialauth_common::crypto::hash_token;
-use socialauth_tests::browser::ScriptedUser;
 use socialauth_tests::idp::{IOS_CLIENT_ID, OTHER_APP_CLIENT_ID, STANDARD_CLIENT_ID};
 use socialauth_tests::stack::{Mode, StackOptions};
 use socialauth_tests::world::{REDIRECT_URI, World, send};
@@ -89,32 +88,9 @@ async fn sdk_sign_in(
     nonce: Option<&str>,
     scope: &str,
 ) -> anyhow::Result<SdkTokens> {
-    use base64::Engine;
-    use sha2::Digest;
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let mut url = url::Url::parse(&w.idp.authorization_endpoint())?;
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("scope", scope)
-        .append_pair("state", "sdk-state")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    if let Some(nonce) = nonce {
-        url.query_pairs_mut().append_pair("nonce", nonce);
-    }
-    let password = &w.idp.user(user).password;
-    let cb = ScriptedUser::new()?
-        .authorize(url.as_str(), user, password, REDIRECT_URI)
+    let (code, verifier) = w
+        .client_side_code_scoped(client_id, user, nonce, scope)
         .await?;
-    let code = cb.code.context("code")?;
     let secret = &w
         .idp
         .config
