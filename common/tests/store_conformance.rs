@@ -128,6 +128,7 @@ conformance! {
         a_stored_account_carries_every_sealed_token_field,
         a_refresh_lease_is_held_by_one_owner_until_it_expires,
         links_due_for_a_scheduled_refresh_are_listed_soonest_first,
+        a_claim_is_given_back_only_by_its_job,
         an_ended_refresh_keeps_the_tokens_and_marks_reauth_only_when_asked,
         concurrent_refresh_leases_of_one_link_go_to_one_owner,
         a_login_keeps_the_stored_tokens_unless_it_brings_its_own,
@@ -5114,4 +5115,24 @@ async fn links_due_for_a_scheduled_refresh_are_listed_soonest_first(store: Share
             .expect("due"),
         vec![just_expired.id, soon.id, leased.id, later.id]
     );
+}
+
+/// A claim given back by the job that holds it is gone: the credential can
+/// be claimed afresh. Another job cannot give it back.
+async fn a_claim_is_given_back_only_by_its_job(store: SharedStore) {
+    let (first, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let claimed = store
+        .claim_login_code(&code_claim("token-hash", "r", first, NOW))
+        .await
+        .expect("claim");
+    assert_eq!(claimed, CodeClaimed::Claimed);
+    let release = |job| store.release_login_code("corp", "token-hash", job);
+    assert!(!release(other).await.expect("release"));
+    assert!(release(first).await.expect("release"));
+    assert!(!release(first).await.expect("release"));
+    let again = store
+        .claim_login_code(&code_claim("token-hash", "r", other, NOW + 1))
+        .await
+        .expect("claim");
+    assert_eq!(again, CodeClaimed::Claimed);
 }

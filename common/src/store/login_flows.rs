@@ -59,6 +59,11 @@ pub(super) const CLAIM_LOGIN_CODE: &str = "INSERT INTO login_codes \
      WHERE login_codes.expires_at <= excluded.created_at \
      RETURNING job_id";
 
+/// Gives back the claim job $3 holds on a credential ($1 provider, $2
+/// hash): nothing was spent with it.
+pub(super) const RELEASE_LOGIN_CODE: &str = "DELETE FROM login_codes \
+     WHERE provider = $1 AND code_hash = $2 AND job_id = $3 RETURNING job_id";
+
 pub(super) const FIND_LOGIN_CODE: &str = "SELECT job_id, request_hash, created_at \
      FROM login_codes WHERE provider = $1 AND code_hash = $2";
 

@@ -698,6 +698,15 @@ pub trait Store: Send + Sync + 'static {
     /// what a code gave when it is used twice, so a second exchange must
     /// not happen).
     async fn claim_login_code(&self, claim: &CodeClaim<'_>) -> Result<CodeClaimed, StoreError>;
+    /// Gives back the claim `job_id` holds on a credential (a token whose
+    /// use failed before anything was spent with it); false when it holds
+    /// none.
+    async fn release_login_code(
+        &self,
+        provider: &str,
+        code_hash: &str,
+        job_id: Uuid,
+    ) -> Result<bool, StoreError>;
     async fn find_user_by_referral_code(&self, code: &str) -> Result<Option<User>, StoreError>;
     /// Sets `referred_by` once: `None` when the user already has a referrer
     /// or would refer themself.

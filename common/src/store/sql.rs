@@ -611,6 +611,22 @@ macro_rules! impl_store {
                 rows.iter().map(social_accounts::from_row).collect()
             }
 
+            async fn release_login_code(
+                &self,
+                provider: &str,
+                code_hash: &str,
+                job_id: Uuid,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(login_flows::RELEASE_LOGIN_CODE)
+                    .bind(provider)
+                    .bind(code_hash)
+                    .bind(job_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
             async fn find_refresh_due(
                 &self,
                 from: i64,

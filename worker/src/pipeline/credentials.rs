@@ -124,9 +124,23 @@ pub async fn fetch_profile(
             if let Some(first) = claim_token(deps, name, job_id, &claim).await? {
                 return Ok(Obtained::Replay(first));
             }
-            deps.providers
+            match deps
+                .providers
                 .access_token_login(provider, access_token, &facts)
-                .await?
+                .await
+            {
+                Ok(login) => login,
+                // Reading the profile failed at the provider's end: nothing
+                // was spent with the token, so the claim is given back and
+                // the client may send it again (an SDK keeps handing out the
+                // same token for its whole life).
+                Err(e) if e.is_retryable() => {
+                    let hash = hash_token(claim.credential);
+                    deps.store.release_login_code(name, &hash, job_id).await?;
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         LoginCredential::IdToken {
             id_token,
