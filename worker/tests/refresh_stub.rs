@@ -5,13 +5,13 @@
 //! authentication, tokens that are not refreshed. The store is SQLite in
 //! memory.
 
+mod support;
+
 use serde_json::json;
-use socialauth_common::catalogue::Catalogue;
-use socialauth_common::config::Settings;
-use socialauth_common::crypto::{TokenCipher, generate_key};
+use socialauth_common::crypto::TokenCipher;
 use socialauth_common::jobs::{JobError, JobResult, RefreshJob};
 use socialauth_common::now_ms;
-use socialauth_common::store::{self, NewSocialAccount, NewUser, SealedTokens, SharedStore};
+use socialauth_common::store::{NewSocialAccount, NewUser, SealedTokens, SharedStore};
 use socialauth_common::types::UserId;
 use socialauth_worker::{Deps, refresh};
 use std::sync::Arc;
@@ -56,52 +56,7 @@ fn refused_slowly() -> Mock {
 async fn setup(grant: Mock, provider: &[(&str, &str)]) -> Setup {
     let server = MockServer::start().await;
     grant.mount(&server).await;
-    let base = server.uri();
-    let mut env = vec![
-        ("SOCIALAUTH__DATABASE__URL", "sqlite::memory:".to_owned()),
-        ("SOCIALAUTH__PROVIDERS__ACME__PROTOCOL", "oauth2".into()),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__AUTHORIZE_URL",
-            format!("{base}/authorize"),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__TOKEN_URL",
-            format!("{base}/token"),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__USERINFO_URL",
-            format!("{base}/me"),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__CLIENT_ID",
-            "acme-client".into(),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__CLIENT_SECRET",
-            "acme-secret".into(),
-        ),
-        ("SOCIALAUTH__WORKER__MAX_ATTEMPTS", "1".into()),
-    ];
-    let keys: Vec<(String, String)> = provider
-        .iter()
-        .map(|(k, v)| {
-            (
-                format!("SOCIALAUTH__PROVIDERS__ACME__{}", k.to_uppercase()),
-                (*v).to_owned(),
-            )
-        })
-        .collect();
-    env.extend(keys.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    let settings = Settings::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
-        .expect("settings");
-    let store = store::connect(&settings.database_url(), 1)
-        .await
-        .expect("store");
-    store.migrate().await.expect("migrate");
-    let key = generate_key();
-    let cipher = Arc::new(TokenCipher::new("k1", vec![("k1", key.as_str())]).expect("cipher"));
-    let catalogue = Arc::new(Catalogue::from_settings(&settings).expect("catalogue"));
-    let deps = Deps::new(&settings, store.clone(), catalogue, cipher.clone());
+    let (deps, store, cipher) = support::stub_deps(&server.uri(), provider).await;
 
     let mut tx = store.begin().await.expect("begin");
     let user = tx

@@ -5,62 +5,22 @@
 //! The provider is a stub (a userinfo outage on demand); the store is
 //! SQLite in memory.
 
+mod support;
+
 use serde_json::json;
-use socialauth_common::catalogue::Catalogue;
-use socialauth_common::config::Settings;
-use socialauth_common::crypto::{TokenCipher, generate_key};
 use socialauth_common::jobs::{JobError, LoginCredential};
 use socialauth_common::secret::Secret;
-use socialauth_common::store;
 use socialauth_worker::pipeline::{Obtained, fetch_profile};
 use socialauth_worker::{Deps, WorkerError};
-use std::sync::Arc;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn deps(server: &MockServer) -> Deps {
-    let base = server.uri();
-    let env = [
-        ("SOCIALAUTH__DATABASE__URL", "sqlite::memory:".to_owned()),
-        ("SOCIALAUTH__PROVIDERS__ACME__PROTOCOL", "oauth2".into()),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__AUTHORIZE_URL",
-            format!("{base}/authorize"),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__TOKEN_URL",
-            format!("{base}/token"),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__USERINFO_URL",
-            format!("{base}/me"),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__CLIENT_ID",
-            "acme-client".into(),
-        ),
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__CLIENT_SECRET",
-            "acme-secret".into(),
-        ),
-        // The operator's choice: no check binds the token to the app.
-        (
-            "SOCIALAUTH__PROVIDERS__ACME__ACCESS_TOKEN_CHECK",
-            "none".into(),
-        ),
-        ("SOCIALAUTH__WORKER__MAX_ATTEMPTS", "1".into()),
-    ];
-    let settings = Settings::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
-        .expect("settings");
-    let store = store::connect(&settings.database_url(), 1)
+    // The operator's choice: no check binds the token to the app.
+    support::stub_deps(&server.uri(), &[("access_token_check", "none")])
         .await
-        .expect("store");
-    store.migrate().await.expect("migrate");
-    let key = generate_key();
-    let cipher = Arc::new(TokenCipher::new("k1", vec![("k1", key.as_str())]).expect("cipher"));
-    let catalogue = Arc::new(Catalogue::from_settings(&settings).expect("catalogue"));
-    Deps::new(&settings, store, catalogue, cipher)
+        .0
 }
 
 async fn sign_in(deps: &Deps, token: &str) -> Result<Obtained, WorkerError> {
