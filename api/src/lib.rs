@@ -1,6 +1,7 @@
 //! The thin HTTP front: validates, builds authorization URLs, publishes jobs
 //! and returns the worker's result or a job to poll. No provider HTTP.
 
+pub mod cli;
 pub mod error;
 pub mod extract;
 pub mod http_metrics;

@@ -19,6 +19,9 @@ struct Cli {
 enum Command {
     /// Apply database migrations and exit.
     Migrate,
+    /// Refresh campaigns: start, status, list, cancel (through the running
+    /// service's admin routes).
+    Campaign(socialauth_api::cli::CampaignArgs),
 }
 
 #[tokio::main]
@@ -28,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     bootstrap::init_tracing(&settings.telemetry);
     match cli.command {
         Some(Command::Migrate) => socialauth_api::startup::migrate(&settings).await,
+        Some(Command::Campaign(args)) => socialauth_api::cli::run(&settings, args).await,
         None => {
             let app = socialauth_api::Application::build(settings).await?;
             app.run_until(socialauth_worker::app::shutdown_signal())

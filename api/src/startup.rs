@@ -7,9 +7,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socialauth_common::bootstrap;
 use socialauth_common::catalogue::Catalogue;
 use socialauth_common::config::Settings;
+use socialauth_common::jobs::JobKind;
 use socialauth_common::queue::amqp::AmqpQueue;
 use socialauth_common::queue::inproc::InProcessQueue;
-use socialauth_common::queue::{JobQueue, connect_with_retry};
+use socialauth_common::queue::{ByKind, JobQueue, connect_with_retry};
 use socialauth_common::store::{self, SharedStore, StoreOptions};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -47,12 +48,22 @@ impl Application {
             ),
             None => {
                 let (queue, source) = InProcessQueue::new(EMBEDDED_QUEUE_CAPACITY);
+                // Campaign jobs on their own queue and slots: a long page
+                // never holds a login's slot.
+                let (campaign_queue, campaign_source) =
+                    InProcessQueue::new(EMBEDDED_QUEUE_CAPACITY);
+                let queue: Arc<dyn JobQueue> = Arc::new(ByKind {
+                    kind: JobKind::Campaign,
+                    to: Arc::new(campaign_queue),
+                    rest: Arc::new(queue),
+                });
                 let deps = socialauth_worker::Deps::new(
                     &settings,
                     store.clone(),
                     catalogue.clone(),
                     cipher,
-                );
+                )
+                .with_publisher(queue.clone());
                 let (stop_tx, stop_rx) = watch::channel(false);
                 if let Some(every) =
                     socialauth_worker::refresh::Schedule::from_settings(&settings.refresh)
@@ -63,15 +74,29 @@ impl Application {
                         stop_rx.clone(),
                     ));
                 }
-                let handle = tokio::spawn(socialauth_worker::runner::run(
+                let pages = usize::from(settings.refresh.campaign_pages_per_worker.max(1));
+                let campaigns = tokio::spawn(socialauth_worker::runner::run(
+                    deps.clone(),
+                    Box::new(campaign_source),
+                    pages,
+                    stop_rx.clone(),
+                ));
+                let jobs = tokio::spawn(socialauth_worker::runner::run(
                     deps,
                     Box::new(source),
                     settings.worker.concurrency,
                     stop_rx,
                 ));
+                let handle = tokio::spawn(async move {
+                    let _ = jobs.await;
+                    let _ = campaigns.await;
+                });
                 worker = Some((handle, stop_tx));
                 info!("embedded mode: the worker runs in this process");
-                Arc::new(queue)
+                // The in-process queue lost the jobs of campaigns that
+                // were running when this process stopped: plan them again.
+                crate::service::campaigns::resume(&store, queue.as_ref()).await;
+                queue
             }
         };
         let state = AppState {

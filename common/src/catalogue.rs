@@ -164,6 +164,9 @@ pub struct RefreshRules {
     /// A refreshed token's lifetime when the provider names none; `None`:
     /// the `[refresh]` default.
     pub default_expires_in_secs: Option<i64>,
+    /// Refresh campaigns' budget at this provider, all workers together:
+    /// calls a second (`None`: none of its own).
+    pub rate_per_second: Option<u32>,
 }
 
 impl Default for RefreshRules {
@@ -171,6 +174,7 @@ impl Default for RefreshRules {
         Self {
             enabled: true,
             default_expires_in_secs: None,
+            rate_per_second: None,
         }
     }
 }
@@ -569,6 +573,7 @@ fn resolve(
                 .default_expires_in_secs
                 .or(base.default_expires_in_secs)
                 .filter(|s| *s > 0),
+            rate_per_second: p.refresh_rate_per_second.filter(|r| *r > 0),
         },
         token_login: TokenLoginConfig {
             client_ids: p

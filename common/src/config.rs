@@ -55,6 +55,12 @@ pub struct RefreshSettings {
     pub schedule_interval_ms: u64,
     /// At most this many links per look.
     pub schedule_batch: u32,
+    /// Accounts per page of a refresh campaign (one message each).
+    pub campaign_page_size: u32,
+    /// Pages one worker handles at once.
+    pub campaign_pages_per_worker: u16,
+    /// Refresh calls one worker has in flight for campaigns at once.
+    pub campaign_concurrency: u32,
 }
 
 impl Default for RefreshSettings {
@@ -66,6 +72,9 @@ impl Default for RefreshSettings {
             schedule_window_secs: 600,
             schedule_interval_ms: 60_000,
             schedule_batch: 100,
+            campaign_page_size: 500,
+            campaign_pages_per_worker: 4,
+            campaign_concurrency: 128,
         }
     }
 }
@@ -344,6 +353,9 @@ pub struct ProviderSettings {
     /// A refreshed access token's lifetime when the provider names none;
     /// unset: `[refresh] default_expires_in_secs`.
     pub default_expires_in_secs: Option<i64>,
+    /// Refresh campaigns make at most this many refresh calls a second to
+    /// the provider, all workers together (unset: no budget of its own).
+    pub refresh_rate_per_second: Option<u32>,
 }
 
 /// RFC 7591's names for how a client authenticates at a token endpoint.

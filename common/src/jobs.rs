@@ -15,6 +15,7 @@ pub mod names {
     pub const EXCHANGE: &str = "socialauth";
     pub const LOGIN_QUEUE: &str = "login";
     pub const REFRESH_QUEUE: &str = "refresh";
+    pub const CAMPAIGN_QUEUE: &str = "campaign";
     pub const DEAD_QUEUE: &str = "dead";
 }
 
@@ -24,6 +25,10 @@ pub mod names {
 pub enum JobKind {
     Login,
     Refresh,
+    /// Refresh campaigns' planning and pages: long jobs, on their own queue
+    /// with their own slots, so a campaign never holds up a login or an
+    /// app's token request.
+    Campaign,
 }
 
 impl JobKind {
@@ -31,6 +36,7 @@ impl JobKind {
         match self {
             Self::Login => names::LOGIN_QUEUE,
             Self::Refresh => names::REFRESH_QUEUE,
+            Self::Campaign => names::CAMPAIGN_QUEUE,
         }
     }
 
@@ -39,6 +45,7 @@ impl JobKind {
         match raw {
             names::LOGIN_QUEUE => Some(Self::Login),
             names::REFRESH_QUEUE => Some(Self::Refresh),
+            names::CAMPAIGN_QUEUE => Some(Self::Campaign),
             _ => None,
         }
     }
@@ -111,6 +118,11 @@ pub enum Job {
     /// A link's provider access token, refreshed first when it must be
     /// (one refresh per link at a time, across every process).
     Refresh(RefreshJob),
+    /// Plan a refresh campaign: record the accounts it covers in pages and
+    /// publish a page job for each (from where planning stopped).
+    CampaignPlan(CampaignPlanJob),
+    /// Refresh one page of a campaign's accounts.
+    CampaignPage(CampaignPageJob),
 }
 
 impl Job {
@@ -120,6 +132,7 @@ impl Job {
                 JobKind::Login
             }
             Self::Revoke(_) | Self::Refresh(_) => JobKind::Refresh,
+            Self::CampaignPlan(_) | Self::CampaignPage(_) => JobKind::Campaign,
         }
     }
 }
@@ -225,6 +238,24 @@ pub struct RefreshJob {
     pub skip_if_busy: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CampaignPlanJob {
+    pub campaign_id: Uuid,
+    /// Publish every page with an account not yet handled, not only those
+    /// planned after the last publication (the embedded queue, whose jobs
+    /// do not outlive the process, after a restart).
+    #[serde(default)]
+    pub republish: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CampaignPageJob {
+    pub campaign_id: Uuid,
+    pub page: i64,
+    /// Every account of a page is of this provider.
+    pub provider: ProviderName,
+}
+
 /// A removed link's tokens, sealed as stored (the worker opens them).
 /// `Debug` names which tokens it carries, not even their ciphertext.
 #[derive(Clone, Serialize, Deserialize)]
@@ -278,6 +309,8 @@ pub enum JobResult {
     Revoked(RevocationResult),
     /// A link's access token, fresh enough.
     Refreshed(RefreshResult),
+    /// A campaign's planning or page did its part (nobody waits for it).
+    CampaignWork(CampaignWork),
     Failed(JobError),
 }
 
@@ -336,6 +369,13 @@ pub struct RefreshResult {
     pub expires_at: Option<i64>,
     /// Whether this job refreshed it at the provider.
     pub refreshed: bool,
+}
+
+/// What a campaign job did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CampaignWork {
+    /// Pages published (planning) or accounts handled (a page).
+    pub handled: u64,
 }
 
 /// What a revocation did with each token.

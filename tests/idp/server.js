@@ -40,6 +40,35 @@ console.info = console.error;
 
 const { default: Provider, errors } = await import('oidc-provider');
 
+// oidc-provider's in-memory adapter keeps its newest 1,000 entries only: a
+// test signing in a few hundred users (each a session, a grant, codes and
+// tokens) would lose the oldest grants, and their refresh tokens with
+// them. Its adapter gets a store without that bound (entries still
+// expire).
+class UnboundedStore {
+  constructor() { this.entries = new Map(); }
+  get(key) {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+  set(key, value, { maxAge } = {}) {
+    const expiresAt = typeof maxAge === 'number' ? Date.now() + maxAge : undefined;
+    this.entries.set(key, { value, expiresAt });
+  }
+  has(key) { return this.get(key) !== undefined; }
+  delete(key) { return this.entries.delete(key); }
+  clear() { this.entries.clear(); }
+}
+const { default: MemoryAdapter } = await import(
+  new URL('./node_modules/oidc-provider/lib/adapters/memory_adapter.js', import.meta.url).href
+);
+const unboundedStore = new UnboundedStore();
+
 const configPath = process.argv[2] || process.env.IDP_CONFIG;
 if (!configPath) {
   console.error('usage: node server.js CONFIG.json (or IDP_CONFIG=CONFIG.json)');
@@ -331,6 +360,8 @@ server.listen(port, '127.0.0.1', () => {
     // one (as providers that rotate do); default: oidc-provider's own rule.
     ...(config.rotate_refresh_tokens ? { rotateRefreshToken: true } : {}),
     clockTolerance: Number(config.clock_tolerance ?? 0),
+    adapter: (model) =>
+      new MemoryAdapter(model, unboundedStore, Number(config.clock_tolerance ?? 0)),
     jwks: { keys: [signingKey] },
     // HS256 too (keyed with the client secret), for clients that ask for it:
     // the discovery document then lists it, as some providers' do.

@@ -139,7 +139,7 @@ impl std::fmt::Debug for IdpUser {
 }
 
 impl IdpUser {
-    fn new(
+    pub fn new(
         username: &str,
         email: Option<&str>,
         email_verified: bool,

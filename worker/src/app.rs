@@ -5,9 +5,10 @@ use crate::{refresh, runner};
 use anyhow::Context;
 use socialauth_common::bootstrap;
 use socialauth_common::catalogue::Catalogue;
+use socialauth_common::config::QueueSettings;
 use socialauth_common::config::Settings;
 use socialauth_common::jobs::JobKind;
-use socialauth_common::queue::amqp::AmqpSource;
+use socialauth_common::queue::amqp::{AmqpQueue, AmqpSource};
 use socialauth_common::queue::connect_with_retry;
 use socialauth_common::store::{self, StoreOptions};
 use std::net::SocketAddr;
@@ -35,11 +36,27 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("database")?;
     let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
     let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
-    let deps = Deps::new(&settings, store, catalogue, cipher);
+    // Campaign planning publishes page jobs.
+    let publisher = connect_with_retry("worker", || AmqpQueue::connect(&queue))
+        .await
+        .context("queue")?;
+    let deps = Deps::new(&settings, store, catalogue, cipher).with_publisher(Arc::new(publisher));
     let kinds = [JobKind::Login, JobKind::Refresh];
     let source = connect_with_retry("worker", || AmqpSource::connect(&queue, &kinds))
         .await
         .context("queue")?;
+    // Campaign jobs on their own consumer and slots: a long page never
+    // holds a login's slot.
+    let pages = settings.refresh.campaign_pages_per_worker.max(1);
+    let campaign_queue = QueueSettings {
+        prefetch: pages,
+        ..queue.clone()
+    };
+    let campaign_source = connect_with_retry("worker", || {
+        AmqpSource::connect(&campaign_queue, &[JobKind::Campaign])
+    })
+    .await
+    .context("queue")?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -53,7 +70,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             stop_rx.clone(),
         ));
     }
+    let campaigns = tokio::spawn(runner::run(
+        deps.clone(),
+        Box::new(campaign_source),
+        usize::from(pages),
+        stop_rx.clone(),
+    ));
     runner::run(deps, Box::new(source), usize::from(queue.prefetch), stop_rx).await;
+    let _ = campaigns.await;
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use crate::providers::ProviderClient;
 use socialauth_common::catalogue::Catalogue;
 use socialauth_common::config::Settings;
 use socialauth_common::crypto::{JobSecrets, TokenCipher};
+use socialauth_common::queue::JobQueue;
 use socialauth_common::store::SharedStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,19 @@ pub struct Deps {
     pub policy: Policy,
     /// Attempts of a transient store failure before the job fails.
     pub max_attempts: u32,
+    /// Where jobs made by jobs go (a campaign's planning publishes its
+    /// pages); `None`: nowhere, such jobs fail.
+    pub publisher: Option<Arc<dyn JobQueue>>,
+    pub campaigns: CampaignLimits,
+}
+
+/// How a worker takes part in refresh campaigns.
+#[derive(Clone)]
+pub struct CampaignLimits {
+    /// Accounts per page.
+    pub page_size: u32,
+    /// Refresh calls in flight for campaigns in this process, at most.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Deps {
@@ -68,6 +82,19 @@ impl Deps {
             cipher,
             policy: Policy::from_settings(settings),
             max_attempts: settings.worker.max_attempts.max(1),
+            publisher: None,
+            campaigns: CampaignLimits {
+                page_size: settings.refresh.campaign_page_size.max(1),
+                slots: Arc::new(tokio::sync::Semaphore::new(
+                    settings.refresh.campaign_concurrency.max(1) as usize,
+                )),
+            },
         }
+    }
+
+    /// Jobs made by jobs go to `queue`.
+    pub fn with_publisher(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.publisher = Some(queue);
+        self
     }
 }

@@ -4,7 +4,7 @@
 use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::pipeline::{self, Obtained};
-use crate::{oauth1, refresh, replay, revocation};
+use crate::{campaign, oauth1, refresh, replay, revocation};
 use backon::{ExponentialBuilder, Retryable};
 use socialauth_common::jobs::{
     AssociateJob, AssociationResult, Job, JobEnvelope, JobError, JobKind, JobResult,
@@ -34,6 +34,8 @@ pub async fn handle(deps: &Deps, envelope: &JobEnvelope, redelivered: bool) -> J
         Job::Associate(job) => associate(deps, envelope, job).await,
         Job::Revoke(job) => revocation::revoke(deps, job).await,
         Job::Refresh(job) => refresh::handle(deps, envelope.id, job).await,
+        Job::CampaignPlan(job) => campaign::plan(deps, job).await,
+        Job::CampaignPage(job) => campaign::page(deps, envelope.id, job).await,
     }
 }
 

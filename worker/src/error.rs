@@ -12,6 +12,9 @@ pub enum WorkerError {
     /// The store failed; the job may be retried.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Something of this process failed (a queue, a task).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl WorkerError {
@@ -23,7 +26,7 @@ impl WorkerError {
     pub fn to_job_error(&self) -> JobError {
         match self {
             Self::Job(e) => e.clone(),
-            Self::Store(_) => JobError::Internal,
+            Self::Store(_) | Self::Internal(_) => JobError::Internal,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! pipeline, writes the store and replies.
 
 pub mod app;
+pub mod campaign;
 pub mod deps;
 pub mod dispatch;
 pub mod error;

@@ -244,14 +244,71 @@ async fn refresh_under_lease(
             .end_refresh(account_id, job_id, needs_reauth)
             .await
     };
+    let granted = match grant(deps, leased).await {
+        Ok(granted) => granted,
+        Err(e) => {
+            end(false).await?;
+            return Err(e);
+        }
+    };
+    match granted {
+        Grant::Tokens { sealed, result } => {
+            if !deps
+                .store
+                .finish_refresh(account_id, job_id, &sealed, now_ms())
+                .await?
+            {
+                warn!(
+                    account_id,
+                    "a refresh outlived its lease: its tokens were not stored"
+                );
+            }
+            Ok(Leased::Done(result))
+        }
+        Grant::Replaced => {
+            end(false).await?;
+            Ok(Leased::Replaced)
+        }
+        Grant::Refused => {
+            end(true).await?;
+            Err(JobError::NeedsReauth.into())
+        }
+        Grant::Failed(e) => {
+            end(false).await?;
+            Err(e)
+        }
+    }
+}
+
+/// What the provider made of a leased link's refresh token.
+pub(crate) enum Grant {
+    /// New tokens, sealed to be stored (the caller gets the access token).
+    Tokens {
+        sealed: SealedTokens,
+        result: RefreshResult,
+    },
+    /// The provider refused a refresh token that someone else (another
+    /// refresher, a sign-in) had replaced meanwhile: the link is fine.
+    Replaced,
+    /// The provider refused the link's refresh token: its user must sign
+    /// in again.
+    Refused,
+    /// No grant: the provider is not configured, the token cannot be
+    /// opened, or the provider failed.
+    Failed(WorkerError),
+}
+
+/// The refresh grant at the provider for a link the caller holds the lease
+/// of; nothing is stored. A refused grant is checked against a fresh read
+/// of the link (`Err`: that read failed).
+pub(crate) async fn grant(deps: &Deps, leased: &StoredAccount) -> Result<Grant, WorkerError> {
+    let account_id = leased.account.id;
     let Some(provider) = deps.catalogue.get(&leased.account.provider) else {
-        end(false).await?;
-        return Err(JobError::InvalidProvider.into());
+        return Ok(Grant::Failed(JobError::InvalidProvider.into()));
     };
     let Some(refresh_token) = open(deps, &leased.tokens, leased.tokens.refresh_token.as_ref())
     else {
-        end(false).await?;
-        return Err(JobError::RefreshNotSupported.into());
+        return Ok(Grant::Failed(JobError::RefreshNotSupported.into()));
     };
     match deps.providers.refresh(provider, &refresh_token).await {
         Ok(fresh) => {
@@ -276,40 +333,29 @@ async fn refresh_under_lease(
                 token_secret: None,
                 expires_at: Some(expires_at),
             };
-            if !deps
-                .store
-                .finish_refresh(account_id, job_id, &sealed, now)
-                .await?
-            {
-                warn!(
-                    account_id,
-                    "a refresh outlived its lease: its tokens were not stored"
-                );
-            }
-            Ok(Leased::Done(RefreshResult {
-                access_token: Some(fresh.access_token),
-                expires_at: Some(expires_at),
-                refreshed: true,
-            }))
+            Ok(Grant::Tokens {
+                sealed,
+                result: RefreshResult {
+                    access_token: Some(fresh.access_token),
+                    expires_at: Some(expires_at),
+                    refreshed: true,
+                },
+            })
         }
         Err(ProviderError::Refused(reason)) => {
             // Spent by someone else (a sign-in stored new tokens while we
-            // held the lease)? Then the link is fine: look again.
+            // held the lease)? Then the link is fine.
             let now = deps.store.find_stored_account(account_id).await?;
             let replaced = now
                 .as_ref()
                 .is_some_and(|s| s.tokens.refresh_token != leased.tokens.refresh_token);
-            end(!replaced).await?;
             if replaced {
-                return Ok(Leased::Replaced);
+                return Ok(Grant::Replaced);
             }
             warn!(account_id, %reason, "the provider refused a refresh token");
-            Err(JobError::NeedsReauth.into())
+            Ok(Grant::Refused)
         }
-        Err(e) => {
-            end(false).await?;
-            Err(WorkerError::from(e))
-        }
+        Err(e) => Ok(Grant::Failed(WorkerError::from(e))),
     }
 }
 

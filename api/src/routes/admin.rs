@@ -1,16 +1,127 @@
 //! The operator's routes (admin key).
 
 use crate::error::ApiError;
-use crate::extract::{Admin, ApiQuery};
+use crate::extract::{Admin, ApiPath, ApiQuery, FormOrJson};
 use crate::service::admin::{self, AuditPage, AuditParams};
+use crate::service::campaigns::{self, CampaignList, CampaignView, StartCampaign};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::{StatusCode, header};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(audit))
+    OpenApiRouter::new()
+        .routes(routes!(audit))
+        .routes(routes!(start_campaign, list_campaigns))
+        .routes(routes!(campaign, cancel_campaign))
+}
+
+/// Start a refresh campaign: every account with a refresh token whose
+/// access token expires within `expiring_within_seconds` (or has
+/// expired) is refreshed, at most `rate_per_second` calls a second (all
+/// workers together) and within each provider's `refresh_rate_per_second`.
+/// Workers find the accounts in pages and refresh each page; progress is
+/// kept in the database and survives restarts of the api and workers.
+#[utoipa::path(
+    post,
+    path = "/admin/refresh-campaigns",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body(content((StartCampaign = "application/json"), (StartCampaign = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 202, body = CampaignView, description = "Started: follow it at `/admin/refresh-campaigns/{id}`"),
+        (status = 400, description = "`{\"expiring_within_seconds\": [\"This field is required.\"]}`, `{\"provider\": [\"Not a configured provider whose tokens are refreshed.\"]}`, `{\"rate_per_second\": [\"A number above 0 and at most 1000000.\"]}`"),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 503, description = "`{\"detail\": \"Service temporarily unavailable, try again.\"}` (the queue did not take the campaign; it is left cancelled)"),
+    )
+)]
+async fn start_campaign(
+    State(state): State<AppState>,
+    _admin: Admin,
+    FormOrJson(body): FormOrJson<StartCampaign>,
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<CampaignView>,
+    ),
+    ApiError,
+> {
+    let view = campaigns::start(&state, body).await?;
+    let location = format!("/admin/refresh-campaigns/{}", view.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    ))
+}
+
+/// The newest refresh campaigns first (at most 50).
+#[utoipa::path(
+    get,
+    path = "/admin/refresh-campaigns",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = CampaignList),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+    )
+)]
+async fn list_campaigns(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<CampaignList>, ApiError> {
+    Ok(Json(campaigns::list(&state).await?))
+}
+
+/// A refresh campaign's progress: `total` accounts found so far (final
+/// once `planned`), how many were refreshed, failed, need their user
+/// (`needs_reauth`) or were skipped, what `remaining`, and the `rate`
+/// achieved.
+#[utoipa::path(
+    get,
+    path = "/admin/refresh-campaigns/{id}",
+    tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, body = CampaignView),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+    )
+)]
+async fn campaign(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    Ok(Json(campaigns::status(&state, &id).await?))
+}
+
+/// Cancel a running refresh campaign: its pages stop within a fraction of
+/// a second; what was done stays counted. Cancelling it again answers
+/// the same.
+#[utoipa::path(
+    delete,
+    path = "/admin/refresh-campaigns/{id}",
+    tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, body = CampaignView, description = "Cancelled"),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+        (status = 409, description = "`{\"non_field_errors\": [\"campaign_not_running\"]}` (it is done)"),
+    )
+)]
+async fn cancel_campaign(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    Ok(Json(campaigns::cancel(&state, &id).await?))
 }
 
 /// The audit log, newest first: links made and refused, automatic links,

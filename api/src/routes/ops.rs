@@ -46,6 +46,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    crate::service::campaigns::export_progress(&state).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

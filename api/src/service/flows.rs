@@ -101,7 +101,8 @@ pub async fn finish_job(
             | JobResult::RequestToken(_)
             | JobResult::Associated(_)
             | JobResult::Revoked(_)
-            | JobResult::Refreshed(_),
+            | JobResult::Refreshed(_)
+            | JobResult::CampaignWork(_),
         ) => Err(ApiError::Job(JobError::Internal, flow)),
     }
 }

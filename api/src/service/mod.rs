@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod campaigns;
 pub mod flows;
 pub mod jobs;
 pub mod redirect_flow;

@@ -113,3 +113,27 @@ where
         })
         .await
 }
+
+/// Jobs of one kind to one queue, every other job to another: the embedded
+/// mode's campaign jobs get their own in-process queue (and slots).
+pub struct ByKind {
+    pub kind: crate::jobs::JobKind,
+    pub to: std::sync::Arc<dyn JobQueue>,
+    pub rest: std::sync::Arc<dyn JobQueue>,
+}
+
+#[async_trait]
+impl JobQueue for ByKind {
+    async fn submit(&self, job: &JobEnvelope) -> Result<ReplyWaiter, QueueError> {
+        if job.kind() == self.kind {
+            self.to.submit(job).await
+        } else {
+            self.rest.submit(job).await
+        }
+    }
+
+    async fn check(&self) -> Result<(), QueueError> {
+        self.to.check().await?;
+        self.rest.check().await
+    }
+}

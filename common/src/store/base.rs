@@ -18,6 +18,7 @@ pub(super) trait SqlRow {
     fn text(&self, column: &str) -> Result<String, StoreError>;
     fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
+    fn opt_float(&self, column: &str) -> Result<Option<f64>, StoreError>;
 }
 
 macro_rules! impl_sql_row {
@@ -39,6 +40,9 @@ macro_rules! impl_sql_row {
                 self.try_get(column).map_err(map_err)
             }
             fn flag(&self, column: &str) -> Result<bool, StoreError> {
+                self.try_get(column).map_err(map_err)
+            }
+            fn opt_float(&self, column: &str) -> Result<Option<f64>, StoreError> {
                 self.try_get(column).map_err(map_err)
             }
         }

@@ -30,6 +30,7 @@ pub(super) fn postgres() -> Migrator {
         4 "accepted jobs" "0004_accepted_jobs.sql",
         5 "association" "0005_association.sql",
         6 "refresh leases" "0006_refresh_leases.sql",
+        7 "refresh campaigns" "0007_refresh_campaigns.sql",
     )
 }
 
@@ -41,6 +42,7 @@ pub(super) fn sqlite() -> Migrator {
         4 "accepted jobs" "0004_accepted_jobs.sql",
         5 "association" "0005_association.sql",
         6 "refresh leases" "0006_refresh_leases.sql",
+        7 "refresh campaigns" "0007_refresh_campaigns.sql",
     )
 }
 

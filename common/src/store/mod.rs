@@ -8,6 +8,7 @@
 mod audit;
 mod auth_tokens;
 mod base;
+mod campaigns;
 mod claim_batch;
 mod group_commit;
 mod jobs;
@@ -239,6 +240,158 @@ pub struct NewSocialAccount {
 pub struct StoredAccount {
     pub account: SocialAccount,
     pub tokens: SealedTokens,
+}
+
+/// A refresh campaign as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    pub id: Uuid,
+    /// As asked (`None`: every provider whose tokens are refreshed).
+    pub provider: Option<String>,
+    /// The providers it covers, in planning order.
+    pub providers: Vec<String>,
+    pub expiring_within_secs: i64,
+    /// Accounts whose access tokens expire before this (ms) are covered.
+    pub expiring_before: i64,
+    pub rate_per_second: Option<f64>,
+    pub status: CampaignStatus,
+    /// Where planning goes on from.
+    pub plan: PlanState,
+    /// Every account it covers has been planned.
+    pub planned: bool,
+    pub pages: i64,
+    /// Pages known to be published (those after may not be).
+    pub published_pages: i64,
+    /// Accounts planned.
+    pub total: i64,
+    pub counts: CampaignCounts,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl Campaign {
+    /// Accounts planned and not yet handled.
+    pub fn remaining(&self) -> i64 {
+        self.total.saturating_sub(self.counts.handled()).max(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignStatus {
+    Running,
+    Done,
+    Cancelled,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "running" => Some(Self::Running),
+            "done" => Some(Self::Done),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// Planning's place: the provider (an index into the campaign's
+/// providers) and the last account id planned of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanState {
+    pub provider_index: i64,
+    pub cursor: i64,
+}
+
+/// How the items handled so far came out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignCounts {
+    pub refreshed: i64,
+    pub failed: i64,
+    pub needs_reauth: i64,
+    pub skipped: i64,
+}
+
+impl CampaignCounts {
+    pub fn handled(&self) -> i64 {
+        self.refreshed + self.failed + self.needs_reauth + self.skipped
+    }
+}
+
+/// How one account of a campaign came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemOutcome {
+    /// Refreshed at the provider by the campaign.
+    Refreshed,
+    /// The provider could not be reached or answered with an error.
+    Failed,
+    /// The provider refused the refresh token: the link needs its user.
+    NeedsReauth,
+    /// Nothing to do: refreshed meanwhile by someone else, removed, or no
+    /// longer refreshable.
+    Skipped,
+}
+
+impl ItemOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refreshed => "refreshed",
+            Self::Failed => "failed",
+            Self::NeedsReauth => "needs_reauth",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "refreshed" => Some(Self::Refreshed),
+            "failed" => Some(Self::Failed),
+            "needs_reauth" => Some(Self::NeedsReauth),
+            "skipped" => Some(Self::Skipped),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCampaign {
+    pub id: Uuid,
+    pub provider: Option<String>,
+    pub providers: Vec<String>,
+    pub expiring_within_secs: i64,
+    pub expiring_before: i64,
+    pub rate_per_second: Option<f64>,
+    pub created_at: i64,
+}
+
+/// One planning step: the accounts it adds (each with its page), the pages
+/// it opens (with their providers), from which state to which.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub from: PlanState,
+    pub to: PlanState,
+    /// Every account is planned after this step.
+    pub planned: bool,
+    pub items: Vec<(i64, i64)>,
+    pub pages: Vec<(i64, String)>,
+}
+
+/// An account of a campaign, handled: its outcome and, when refreshed, its
+/// new tokens. Whatever its outcome, a lease the handler holds on it is
+/// given back.
+#[derive(Debug, Clone)]
+pub struct CampaignItem {
+    pub account_id: i64,
+    pub outcome: ItemOutcome,
+    pub tokens: Option<SealedTokens>,
 }
 
 /// What the pipeline asks the store before it decides a login.
@@ -662,6 +815,66 @@ pub trait Store: Send + Sync + 'static {
         owner: Uuid,
         needs_reauth: bool,
     ) -> Result<bool, StoreError>;
+    async fn insert_campaign(&self, campaign: &NewCampaign) -> Result<Campaign, StoreError>;
+    async fn find_campaign(&self, id: Uuid) -> Result<Option<Campaign>, StoreError>;
+    /// The newest campaigns first, at most `limit`.
+    async fn list_campaigns(&self, limit: u32) -> Result<Vec<Campaign>, StoreError>;
+    /// Stops a running campaign; false when it is not running (or unknown).
+    async fn cancel_campaign(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;
+    /// The next accounts a campaign may cover: of `provider`, after the
+    /// account id `after`, with a refresh token, usable, the access token
+    /// expiring before `expiring_before`; at most `limit`, in id order.
+    async fn find_plan_candidates(
+        &self,
+        provider: &str,
+        after: i64,
+        expiring_before: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Records a planning step in one transaction (its items, its pages,
+    /// the campaign's total and place); false, and nothing written, when
+    /// the campaign is no longer at `step.from` (another planner made the
+    /// step) or no longer running.
+    async fn add_plan_step(&self, id: Uuid, step: &PlanStep, now: i64) -> Result<bool, StoreError>;
+    /// Pages `from` ≤ page < `to` of a campaign, with their providers.
+    async fn find_campaign_pages(
+        &self,
+        id: Uuid,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+    /// The pages of a campaign with an item not yet handled.
+    async fn find_unfinished_pages(&self, id: Uuid) -> Result<Vec<(i64, String)>, StoreError>;
+    /// Every page before `pages` is published.
+    async fn mark_pages_published(&self, id: Uuid, pages: i64) -> Result<(), StoreError>;
+    /// The accounts of a page not yet handled.
+    async fn find_page_items(&self, id: Uuid, page: i64) -> Result<Vec<i64>, StoreError>;
+    /// Takes the refresh leases of the links among `account_ids` that
+    /// nobody holds at `now` — or that `owner` holds already — until
+    /// `until`: those links, with their tokens as they are under the lease.
+    async fn take_refresh_leases(
+        &self,
+        account_ids: &[i64],
+        owner: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<StoredAccount>, StoreError>;
+    /// Handled items of a campaign, in one transaction: refreshed tokens
+    /// stored and leases `owner` holds given back (a refused grant marks
+    /// its link `needs_reauth`); each item's outcome written once — an item
+    /// already written keeps its outcome and is not counted again — and
+    /// the campaign's counts raised by the outcomes written now.
+    async fn finish_campaign_items(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        items: &[CampaignItem],
+        now: i64,
+    ) -> Result<CampaignCounts, StoreError>;
+    /// Reserves `span_us` of the rate budget `key` (shared by every
+    /// process): the time (µs) the reservation starts, the budget's next
+    /// free time or `now_us` when it is idle.
+    async fn reserve_rate(&self, key: &str, span_us: i64, now_us: i64) -> Result<i64, StoreError>;
     /// Audit events as `query` asks, newest first.
     async fn find_audit_events(
         &self,

@@ -12,6 +12,7 @@ macro_rules! account_columns {
          COALESCE(last_login_at, updated_at) AS last_login_at"
     };
 }
+pub(super) use account_columns;
 
 /// Every timestamp starts at `created_at` ($10): a link is made by a sign-in
 /// or an association.

@@ -13,11 +13,12 @@ use super::group_commit::{Batcher, Together, write_together};
 use super::login_batch::{FactReads, FactsRow, LogInRow, LogIns, LoginWrites, WriteRow};
 use super::state_batch::{StateInserts, StateTake, StateTakes};
 use super::{
-    AuditEvent, AuditQuery, CodeClaim, CodeClaimed, DecideLogin, FactsQuery, JobRecord, JobStatus,
-    LinkedUser, LoginFacts, LoginWrite, NewAuditEvent, NewOAuth1RequestToken, NewOAuthState,
-    NewPartialLogin, NewSocialAccount, NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake,
-    PartialLogin, SealedTokens, Store, StoreError, StoreOptions, StoreTx, StoredAccount,
-    TakenOAuthState, UserId, Written, audit, auth_tokens, jobs, login_flows, migrations,
+    AuditEvent, AuditQuery, Campaign, CampaignCounts, CampaignItem, CodeClaim, CodeClaimed,
+    DecideLogin, FactsQuery, ItemOutcome, JobRecord, JobStatus, LinkedUser, LoginFacts, LoginWrite,
+    NewAuditEvent, NewCampaign, NewOAuth1RequestToken, NewOAuthState, NewPartialLogin,
+    NewSocialAccount, NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin,
+    PlanStep, SealedTokens, Store, StoreError, StoreOptions, StoreTx, StoredAccount,
+    TakenOAuthState, UserId, Written, audit, auth_tokens, campaigns, jobs, login_flows, migrations,
     oauth_states, social_accounts, users, write_in_transaction,
 };
 use crate::jobs::{JobKind, JobResult};
@@ -44,13 +45,17 @@ pub const PG_SESSION_SETTINGS: &str = "SET enable_seqscan = off";
 /// The PostgreSQL store's statements over arrays (its batches), by name:
 /// each must read the rows of its batch through index conditions whatever
 /// the tables' statistics, since their plans are made once per session.
-pub const PG_BATCH_STATEMENTS: [(&str, &str); 6] = [
+pub const PG_BATCH_STATEMENTS: [(&str, &str); 10] = [
     ("login facts", super::logins::FIND_FACTS_PG),
     ("login writes", super::logins::WRITE_LOGINS_PG),
     ("plain login writes", super::logins::WRITE_PLAIN_LOGINS_PG),
     ("code claims", super::login_flows::CLAIM_LOGIN_CODES_PG),
     ("login state inserts", super::oauth_states::INSERT_MANY_PG),
     ("login state takes", super::oauth_states::TAKE_MANY_PG),
+    ("campaign leases", super::campaigns::TAKE_LEASES_PG),
+    ("campaign tokens", super::campaigns::STORE_REFRESHED_PG),
+    ("campaign lease ends", super::campaigns::END_LEASES_PG),
+    ("campaign outcomes", super::campaigns::RECORD_OUTCOMES_PG),
 ];
 
 /// PostgreSQL, the production store.
@@ -244,6 +249,212 @@ impl SqliteStore {
         };
         let pool = pool.connect_with(options).await.map_err(map_err)?;
         Ok(Self { pool })
+    }
+}
+
+impl PgStore {
+    async fn insert_items(
+        tx: &mut Transaction<'static, Postgres>,
+        id: &str,
+        items: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(campaigns::INSERT_ITEMS_PG)
+            .bind(id)
+            .bind(items.iter().map(|i| i.0).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.1).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_leases(
+        pool: &PgPool,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<StoredAccount>, StoreError> {
+        let rows = sqlx::query(campaigns::TAKE_LEASES_PG)
+            .bind(ids)
+            .bind(now)
+            .bind(until)
+            .bind(owner)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(social_accounts::stored_from_row).collect()
+    }
+
+    async fn settle_leases(
+        tx: &mut Transaction<'static, Postgres>,
+        owner: &str,
+        items: &[CampaignItem],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (refreshed, others): (Vec<&CampaignItem>, Vec<&CampaignItem>) =
+            items.iter().partition(|i| i.tokens.is_some());
+        if !refreshed.is_empty() {
+            let tokens = |f: fn(&SealedTokens) -> Option<String>| {
+                refreshed
+                    .iter()
+                    .map(|i| i.tokens.as_ref().and_then(f))
+                    .collect::<Vec<_>>()
+            };
+            sqlx::query(campaigns::STORE_REFRESHED_PG)
+                .bind(refreshed.iter().map(|i| i.account_id).collect::<Vec<_>>())
+                .bind(tokens(|t| t.key_id.clone()))
+                .bind(tokens(|t| t.access_token.clone()))
+                .bind(tokens(|t| t.refresh_token.clone()))
+                .bind(
+                    refreshed
+                        .iter()
+                        .map(|i| i.tokens.as_ref().and_then(|t| t.expires_at))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(owner)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if !others.is_empty() {
+            sqlx::query(campaigns::END_LEASES_PG)
+                .bind(others.iter().map(|i| i.account_id).collect::<Vec<_>>())
+                .bind(
+                    others
+                        .iter()
+                        .map(|i| i.outcome == ItemOutcome::NeedsReauth)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(owner)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn record_outcomes(
+        tx: &mut Transaction<'static, Postgres>,
+        id: &str,
+        items: &[CampaignItem],
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(campaigns::RECORD_OUTCOMES_PG)
+            .bind(id)
+            .bind(items.iter().map(|i| i.account_id).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.outcome.as_str()).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| super::base::SqlRow::text(r, "outcome"))
+            .collect()
+    }
+}
+
+impl SqliteStore {
+    async fn insert_items(
+        tx: &mut Transaction<'static, Sqlite>,
+        id: &str,
+        items: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        for (account_id, page) in items {
+            sqlx::query(campaigns::INSERT_ITEM)
+                .bind(id)
+                .bind(account_id)
+                .bind(page)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn take_leases(
+        pool: &SqlitePool,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<StoredAccount>, StoreError> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let mut taken = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(campaigns::TAKE_LEASE_AGAIN)
+                .bind(id)
+                .bind(now)
+                .bind(until)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if let Some(row) = row {
+                taken.push(social_accounts::stored_from_row(&row)?);
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(taken)
+    }
+
+    async fn settle_leases(
+        tx: &mut Transaction<'static, Sqlite>,
+        owner: &str,
+        items: &[CampaignItem],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for item in items {
+            match &item.tokens {
+                Some(tokens) => {
+                    sqlx::query(social_accounts::FINISH_REFRESH)
+                        .bind(item.account_id)
+                        .bind(owner)
+                        .bind(tokens.key_id.as_deref())
+                        .bind(tokens.access_token.as_deref())
+                        .bind(tokens.refresh_token.as_deref())
+                        .bind(tokens.expires_at)
+                        .bind(now)
+                        .bind(tokens.token_secret.as_deref())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                None => {
+                    sqlx::query(social_accounts::END_REFRESH)
+                        .bind(item.account_id)
+                        .bind(owner)
+                        .bind(item.outcome == ItemOutcome::NeedsReauth)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_outcomes(
+        tx: &mut Transaction<'static, Sqlite>,
+        id: &str,
+        items: &[CampaignItem],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut written = Vec::with_capacity(items.len());
+        for item in items {
+            let row = sqlx::query(campaigns::RECORD_OUTCOME)
+                .bind(id)
+                .bind(item.account_id)
+                .bind(item.outcome.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            if let Some(row) = row {
+                written.push(super::base::SqlRow::text(&row, "outcome")?);
+            }
+        }
+        Ok(written)
     }
 }
 
@@ -643,6 +854,221 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_err)?;
                 rows.iter().map(|r| super::base::SqlRow::int(r, "id")).collect()
+            }
+
+            async fn insert_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
+                let providers = serde_json::to_string(&c.providers)
+                    .map_err(|e| StoreError::Database(e.to_string()))?;
+                let row = sqlx::query(campaigns::INSERT)
+                    .bind(c.id.to_string())
+                    .bind(c.provider.as_deref())
+                    .bind(providers)
+                    .bind(c.expiring_within_secs)
+                    .bind(c.expiring_before)
+                    .bind(c.rate_per_second)
+                    .bind(c.created_at)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                campaigns::from_row(&row)
+            }
+
+            async fn find_campaign(&self, id: Uuid) -> Result<Option<Campaign>, StoreError> {
+                let row = sqlx::query(campaigns::FIND)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(campaigns::from_row).transpose()
+            }
+
+            async fn list_campaigns(&self, limit: u32) -> Result<Vec<Campaign>, StoreError> {
+                let rows = sqlx::query(campaigns::LIST)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(campaigns::from_row).collect()
+            }
+
+            async fn cancel_campaign(&self, id: Uuid, now: i64) -> Result<bool, StoreError> {
+                let row = sqlx::query(campaigns::CANCEL)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn find_plan_candidates(
+                &self,
+                provider: &str,
+                after: i64,
+                expiring_before: i64,
+                limit: u32,
+            ) -> Result<Vec<i64>, StoreError> {
+                let rows = sqlx::query(campaigns::PLAN_CANDIDATES)
+                    .bind(provider)
+                    .bind(after)
+                    .bind(expiring_before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(|r| super::base::SqlRow::int(r, "id")).collect()
+            }
+
+            async fn add_plan_step(
+                &self,
+                id: Uuid,
+                step: &PlanStep,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let id = id.to_string();
+                let mut tx = self.pool.begin_with($begin).await.map_err(map_err)?;
+                let advanced = sqlx::query(campaigns::ADVANCE_PLAN)
+                    .bind(&id)
+                    .bind(step.from.provider_index)
+                    .bind(step.from.cursor)
+                    .bind(step.to.provider_index)
+                    .bind(step.to.cursor)
+                    .bind(step.planned)
+                    .bind(step.pages.len() as i64)
+                    .bind(step.items.len() as i64)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if advanced.is_none() {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Ok(false);
+                }
+                for (page, provider) in &step.pages {
+                    sqlx::query(campaigns::INSERT_PAGE)
+                        .bind(&id)
+                        .bind(page)
+                        .bind(provider)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Self::insert_items(&mut tx, &id, &step.items).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn find_campaign_pages(
+                &self,
+                id: Uuid,
+                from: i64,
+                to: i64,
+            ) -> Result<Vec<(i64, String)>, StoreError> {
+                let rows = sqlx::query(campaigns::FIND_PAGES)
+                    .bind(id.to_string())
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| Ok((super::base::SqlRow::int(r, "page")?, super::base::SqlRow::text(r, "provider")?)))
+                    .collect()
+            }
+
+            async fn find_unfinished_pages(
+                &self,
+                id: Uuid,
+            ) -> Result<Vec<(i64, String)>, StoreError> {
+                let rows = sqlx::query(campaigns::FIND_UNFINISHED_PAGES)
+                    .bind(id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| Ok((super::base::SqlRow::int(r, "page")?, super::base::SqlRow::text(r, "provider")?)))
+                    .collect()
+            }
+
+            async fn mark_pages_published(&self, id: Uuid, pages: i64) -> Result<(), StoreError> {
+                sqlx::query(campaigns::MARK_PUBLISHED)
+                    .bind(id.to_string())
+                    .bind(pages)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_page_items(&self, id: Uuid, page: i64) -> Result<Vec<i64>, StoreError> {
+                let rows = sqlx::query(campaigns::FIND_PAGE_ITEMS)
+                    .bind(id.to_string())
+                    .bind(page)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(|r| super::base::SqlRow::int(r, "account_id")).collect()
+            }
+
+            async fn take_refresh_leases(
+                &self,
+                account_ids: &[i64],
+                owner: Uuid,
+                now: i64,
+                until: i64,
+            ) -> Result<Vec<StoredAccount>, StoreError> {
+                if account_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Self::take_leases(&self.pool, account_ids, &owner.to_string(), now, until).await
+            }
+
+            async fn finish_campaign_items(
+                &self,
+                id: Uuid,
+                owner: Uuid,
+                items: &[CampaignItem],
+                now: i64,
+            ) -> Result<CampaignCounts, StoreError> {
+                if items.is_empty() {
+                    return Ok(CampaignCounts::default());
+                }
+                let id = id.to_string();
+                let owner = owner.to_string();
+                let mut tx = self.pool.begin_with($begin).await.map_err(map_err)?;
+                Self::settle_leases(&mut tx, &owner, items, now).await?;
+                let written = Self::record_outcomes(&mut tx, &id, items).await?;
+                let counts = campaigns::count(written);
+                if counts.handled() > 0 {
+                    sqlx::query(campaigns::ADD_COUNTS)
+                        .bind(&id)
+                        .bind(counts.refreshed)
+                        .bind(counts.failed)
+                        .bind(counts.needs_reauth)
+                        .bind(counts.skipped)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(counts)
+            }
+
+            async fn reserve_rate(
+                &self,
+                key: &str,
+                span_us: i64,
+                now_us: i64,
+            ) -> Result<i64, StoreError> {
+                let row = sqlx::query(campaigns::RESERVE_RATE)
+                    .bind(key)
+                    .bind(now_us)
+                    .bind(span_us)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                super::base::SqlRow::int(&row, "start_us")
             }
 
             async fn find_stored_account(

@@ -23,6 +23,7 @@ pub(super) struct Names {
     pub(super) exchange: ShortString,
     pub(super) login: ShortString,
     pub(super) refresh: ShortString,
+    pub(super) campaign: ShortString,
     pub(super) dead: ShortString,
 }
 
@@ -37,6 +38,7 @@ impl Names {
             exchange: name(names::EXCHANGE)?,
             login: name(names::LOGIN_QUEUE)?,
             refresh: name(names::REFRESH_QUEUE)?,
+            campaign: name(names::CAMPAIGN_QUEUE)?,
             dead: name(names::DEAD_QUEUE)?,
         })
     }
@@ -46,6 +48,7 @@ impl Names {
         match kind {
             JobKind::Login => &self.login,
             JobKind::Refresh => &self.refresh,
+            JobKind::Campaign => &self.campaign,
         }
     }
 }
@@ -118,7 +121,7 @@ pub(super) async fn declare(channel: &Channel, names: &Names) -> Result<(), lapi
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(LongString::from(names.dead.as_str())),
     );
-    for queue in [&names.login, &names.refresh] {
+    for queue in [&names.login, &names.refresh, &names.campaign] {
         channel
             .queue_declare(queue.clone(), durable, arguments.clone())
             .await?;
@@ -175,6 +178,7 @@ mod tests {
         assert_eq!(names.exchange.as_str(), "t_1.socialauth");
         assert_eq!(names.queue(JobKind::Login).as_str(), "t_1.login");
         assert_eq!(names.queue(JobKind::Refresh).as_str(), "t_1.refresh");
+        assert_eq!(names.queue(JobKind::Campaign).as_str(), "t_1.campaign");
         assert_eq!(names.dead.as_str(), "t_1.dead");
     }
 

@@ -1,0 +1,457 @@
+//! Refresh campaigns: planning (the accounts a campaign covers, recorded in
+//! pages, one message per page) and pages (each account refreshed through
+//! the refresh rule and grant of [`crate::refresh`], under the link's
+//! lease, within the campaign's and the provider's rate budgets).
+//!
+//! Progress lives in the database: an account's outcome is written once,
+//! so a page handled again (its worker killed, its message published
+//! twice) skips what was done and counts nothing twice; planning goes on
+//! from where the database says it stopped.
+
+use crate::deps::Deps;
+use crate::error::WorkerError;
+use crate::refresh::{self, Grant, Step};
+use backon::{ExponentialBuilder, Retryable};
+use socialauth_common::jobs::{
+    CampaignPageJob, CampaignPlanJob, CampaignWork, Job, JobEnvelope, JobError, JobResult,
+};
+use socialauth_common::now_ms;
+use socialauth_common::store::{
+    Campaign, CampaignItem, CampaignStatus, ItemOutcome, PlanState, PlanStep, StoreError,
+    StoredAccount,
+};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::warn;
+use uuid::Uuid;
+
+/// Accounts planned per planning step (one transaction).
+const PLAN_STEP: u32 = 5_000;
+/// Accounts leased together when no budget sets the pace.
+const CHUNK: usize = 100;
+/// How often a page looks whether its campaign was cancelled.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How often a page looks again at accounts another refresher holds.
+const BUSY_STEP: Duration = Duration::from_millis(100);
+/// Outcomes written together, at most.
+const WRITE_BATCH: usize = 512;
+
+pub async fn plan(deps: &Deps, job: &CampaignPlanJob) -> JobResult {
+    match run_plan(deps, job).await {
+        Ok(pages) => JobResult::CampaignWork(CampaignWork { handled: pages }),
+        Err(e) => {
+            warn!(campaign = %job.campaign_id, error = %e, "planning a campaign failed");
+            JobResult::Failed(e.to_job_error())
+        }
+    }
+}
+
+pub async fn page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> JobResult {
+    match run_page(deps, job_id, job).await {
+        Ok(handled) => JobResult::CampaignWork(CampaignWork { handled }),
+        Err(e) => {
+            warn!(campaign = %job.campaign_id, page = job.page, error = %e, "a campaign page failed");
+            JobResult::Failed(e.to_job_error())
+        }
+    }
+}
+
+/// A store call retried while the failure is transient.
+async fn stored<T, F, Fut>(deps: &Deps, call: F) -> Result<T, WorkerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    Ok(call
+        .retry(crate::dispatch::backoff(deps.max_attempts))
+        .when(StoreError::is_transient)
+        .await?)
+}
+
+async fn running(deps: &Deps, id: Uuid) -> Result<Option<Campaign>, WorkerError> {
+    let found = stored(deps, || deps.store.find_campaign(id)).await?;
+    Ok(found.filter(|c| c.status == CampaignStatus::Running))
+}
+
+async fn run_plan(deps: &Deps, job: &CampaignPlanJob) -> Result<u64, WorkerError> {
+    let publisher = deps.publisher.as_ref().ok_or(JobError::Internal)?;
+    let id = job.campaign_id;
+    let Some(mut campaign) = running(deps, id).await? else {
+        return Ok(0);
+    };
+    let mut published = 0;
+    // Pages recorded but perhaps never published (a planner stopped
+    // between the two), or, after the embedded queue lost its jobs, every
+    // page with work left.
+    let unpublished = if job.republish {
+        stored(deps, || deps.store.find_unfinished_pages(id)).await?
+    } else if campaign.published_pages < campaign.pages {
+        stored(deps, || {
+            deps.store
+                .find_campaign_pages(id, campaign.published_pages, campaign.pages)
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
+    published += publish(deps, publisher.as_ref(), id, &unpublished, campaign.pages).await?;
+    while !campaign.planned {
+        let step = next_step(deps, &campaign).await?;
+        let opened = step.pages.clone();
+        let pages = campaign.pages + opened.len() as i64;
+        if stored(deps, || deps.store.add_plan_step(id, &step, now_ms())).await? {
+            published += publish(deps, publisher.as_ref(), id, &opened, pages).await?;
+        }
+        match running(deps, id).await? {
+            Some(c) => campaign = c,
+            None => break,
+        }
+    }
+    Ok(published)
+}
+
+/// The planning step after where `campaign` stands: the next accounts of
+/// its current provider, in pages that never mix providers.
+async fn next_step(deps: &Deps, campaign: &Campaign) -> Result<PlanStep, WorkerError> {
+    let from = campaign.plan;
+    let index = usize::try_from(from.provider_index).unwrap_or(usize::MAX);
+    let Some(provider) = campaign.providers.get(index) else {
+        return Ok(PlanStep {
+            from,
+            to: from,
+            planned: true,
+            items: Vec::new(),
+            pages: Vec::new(),
+        });
+    };
+    let ids = stored(deps, || {
+        deps.store
+            .find_plan_candidates(provider, from.cursor, campaign.expiring_before, PLAN_STEP)
+    })
+    .await?;
+    let page_size = i64::from(deps.campaigns.page_size);
+    let items: Vec<(i64, i64)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, campaign.pages + i as i64 / page_size))
+        .collect();
+    let count = (ids.len() as i64 + page_size - 1) / page_size;
+    let pages = (0..count)
+        .map(|p| (campaign.pages + p, provider.clone()))
+        .collect();
+    let exhausted = ids.len() < PLAN_STEP as usize;
+    let to = match ids.last() {
+        Some(last) if !exhausted => PlanState {
+            provider_index: from.provider_index,
+            cursor: *last,
+        },
+        _ => PlanState {
+            provider_index: from.provider_index + 1,
+            cursor: 0,
+        },
+    };
+    Ok(PlanStep {
+        from,
+        to,
+        planned: exhausted && index + 1 >= campaign.providers.len(),
+        items,
+        pages,
+    })
+}
+
+/// Publishes a page job for each of `pages`, then records every page
+/// before `upto` as published.
+async fn publish(
+    deps: &Deps,
+    publisher: &dyn socialauth_common::queue::JobQueue,
+    id: Uuid,
+    pages: &[(i64, String)],
+    upto: i64,
+) -> Result<u64, WorkerError> {
+    for (page, provider) in pages {
+        let provider = socialauth_common::types::ProviderName::parse(provider)
+            .ok_or_else(|| WorkerError::Internal(format!("a page of provider {provider:?}")))?;
+        let job = Job::CampaignPage(CampaignPageJob {
+            campaign_id: id,
+            page: *page,
+            provider,
+        });
+        let envelope = JobEnvelope::new(job, None);
+        let submit = || publisher.submit(&envelope);
+        // Nobody waits for a page's reply: the waiter is dropped at once.
+        submit
+            .retry(crate::dispatch::backoff(deps.max_attempts))
+            .await
+            .map_err(|e| WorkerError::Internal(format!("publishing a campaign page: {e}")))?;
+    }
+    if !pages.is_empty() {
+        stored(deps, || deps.store.mark_pages_published(id, upto)).await?;
+    }
+    Ok(pages.len() as u64)
+}
+
+/// A rate budget a page keeps to: its key and the time one call takes of it.
+struct Budget {
+    key: String,
+    interval_us: i64,
+}
+
+impl Budget {
+    fn per_second(key: String, rate: f64) -> Self {
+        Self {
+            key,
+            interval_us: (1_000_000.0 / rate).round().max(1.0) as i64,
+        }
+    }
+}
+
+async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u64, WorkerError> {
+    let id = job.campaign_id;
+    let Some(campaign) = running(deps, id).await? else {
+        return Ok(0);
+    };
+    let provider = deps.catalogue.get(job.provider.as_str());
+    let can_refresh = provider.is_some_and(|p| p.refresh.enabled);
+    let mut budgets = Vec::new();
+    if let Some(rate) = campaign.rate_per_second.filter(|r| *r > 0.0) {
+        budgets.push(Budget::per_second(format!("campaign:{id}"), rate));
+    }
+    if let Some(rate) = provider.and_then(|p| p.refresh.rate_per_second) {
+        budgets.push(Budget::per_second(
+            format!("provider:{}", job.provider.as_str()),
+            f64::from(rate),
+        ));
+    }
+    // Leased together: about a tenth of a second of the slowest budget.
+    let chunk = budgets
+        .iter()
+        .map(|b| usize::try_from(100_000 / b.interval_us).unwrap_or(1).max(1))
+        .min()
+        .unwrap_or(CHUNK)
+        .min(CHUNK);
+
+    let (tx, rx) = mpsc::unbounded_channel::<CampaignItem>();
+    let writer = tokio::spawn(write_outcomes(
+        deps.clone(),
+        id,
+        job_id,
+        job.provider.as_str().to_owned(),
+        rx,
+    ));
+    let mut watch = Watch::new(id);
+    let mut pending = stored(deps, || deps.store.find_page_items(id, job.page)).await?;
+    let busy_until = now_ms().saturating_add(deps.policy.refresh_lease_ms.saturating_mul(2));
+    let mut cancelled = false;
+    'page: while !pending.is_empty() {
+        let mut busy = Vec::new();
+        for ids in pending.chunks(chunk) {
+            if !watch.still_running(deps).await? {
+                cancelled = true;
+                break 'page;
+            }
+            let now = now_ms();
+            let until = now.saturating_add(deps.policy.refresh_lease_ms);
+            let leased = stored(deps, || {
+                deps.store.take_refresh_leases(ids, job_id, now, until)
+            })
+            .await?;
+            let taken: HashSet<i64> = leased.iter().map(|s| s.account.id).collect();
+            busy.extend(ids.iter().filter(|id| !taken.contains(id)));
+            let min_validity = campaign.expiring_before.saturating_sub(now);
+            let mut due = Vec::with_capacity(leased.len());
+            for stored in leased {
+                match refresh::next_step(&stored, now, false, min_validity, can_refresh) {
+                    Step::Refresh => due.push(stored),
+                    // Fresh (refreshed meanwhile), waiting for its user,
+                    // or no longer refreshable: nothing for the campaign.
+                    Step::Hand | Step::Refuse(_) => {
+                        let _ = tx.send(item(stored.account.id, ItemOutcome::Skipped, None));
+                    }
+                }
+            }
+            let slots = reserve(deps, &budgets, due.len()).await?;
+            for (stored, at) in due.into_iter().zip(slots) {
+                if let Some(at) = at {
+                    tokio::time::sleep_until(at).await;
+                }
+                let permit = deps
+                    .campaigns
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| WorkerError::Internal("campaign slots closed".into()))?;
+                let deps = deps.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(refresh_one(&deps, stored).await);
+                    drop(permit);
+                });
+            }
+        }
+        if busy.is_empty() {
+            break;
+        }
+        // Held by another refresher (wait for it), or removed (skipped).
+        let mut still = Vec::with_capacity(busy.len());
+        for account_id in busy {
+            let found = stored(deps, || deps.store.find_stored_account(account_id)).await?;
+            if found.is_some() && now_ms() < busy_until {
+                still.push(account_id);
+            } else {
+                let outcome = if found.is_some() {
+                    ItemOutcome::Failed
+                } else {
+                    ItemOutcome::Skipped
+                };
+                let _ = tx.send(item(account_id, outcome, None));
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(BUSY_STEP).await;
+        }
+    }
+    drop(tx);
+    let handled = writer
+        .await
+        .map_err(|e| WorkerError::Internal(format!("campaign writer: {e}")))??;
+    if cancelled {
+        tracing::info!(campaign = %id, page = job.page, "campaign cancelled: page stopped");
+    }
+    Ok(handled)
+}
+
+fn item(
+    account_id: i64,
+    outcome: ItemOutcome,
+    tokens: Option<socialauth_common::store::SealedTokens>,
+) -> CampaignItem {
+    CampaignItem {
+        account_id,
+        outcome,
+        tokens,
+    }
+}
+
+/// One leased account refreshed at the provider: its outcome.
+async fn refresh_one(deps: &Deps, leased: StoredAccount) -> CampaignItem {
+    let account_id = leased.account.id;
+    match refresh::grant(deps, &leased).await {
+        Ok(Grant::Tokens { sealed, .. }) => item(account_id, ItemOutcome::Refreshed, Some(sealed)),
+        Ok(Grant::Replaced) => item(account_id, ItemOutcome::Skipped, None),
+        Ok(Grant::Refused) => item(account_id, ItemOutcome::NeedsReauth, None),
+        Ok(Grant::Failed(e)) => {
+            if !matches!(e, WorkerError::Job(_)) {
+                warn!(account_id, error = %e, "a campaign refresh failed");
+            }
+            item(account_id, ItemOutcome::Failed, None)
+        }
+        Err(e) => {
+            warn!(account_id, error = %e, "a campaign refresh could not be checked");
+            item(account_id, ItemOutcome::Failed, None)
+        }
+    }
+}
+
+/// When each of `n` refresh calls may be made: within every budget, the
+/// latest of its slots (`None`: at once, no budget).
+async fn reserve(
+    deps: &Deps,
+    budgets: &[Budget],
+    n: usize,
+) -> Result<Vec<Option<tokio::time::Instant>>, WorkerError> {
+    if budgets.is_empty() || n == 0 {
+        return Ok(vec![None; n]);
+    }
+    let mut at = vec![i64::MIN; n];
+    for budget in budgets {
+        let now_us = now_ms().saturating_mul(1000);
+        let span = budget.interval_us.saturating_mul(n as i64);
+        let start = stored(deps, || deps.store.reserve_rate(&budget.key, span, now_us)).await?;
+        for (k, slot) in at.iter_mut().enumerate() {
+            *slot = (*slot).max(start.saturating_add(budget.interval_us.saturating_mul(k as i64)));
+        }
+    }
+    // From the wall clock (shared by every process) to this process's.
+    let now_us = now_ms().saturating_mul(1000);
+    let base = tokio::time::Instant::now();
+    Ok(at
+        .into_iter()
+        .map(|slot| {
+            let ahead = u64::try_from(slot.saturating_sub(now_us)).unwrap_or(0);
+            Some(base + Duration::from_micros(ahead))
+        })
+        .collect())
+}
+
+/// Whether the campaign still runs, looked up at most every
+/// [`STATUS_EVERY`].
+struct Watch {
+    id: Uuid,
+    last: Option<Instant>,
+}
+
+impl Watch {
+    fn new(id: Uuid) -> Self {
+        Self { id, last: None }
+    }
+
+    async fn still_running(&mut self, deps: &Deps) -> Result<bool, WorkerError> {
+        if self.last.is_some_and(|t| t.elapsed() < STATUS_EVERY) {
+            return Ok(true);
+        }
+        self.last = Some(Instant::now());
+        Ok(running(deps, self.id).await?.is_some())
+    }
+}
+
+/// Writes outcomes as they come, together (one transaction per batch):
+/// refreshed tokens are stored within milliseconds of the provider's
+/// answer. The number of accounts this page handled.
+async fn write_outcomes(
+    deps: Deps,
+    id: Uuid,
+    owner: Uuid,
+    provider: String,
+    mut rx: mpsc::UnboundedReceiver<CampaignItem>,
+) -> Result<u64, WorkerError> {
+    let mut handled = 0;
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        // Tokens in hand are worth a long wait for the database.
+        let write = || {
+            deps.store
+                .finish_campaign_items(id, owner, &batch, now_ms())
+        };
+        let counts = write
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_max_times(40)
+                    .with_jitter(),
+            )
+            .when(StoreError::is_transient)
+            .await?;
+        for (outcome, n) in [
+            (ItemOutcome::Refreshed, counts.refreshed),
+            (ItemOutcome::Failed, counts.failed),
+            (ItemOutcome::NeedsReauth, counts.needs_reauth),
+            (ItemOutcome::Skipped, counts.skipped),
+        ] {
+            if n > 0 {
+                metrics::counter!(
+                    "socialauth_campaign_accounts_total",
+                    "provider" => provider.clone(),
+                    "outcome" => outcome.as_str()
+                )
+                .increment(n as u64);
+            }
+        }
+        handled += batch.len() as u64;
+        batch.clear();
+    }
+    Ok(handled)
+}
