@@ -18,6 +18,10 @@ pub struct CampaignArgs {
     /// The admin key (default: `security.admin_key` of the configuration).
     #[arg(long, env = "SOCIALAUTH_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// How often a followed campaign is looked at (default: 500 ms on a
+    /// terminal, else 5 s).
+    #[arg(long)]
+    interval_ms: Option<u64>,
     #[command(subcommand)]
     command: CampaignCommand,
 }
@@ -56,6 +60,7 @@ struct Client {
     http: reqwest::Client,
     base: String,
     key: String,
+    interval: Option<Duration>,
 }
 
 impl Client {
@@ -85,7 +90,12 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self { http, base, key })
+        Ok(Self {
+            http,
+            base,
+            key,
+            interval: args.interval_ms.map(Duration::from_millis),
+        })
     }
 
     async fn call(
@@ -186,11 +196,11 @@ pub async fn run(settings: &Settings, args: CampaignArgs) -> anyhow::Result<()> 
 /// every few seconds otherwise).
 async fn follow(client: &Client, id: &str) -> anyhow::Result<()> {
     let tty = std::io::stderr().is_terminal();
-    let every = if tty {
+    let every = client.interval.unwrap_or(if tty {
         Duration::from_millis(500)
     } else {
         Duration::from_secs(5)
-    };
+    });
     loop {
         let c = client.campaign(id).await?;
         let ended = c.status != "running";

@@ -133,6 +133,9 @@ def run_metrics(run: dict) -> dict:
             "target": rss_mb("target"),
         },
         "loadgen_self_cpu_ms": measured.get("loadgen_cpu_ms"),
+        "kind": meta.get("kind", "logins"),
+        "campaign": run.get("campaign") or {},
+        "rate_per_second": meta.get("rate_per_second"),
     }
     return out
 
@@ -219,6 +222,41 @@ def bench(directory: str) -> str:
             f"{agg([r['errors'] for r in g], 0)} | {agg([r['accepted_then_polled'] for r in g], 0)} |"
         )
     lines.append("")
+
+    # Refresh campaigns: their own figures.
+    campaign_keys = [k for k in keys if groups[k][0].get("kind") == "campaign"]
+    if campaign_keys:
+        lines.append("## Refresh campaigns")
+        lines.append("")
+        lines.append(
+            "A campaign over the seeded links against the stub provider's refresh grant, "
+            "started and followed with `socialauth-api campaign start`; refreshes/s on the "
+            "campaign's own clock (its creation to its end). In the other tables a "
+            "refreshed account counts as a login."
+        )
+        lines.append("")
+        lines.append(
+            "| scenario | links | rate asked | refreshes/s | off the rate | refreshed | failed | "
+            "service CPU-ms/refresh | worker MB (max) |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for key in campaign_keys:
+            g = groups[key]
+            rate = g[0].get("rate_per_second")
+            off = (
+                agg([100.0 * (r["logins_per_s"] - rate) / rate for r in g if r["logins_per_s"]], 2) + " %"
+                if rate
+                else "–"
+            )
+            lines.append(
+                f"| {key[1]} | {agg([r['campaign'].get('total') for r in g], 0)} | "
+                f"{fmt(rate, 0) if rate else 'none'} | {agg([r['logins_per_s'] for r in g], 0)} | {off} | "
+                f"{agg([r['campaign'].get('refreshed') for r in g], 0)} | "
+                f"{agg([r['campaign'].get('failed') for r in g], 0)} | "
+                f"{agg([r['cpu_ms_per_login_service'] for r in g], 3)} | "
+                f"{agg([r['rss_mb']['worker_max'] for r in g], 0)} |"
+            )
+        lines.append("")
 
     # Table 2: CPU per login.
     lines.append("## CPU time per login (ms)")

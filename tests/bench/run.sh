@@ -21,7 +21,10 @@
 #   embedded-signup-djoser embedded-signup-social embedded-returning-social
 #   embedded-returning-djoser      the embedded default (also accepted:
 #   embedded-mixed-social embedded-p99-at-1000)
-#   groups: all (default), production, embedded
+#   campaign campaign-rate  production stack: a refresh campaign over
+#                   BENCH_CAMPAIGN_ACCOUNTS seeded links against the stub's
+#                   refresh grant, as fast as it goes / at BENCH_CAMPAIGN_RATE
+#   groups: all (default), production, embedded, campaigns
 #
 # --quick: 10 s measured, 2 s warm-up, 1 run, 2000 returning users, 3 s idle
 # sample; results under docs/bench-results/<timestamp>-quick/.
@@ -56,6 +59,11 @@
 #   BENCH_LOADGEN_THREADS [1]     loadgen --threads
 #   BENCH_IDLE_SECS [5]           machine sample before the scenarios
 #   BENCH_PG_TLS [require]        --pg-tls
+#   BENCH_CAMPAIGN_ACCOUNTS [100000]  links seeded for the campaign scenarios
+#   BENCH_CAMPAIGN_RATE [5000]    campaign-rate: rate_per_second asked
+#   BENCH_CAMPAIGN_CONCURRENCY [128]  [refresh] campaign_concurrency per worker
+#   BENCH_CAMPAIGN_PAGES [4]      [refresh] campaign_pages_per_worker
+#   BENCH_CAMPAIGN_PAGE_SIZE [500]    [refresh] campaign_page_size
 #   SOCIALAUTH_TEST_DATABASE_URL  [postgres://postgres:postgres@127.0.0.1:5432/postgres]
 #   SOCIALAUTH_TEST_AMQP_URL      [amqp://guest:guest@127.0.0.1:5672/%2f]
 #
@@ -161,8 +169,18 @@ EMBEDDED_CONCURRENCY="${BENCH_EMBEDDED_CONCURRENCY:-64}"
 STUB_WORKERS="${BENCH_STUB_WORKERS:-1}"
 LOADGEN_THREADS="${BENCH_LOADGEN_THREADS:-1}"
 case "$P99_MODE" in signup | returning | mixed) ;; *) die "BENCH_P99_MODE must be signup, returning or mixed" ;; esac
+CAMPAIGN_ACCOUNTS="${BENCH_CAMPAIGN_ACCOUNTS:-100000}"
+CAMPAIGN_RATE="${BENCH_CAMPAIGN_RATE:-5000}"
+CAMPAIGN_CONCURRENCY="${BENCH_CAMPAIGN_CONCURRENCY:-128}"
+CAMPAIGN_PAGES="${BENCH_CAMPAIGN_PAGES:-4}"
+CAMPAIGN_PAGE_SIZE="${BENCH_CAMPAIGN_PAGE_SIZE:-500}"
+for v in CAMPAIGN_ACCOUNTS CAMPAIGN_RATE CAMPAIGN_CONCURRENCY CAMPAIGN_PAGES CAMPAIGN_PAGE_SIZE; do
+  is_uint "${!v}" || die "BENCH_$v must be a whole number (got '${!v}')"
+done
+ADMIN_KEY="socialauth-bench-admin-key"
 
 PRODUCTION_SCENARIOS=(signup-djoser signup-social returning-social mixed-social returning-djoser p99-at-1000)
+CAMPAIGN_SCENARIOS=(campaign campaign-rate)
 EMBEDDED_DEFAULT=(embedded-signup-djoser embedded-signup-social embedded-returning-social embedded-returning-djoser)
 EMBEDDED_EXTRA=(embedded-mixed-social embedded-p99-at-1000)
 
@@ -170,12 +188,13 @@ SELECTED=()
 IFS=',' read -r -a requested <<<"$SCENARIOS"
 for s in "${requested[@]}"; do
   case "$s" in
-    all) SELECTED+=("${PRODUCTION_SCENARIOS[@]}" "${EMBEDDED_DEFAULT[@]}") ;;
+    all) SELECTED+=("${PRODUCTION_SCENARIOS[@]}" "${CAMPAIGN_SCENARIOS[@]}" "${EMBEDDED_DEFAULT[@]}") ;;
     production) SELECTED+=("${PRODUCTION_SCENARIOS[@]}") ;;
+    campaigns) SELECTED+=("${CAMPAIGN_SCENARIOS[@]}") ;;
     embedded) SELECTED+=("${EMBEDDED_DEFAULT[@]}") ;;
     "") ;;
     *)
-      known=" ${PRODUCTION_SCENARIOS[*]} ${EMBEDDED_DEFAULT[*]} ${EMBEDDED_EXTRA[*]} "
+      known=" ${PRODUCTION_SCENARIOS[*]} ${CAMPAIGN_SCENARIOS[*]} ${EMBEDDED_DEFAULT[*]} ${EMBEDDED_EXTRA[*]} "
       [[ "$known" == *" $s "* ]] || die "unknown scenario '$s' (known:$known)"
       SELECTED+=("$s")
       ;;
@@ -195,6 +214,11 @@ if [ -n "$BASE_URL" ]; then
     log "--base-url: the embedded scenarios are skipped (${EMB_RUN[*]/#/embedded-})"
     EMB_RUN=()
   fi
+  kept=()
+  for s in "${PROD_RUN[@]}"; do
+    if [[ "$s" == campaign* ]]; then log "--base-url: $s is skipped (socialauth's own campaigns)"; else kept+=("$s"); fi
+  done
+  PROD_RUN=("${kept[@]}")
   STUB_BIND="${STUB_BIND:-127.0.0.1:18999}"
 else
   STUB_BIND="${STUB_BIND:-127.0.0.1:0}"
@@ -261,7 +285,7 @@ forget_pids() {
 drop_queues() {
   [ -n "$QUEUE_PREFIX" ] && [ "$QUEUES_USED" = 1 ] || return 0
   local q
-  for q in login refresh dead; do
+  for q in login refresh campaign dead; do
     rabbitmqctl -q delete_queue "${QUEUE_PREFIX}$q" >/dev/null 2>&1 \
       || log "could not delete queue ${QUEUE_PREFIX}$q"
   done
@@ -383,7 +407,7 @@ command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 # concurrent cargo build that replaces target/release/* does not change
 # them between scenarios.
 mkdir -p "$TMP/bin"
-for b in stubidp loadgen socialauth-api socialauth-worker; do
+for b in stubidp loadgen seedlinks socialauth-api socialauth-worker; do
   [ -x "$BIN/$b" ] || continue
   ln -f "$BIN/$b" "$TMP/bin/$b" 2>/dev/null || cp "$BIN/$b" "$TMP/bin/$b"
 done
@@ -550,6 +574,78 @@ run_scenario() {
   done
 }
 
+# run_campaign SCENARIO BASE_URL: a refresh campaign over the seeded links
+# (seeded at the first such run), through `socialauth-api campaign start`
+# following it; CPU from the start's answer to the campaign's end.
+SEEDED=0
+DB_URL=""
+PROD_CFG=""
+run_campaign() {
+  local scenario="$1" base="$2" rate_args=() rate_json=null run id dir rc cid
+  if [ "$scenario" = campaign-rate ]; then
+    rate_args=(--rate "$CAMPAIGN_RATE")
+    rate_json="$CAMPAIGN_RATE"
+  fi
+  if [ "$SEEDED" = 0 ]; then
+    log "seeding $CAMPAIGN_ACCOUNTS links of $PROVIDER"
+    "$BIN/seedlinks" --config "$PROD_CFG" --provider "$PROVIDER" --count "$CAMPAIGN_ACCOUNTS" \
+      >"$TMP/seed.log" 2>&1 || { cat "$TMP/seed.log" >&2; die "seeding failed"; }
+    SEEDED=1
+  fi
+  for run in $(seq 1 "$RUNS"); do
+    id="production-$scenario-r$run"
+    dir="$TMP/runs/$id"
+    mkdir -p "$dir"
+    check_stack || abort_bench "before $id: $STACK_DEAD"
+    # Every link expired a minute ago, usable, nobody refreshing it.
+    psql "$DB_URL" -v ON_ERROR_STOP=1 -qAtc "UPDATE social_accounts SET \
+        expires_at = (extract(epoch from clock_timestamp()) * 1000)::bigint - 60000, \
+        needs_reauth = false, refresh_lease_until = NULL, refresh_lease_owner = NULL" >/dev/null
+    psql "$DB_URL" -qAtc "VACUUM ANALYZE social_accounts" >/dev/null 2>&1 || true
+    log "$id: campaign start --expiring-within 0 ${rate_args[*]} over $CAMPAIGN_ACCOUNTS links"
+    rc=0
+    python3 "$BENCH/sampler.py" --out "$dir/sampler.json" --log "$dir/campaign.log" \
+      --timeout 1800 --marker '^[0-9a-f]{8}-[0-9a-f]{4}-' --child-name cli --reset-hwm \
+      "${SERVICE_ARGS[@]}" "${SAMPLE_ARGS[@]}" -- \
+      "$BIN/socialauth-api" --config "$PROD_CFG" campaign --url "$base" --interval-ms 200 \
+      start --provider "$PROVIDER" --expiring-within 0 "${rate_args[@]}" &
+    local sampler_pid=$!
+    STARTED+=("$sampler_pid")
+    wait "$sampler_pid" || rc=$?
+    forget_pids "$sampler_pid"
+    cid="$(grep -m1 -oE '^[0-9a-f]{8}-[0-9a-f-]{27}' "$dir/campaign.log" || true)"
+    [ -n "$cid" ] || { tail -n 20 "$dir/campaign.log" >&2; die "$id: the campaign did not start"; }
+    curl -fsS --max-time 10 -H "Authorization: Bearer $ADMIN_KEY" \
+      "$base/admin/refresh-campaigns/$cid" >"$dir/campaign.json" || echo null >"$dir/campaign.json"
+    tail -n 1 "$dir/campaign.log" | sed 's/^/    /' >&2 || true
+    local died=""
+    check_stack || died="$STACK_DEAD"
+    # The campaign's own clock: from its creation to its end; a refreshed
+    # account counts as a "login" in the generic tables.
+    jq -n --arg scenario "$scenario" --argjson run "$run" --arg died "$died" --argjson rc "$rc" \
+      --arg base "$base" --argjson workers "$WORKERS" --argjson accounts "$CAMPAIGN_ACCOUNTS" \
+      --argjson rate "$rate_json" \
+      --slurpfile c "$dir/campaign.json" \
+      --slurpfile s <(cat "$dir/sampler.json" 2>/dev/null || echo null) \
+      '($c[0] // {}) as $c
+       | (((($c.finished_at // 0) - ($c.created_at // 0)) / 1000)) as $secs
+       | ([$c.refreshed, $c.failed, $c.needs_reauth, $c.skipped] | map(. // 0) | add) as $handled
+       | {meta: {kind: "campaign", backend: "production", scenario: $scenario, run: $run,
+                 load: (if $rate == null then "\($accounts) links, no rate" else "\($accounts) links at \($rate)/s" end),
+                 exit_code: $rc, base_url: $base, workers: $workers, accounts: $accounts,
+                 rate_per_second: $rate,
+                 stack_died: (if $died == "" then null else $died end)},
+          campaign: $c,
+          loadgen: {measured: {completed: $handled,
+                               logins_per_s: (if $secs > 0 then $handled / $secs else null end),
+                               errors_total: ($c.failed // 0), latency_ms: {}}},
+          sampler: $s[0]}' >"$OUT/runs/$id.json"
+    cp "$dir/campaign.log" "$OUT/runs/$id.campaign.log" 2>/dev/null || true
+    [ -z "$died" ] || abort_bench "during $id: $died"
+    sleep 2
+  done
+}
+
 # A process of the stack died (on this shared machine, most likely killed
 # from outside): the remaining runs would measure nothing. Writes the tables
 # of what was measured and exits 1.
@@ -631,6 +727,15 @@ metrics_bind = "127.0.0.1:0"
 [security]
 allowed_redirect_uris = ["$REDIRECT_URI"]
 encryption_key = "$key"
+admin_key = "$ADMIN_KEY"
+
+[refresh]
+# The campaign scenarios' links are expired: a scheduled refresh would
+# compete with the campaign for them.
+schedule_window_secs = 0
+campaign_concurrency = $CAMPAIGN_CONCURRENCY
+campaign_pages_per_worker = $CAMPAIGN_PAGES
+campaign_page_size = $CAMPAIGN_PAGE_SIZE
 
 [telemetry]
 log_level = "warn"
@@ -672,8 +777,15 @@ EOF
   for i in "${!worker_pids[@]}"; do SAMPLE_ARGS+=(--proc "worker-$((i + 1))=${worker_pids[$i]}"); done
   SERVICE_ARGS=(--postgres --pg-db "$DB_NAME" --rabbitmq)
   idle_sample production
+  DB_URL="$base_db/$DB_NAME"
+  PROD_CFG="$cfg"
   local s
-  for s in "${PROD_RUN[@]}"; do run_scenario production "$s" "$base"; done
+  for s in "${PROD_RUN[@]}"; do
+    case "$s" in
+      campaign*) run_campaign "$s" "$base" ;;
+      *) run_scenario production "$s" "$base" ;;
+    esac
+  done
   log "stopping the production stack"
   STACK=("stubidp=$STUB_PID")
   STACK_LOGS=("$TMP/stub.log")
