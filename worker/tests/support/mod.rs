@@ -11,9 +11,20 @@ use std::sync::Arc;
 
 /// The dependencies, the store and the cipher; `provider`: keys added to
 /// `[providers.acme]` (lowercase names, as in the TOML file).
+#[allow(dead_code)] // not every test crate of this directory uses both
 pub async fn stub_deps(
     base: &str,
     provider: &[(&str, &str)],
+) -> (Deps, SharedStore, Arc<TokenCipher>) {
+    stub_deps_with(base, provider, &[]).await
+}
+
+/// [`stub_deps`] with more settings (`("REFRESH__LEASE_SECS", "3")`: the
+/// name after `SOCIALAUTH__`).
+pub async fn stub_deps_with(
+    base: &str,
+    provider: &[(&str, &str)],
+    settings: &[(&str, &str)],
 ) -> (Deps, SharedStore, Arc<TokenCipher>) {
     let acme = |key: &str| format!("SOCIALAUTH__PROVIDERS__ACME__{}", key.to_uppercase());
     let mut env = vec![
@@ -33,6 +44,11 @@ pub async fn stub_deps(
         (acme("client_secret"), "acme-secret".to_owned()),
     ];
     env.extend(provider.iter().map(|(k, v)| (acme(k), (*v).to_owned())));
+    env.extend(
+        settings
+            .iter()
+            .map(|(k, v)| (format!("SOCIALAUTH__{k}"), (*v).to_owned())),
+    );
     let settings = Settings::load_with_env(None, env).expect("settings");
     let store = store::connect(&settings.database_url(), 1)
         .await
