@@ -74,6 +74,17 @@ impl Application {
                         stop_rx.clone(),
                     ));
                 }
+                // The in-process queue lost the jobs of campaigns that
+                // were running when this process stopped: plan them again.
+                socialauth_worker::campaign::revive(&deps, 0).await;
+                let stall = settings.refresh.campaign_stall_secs;
+                if stall > 0 {
+                    tokio::spawn(socialauth_worker::campaign::watch_stalls(
+                        Arc::new(deps.clone()),
+                        Duration::from_secs(stall.unsigned_abs()),
+                        stop_rx.clone(),
+                    ));
+                }
                 let pages = usize::from(settings.refresh.campaign_pages_per_worker.max(1));
                 let campaigns = tokio::spawn(socialauth_worker::runner::run(
                     deps.clone(),
@@ -93,9 +104,7 @@ impl Application {
                 });
                 worker = Some((handle, stop_tx));
                 info!("embedded mode: the worker runs in this process");
-                // The in-process queue lost the jobs of campaigns that
-                // were running when this process stopped: plan them again.
-                crate::service::campaigns::resume(&store, queue.as_ref()).await;
+
                 queue
             }
         };

@@ -61,6 +61,11 @@ pub struct RefreshSettings {
     pub campaign_pages_per_worker: u16,
     /// Refresh calls one worker has in flight for campaigns at once.
     pub campaign_concurrency: u32,
+    /// A running campaign with nothing written for this long (its page
+    /// messages lost: dead-lettered, or a queue without them after a
+    /// restart) is planned again by a worker, its unfinished pages
+    /// published again (0: never).
+    pub campaign_stall_secs: i64,
 }
 
 impl Default for RefreshSettings {
@@ -75,6 +80,7 @@ impl Default for RefreshSettings {
             campaign_page_size: 500,
             campaign_pages_per_worker: 4,
             campaign_concurrency: 128,
+            campaign_stall_secs: 300,
         }
     }
 }

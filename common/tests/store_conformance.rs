@@ -14,10 +14,11 @@
 use socialauth_common::jobs::{DiscoveredEndpoints, JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{
-    self, AuditEvent, AuditQuery, CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery,
-    JobStatus, LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent,
-    NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser, PlannedLogin,
-    SealedTokens, SharedStore, Store, StoreError, StoredAccount, Written,
+    self, AuditEvent, AuditQuery, Campaign, CampaignCounts, CampaignItem, CampaignStatus,
+    CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery, ItemOutcome, JobStatus,
+    LinkedUser, LoginChange, LoginFacts, LoginWrite, NewAuditEvent, NewCampaign,
+    NewOAuth1RequestToken, NewOAuthState, NewPartialLogin, NewSocialAccount, NewUser, PlanState,
+    PlanStep, PlannedLogin, SealedTokens, SharedStore, Store, StoreError, StoredAccount, Written,
 };
 use socialauth_common::types::{SocialAccount, User, UserId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqliteConnection};
@@ -132,6 +133,22 @@ conformance! {
         an_ended_refresh_keeps_the_tokens_and_marks_reauth_only_when_asked,
         concurrent_refresh_leases_of_one_link_go_to_one_owner,
         a_login_keeps_the_stored_tokens_unless_it_brings_its_own,
+        a_new_campaign_runs_with_nothing_planned_or_counted,
+        campaigns_are_listed_newest_first,
+        a_running_campaign_is_cancelled_once,
+        plan_candidates_are_usable_links_of_the_provider_expiring_before_the_bound_in_id_order,
+        a_plan_step_is_recorded_once_from_the_state_it_was_planned_from,
+        a_stopped_campaign_takes_no_plan_step,
+        a_campaign_is_done_once_planned_with_every_item_handled,
+        a_cancelled_campaign_stays_cancelled_when_its_items_are_handled,
+        campaign_pages_are_found_by_range_and_while_an_item_is_unhandled,
+        published_pages_only_grow,
+        campaign_leases_are_taken_when_free_expired_or_the_owners_already,
+        each_campaign_item_is_counted_once_with_its_first_outcome,
+        concurrent_finishes_of_one_page_count_each_item_once,
+        rate_reservations_follow_each_other_and_start_now_when_idle,
+        concurrent_rate_reservations_never_overlap,
+        a_refreshed_campaign_item_stores_its_tokens_as_given,
     ],
     raw: [
         a_returning_login_refreshes_tokens_and_issues_a_token,
@@ -140,6 +157,7 @@ conformance! {
         reclaim_email_clears_an_unverified_email_only,
         states_made_and_taken_at_once_each_name_their_own_user,
         a_finished_refresh_writes_its_tokens_and_gives_the_lease_back,
+        finished_campaign_items_settle_only_the_leases_their_owner_holds,
     ],
 }
 
@@ -5135,4 +5153,1112 @@ async fn a_claim_is_given_back_only_by_its_job(store: SharedStore) {
         .await
         .expect("claim");
     assert_eq!(again, CodeClaimed::Claimed);
+}
+
+// ------------------------------------------------------- refresh campaigns
+
+/// A campaign of every refreshed provider (`corp`, then `github`), made at
+/// `created_at`.
+fn new_campaign(created_at: i64) -> NewCampaign {
+    NewCampaign {
+        id: Uuid::new_v4(),
+        provider: None,
+        providers: vec!["corp".to_owned(), "github".to_owned()],
+        expiring_within_secs: 3_600,
+        expiring_before: NOW + 3_600_000,
+        rate_per_second: Some(2.5),
+        created_at,
+    }
+}
+
+/// `campaign` as it starts: running, nothing planned, published or counted.
+fn as_started(campaign: &NewCampaign) -> Campaign {
+    Campaign {
+        id: campaign.id,
+        provider: campaign.provider.clone(),
+        providers: campaign.providers.clone(),
+        expiring_within_secs: campaign.expiring_within_secs,
+        expiring_before: campaign.expiring_before,
+        rate_per_second: campaign.rate_per_second,
+        status: CampaignStatus::Running,
+        plan: PlanState::default(),
+        planned: false,
+        pages: 0,
+        published_pages: 0,
+        total: 0,
+        counts: CampaignCounts::default(),
+        created_at: campaign.created_at,
+        updated_at: campaign.created_at,
+        finished_at: None,
+    }
+}
+
+/// A campaign started at `NOW`: its id.
+async fn start_campaign(store: &SharedStore) -> Uuid {
+    let campaign = new_campaign(NOW);
+    store.insert_campaign(&campaign).await.expect("insert");
+    campaign.id
+}
+
+/// The campaign `id` as stored now.
+async fn campaign(store: &SharedStore, id: Uuid) -> Campaign {
+    store
+        .find_campaign(id)
+        .await
+        .expect("find")
+        .unwrap_or_else(|| panic!("campaign {id} is there"))
+}
+
+fn plan_state(provider_index: i64, cursor: i64) -> PlanState {
+    PlanState {
+        provider_index,
+        cursor,
+    }
+}
+
+/// A planning step from `from` to `to`: `items` (account, page) and the
+/// `pages` (page, provider) it opens.
+fn plan_step(
+    from: PlanState,
+    to: PlanState,
+    planned: bool,
+    items: &[(i64, i64)],
+    pages: &[(i64, &str)],
+) -> PlanStep {
+    PlanStep {
+        from,
+        to,
+        planned,
+        items: items.to_vec(),
+        pages: pages_of(pages),
+    }
+}
+
+fn pages_of(pages: &[(i64, &str)]) -> Vec<(i64, String)> {
+    pages
+        .iter()
+        .map(|(page, provider)| (*page, (*provider).to_owned()))
+        .collect()
+}
+
+async fn add_plan_step(store: &SharedStore, id: Uuid, step: &PlanStep, now: i64) -> bool {
+    store.add_plan_step(id, step, now).await.expect("plan")
+}
+
+/// A campaign started and planned at `NOW` in one step: `accounts` on
+/// page 0 (`corp`); `planned`: nothing is left to plan.
+async fn campaign_of(store: &SharedStore, accounts: &[i64], planned: bool) -> Uuid {
+    let id = start_campaign(store).await;
+    let items: Vec<(i64, i64)> = accounts.iter().map(|a| (*a, 0)).collect();
+    let step = plan_step(
+        PlanState::default(),
+        plan_state(1, 0),
+        planned,
+        &items,
+        &[(0, "corp")],
+    );
+    assert!(add_plan_step(store, id, &step, NOW).await);
+    id
+}
+
+async fn page_items(store: &SharedStore, id: Uuid, page: i64) -> Vec<i64> {
+    store.find_page_items(id, page).await.expect("page items")
+}
+
+/// An item handled without new tokens.
+fn handled(account_id: i64, outcome: ItemOutcome) -> CampaignItem {
+    CampaignItem {
+        account_id,
+        outcome,
+        tokens: None,
+    }
+}
+
+fn refreshed(account_id: i64, tokens: &SealedTokens) -> CampaignItem {
+    CampaignItem {
+        account_id,
+        outcome: ItemOutcome::Refreshed,
+        tokens: Some(tokens.clone()),
+    }
+}
+
+fn counts(refreshed: i64, failed: i64, needs_reauth: i64, skipped: i64) -> CampaignCounts {
+    CampaignCounts {
+        refreshed,
+        failed,
+        needs_reauth,
+        skipped,
+    }
+}
+
+fn sum(a: CampaignCounts, b: CampaignCounts) -> CampaignCounts {
+    counts(
+        a.refreshed + b.refreshed,
+        a.failed + b.failed,
+        a.needs_reauth + b.needs_reauth,
+        a.skipped + b.skipped,
+    )
+}
+
+async fn finish(
+    store: &SharedStore,
+    id: Uuid,
+    owner: Uuid,
+    items: &[CampaignItem],
+    now: i64,
+) -> CampaignCounts {
+    store
+        .finish_campaign_items(id, owner, items, now)
+        .await
+        .expect("finish items")
+}
+
+/// New tokens from a campaign's refresh, an OAuth 2 grant (no token
+/// secret), told apart by `n`.
+fn granted_tokens(n: i64) -> SealedTokens {
+    SealedTokens {
+        key_id: Some("k4".to_owned()),
+        access_token: Some(format!("sealed-access-4-{n}")),
+        refresh_token: Some(format!("sealed-refresh-4-{n}")),
+        token_secret: None,
+        expires_at: Some(NOW + 9_000_000 + n),
+    }
+}
+
+/// A link of `corp` for `uid`, its access token its own: its id.
+async fn corp_link(store: &SharedStore, user: UserId, uid: &str) -> i64 {
+    let mut account = new_account(user, "corp", uid);
+    account.tokens.access_token = Some(format!("sealed-access-{uid}"));
+    create_link(store, &account).await.id
+}
+
+/// Who holds link `id`'s refresh lease, and until when.
+async fn lease_of(raw: &Raw, id: i64) -> Vec<Option<String>> {
+    let rows = raw
+        .rows(&format!(
+            "SELECT refresh_lease_owner, CAST(refresh_lease_until AS TEXT) \
+             FROM social_accounts WHERE id = {id}"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1, "one link {id}");
+    rows.into_iter().next().unwrap_or_default()
+}
+
+async fn a_new_campaign_runs_with_nothing_planned_or_counted(store: SharedStore) {
+    let every = new_campaign(NOW);
+    let one = NewCampaign {
+        provider: Some("github".to_owned()),
+        providers: vec!["github".to_owned()],
+        rate_per_second: None,
+        ..new_campaign(NOW + 1)
+    };
+    for new in [&every, &one] {
+        let started = store.insert_campaign(new).await.expect("insert");
+        assert_eq!(started, as_started(new));
+        assert_eq!(campaign(&store, new.id).await, started);
+        assert_eq!(started.remaining(), 0);
+    }
+    assert!(
+        store
+            .find_campaign(Uuid::new_v4())
+            .await
+            .expect("find")
+            .is_none(),
+        "no such campaign"
+    );
+}
+
+async fn campaigns_are_listed_newest_first(store: SharedStore) {
+    let mut started = Vec::new();
+    // Started out of order: listed by when they were started.
+    for created_at in [NOW + 1, NOW + 3, NOW, NOW + 2] {
+        let new = new_campaign(created_at);
+        started.push(store.insert_campaign(&new).await.expect("insert"));
+    }
+    started.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    assert_eq!(store.list_campaigns(10).await.expect("list"), started);
+    assert_eq!(
+        store.list_campaigns(2).await.expect("list"),
+        started[..2].to_vec()
+    );
+}
+
+async fn a_running_campaign_is_cancelled_once(store: SharedStore) {
+    let started = store
+        .insert_campaign(&new_campaign(NOW))
+        .await
+        .expect("insert");
+    let other = store
+        .insert_campaign(&new_campaign(NOW))
+        .await
+        .expect("insert");
+    assert!(
+        store
+            .cancel_campaign(started.id, NOW + 5)
+            .await
+            .expect("cancel")
+    );
+    let cancelled = Campaign {
+        status: CampaignStatus::Cancelled,
+        updated_at: NOW + 5,
+        finished_at: Some(NOW + 5),
+        ..started.clone()
+    };
+    assert_eq!(campaign(&store, started.id).await, cancelled);
+    // Stopped already: nothing changes.
+    assert!(
+        !store
+            .cancel_campaign(started.id, NOW + 6)
+            .await
+            .expect("cancel")
+    );
+    assert_eq!(campaign(&store, started.id).await, cancelled);
+    assert!(
+        !store
+            .cancel_campaign(Uuid::new_v4(), NOW + 7)
+            .await
+            .expect("cancel"),
+        "no such campaign"
+    );
+    assert_eq!(campaign(&store, other.id).await, other, "another runs on");
+}
+
+/// Covered: a link of the provider after the cursor, with a refresh token,
+/// usable, its access token expiring before the bound; in id order, at
+/// most the limit.
+async fn plan_candidates_are_usable_links_of_the_provider_expiring_before_the_bound_in_id_order(
+    store: SharedStore,
+) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let bound = NOW + 1_000;
+    let link = |provider: &str, uid: &str, expires_at: Option<i64>, refresh: bool| {
+        let mut account = new_account(ann.id, provider, uid);
+        account.tokens.expires_at = expires_at;
+        if !refresh {
+            account.tokens.refresh_token = None;
+        }
+        account
+    };
+    // Covered, in id order whatever their expiry.
+    let late = create_link(&store, &link("corp", "late", Some(bound - 1), true)).await;
+    let gone = create_link(&store, &link("corp", "gone", Some(NOW - 5_000_000), true)).await;
+    // Not covered: another provider's, no refresh token, no expiry,
+    // expiring at the bound or after it, waiting for its user.
+    let github = create_link(&store, &link("github", "gh", Some(NOW), true)).await;
+    create_link(&store, &link("corp", "no-refresh", Some(NOW), false)).await;
+    create_link(&store, &link("corp", "forever", None, true)).await;
+    create_link(&store, &link("corp", "at-bound", Some(bound), true)).await;
+    create_link(&store, &link("corp", "after", Some(bound + 1), true)).await;
+    let reauth = create_link(&store, &link("corp", "reauth", Some(NOW), true)).await;
+    mark_needs_reauth(&store, reauth.id).await;
+    let soon = create_link(&store, &link("corp", "soon", Some(NOW + 1), true)).await;
+
+    let candidates = |provider: &'static str, after: i64, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .find_plan_candidates(provider, after, bound, limit)
+                .await
+                .expect("candidates")
+        }
+    };
+    assert_eq!(
+        candidates("corp", 0, 10).await,
+        vec![late.id, gone.id, soon.id]
+    );
+    assert_eq!(candidates("corp", 0, 2).await, vec![late.id, gone.id]);
+    assert_eq!(
+        candidates("corp", late.id, 10).await,
+        vec![gone.id, soon.id]
+    );
+    assert_eq!(candidates("corp", gone.id, 1).await, vec![soon.id]);
+    assert!(candidates("corp", soon.id, 10).await.is_empty());
+    assert_eq!(candidates("github", 0, 10).await, vec![github.id]);
+    assert_eq!(
+        store
+            .find_plan_candidates("corp", 0, NOW + 1, 10)
+            .await
+            .expect("candidates"),
+        vec![gone.id],
+        "an earlier bound covers fewer"
+    );
+}
+
+async fn a_plan_step_is_recorded_once_from_the_state_it_was_planned_from(store: SharedStore) {
+    let id = start_campaign(&store).await;
+    let started = campaign(&store, id).await;
+    let pages = |from: i64, to: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .find_campaign_pages(id, from, to)
+                .await
+                .expect("pages")
+        }
+    };
+
+    let first = plan_step(
+        PlanState::default(),
+        plan_state(0, 30),
+        false,
+        &[(10, 0), (20, 0), (30, 1)],
+        &[(0, "corp"), (1, "corp")],
+    );
+    assert!(add_plan_step(&store, id, &first, NOW + 1).await);
+    let after_first = Campaign {
+        plan: plan_state(0, 30),
+        pages: 2,
+        total: 3,
+        updated_at: NOW + 1,
+        ..started.clone()
+    };
+    assert_eq!(campaign(&store, id).await, after_first);
+    assert_eq!(after_first.remaining(), 3);
+    assert_eq!(pages(0, 10).await, pages_of(&[(0, "corp"), (1, "corp")]));
+    assert_eq!(page_items(&store, id, 0).await, vec![10, 20]);
+    assert_eq!(page_items(&store, id, 1).await, vec![30]);
+
+    // Planned again from the same state (another planner), or from a
+    // state the campaign is not at: refused, nothing written.
+    let again = plan_step(
+        PlanState::default(),
+        plan_state(0, 40),
+        false,
+        &[(40, 2)],
+        &[(2, "corp")],
+    );
+    let ahead = plan_step(
+        plan_state(0, 40),
+        plan_state(1, 0),
+        false,
+        &[(50, 2)],
+        &[(2, "corp")],
+    );
+    for refused in [&again, &first, &ahead] {
+        assert!(!add_plan_step(&store, id, refused, NOW + 2).await);
+        assert_eq!(campaign(&store, id).await, after_first);
+        assert_eq!(pages(0, 10).await, pages_of(&[(0, "corp"), (1, "corp")]));
+        assert!(page_items(&store, id, 2).await.is_empty());
+        assert_eq!(page_items(&store, id, 0).await, vec![10, 20]);
+    }
+
+    // On from where it stands: the rest of `corp`, then `github`, planned.
+    let second = plan_step(
+        plan_state(0, 30),
+        plan_state(1, 0),
+        false,
+        &[(40, 2)],
+        &[(2, "corp")],
+    );
+    assert!(add_plan_step(&store, id, &second, NOW + 3).await);
+    let last = plan_step(
+        plan_state(1, 0),
+        plan_state(2, 0),
+        true,
+        &[(50, 3), (5, 3)],
+        &[(3, "github")],
+    );
+    assert!(add_plan_step(&store, id, &last, NOW + 4).await);
+    let planned = Campaign {
+        plan: plan_state(2, 0),
+        planned: true,
+        pages: 4,
+        total: 6,
+        updated_at: NOW + 4,
+        ..started
+    };
+    assert_eq!(
+        campaign(&store, id).await,
+        planned,
+        "running while items are left"
+    );
+    assert_eq!(
+        pages(0, 10).await,
+        pages_of(&[(0, "corp"), (1, "corp"), (2, "corp"), (3, "github")])
+    );
+    assert_eq!(page_items(&store, id, 2).await, vec![40]);
+    assert_eq!(page_items(&store, id, 3).await, vec![5, 50]);
+    assert!(!add_plan_step(&store, id, &last, NOW + 5).await);
+    assert_eq!(campaign(&store, id).await, planned);
+}
+
+async fn a_stopped_campaign_takes_no_plan_step(store: SharedStore) {
+    let id = start_campaign(&store).await;
+    assert!(store.cancel_campaign(id, NOW + 1).await.expect("cancel"));
+    let cancelled = campaign(&store, id).await;
+    let step = plan_step(
+        PlanState::default(),
+        plan_state(1, 0),
+        true,
+        &[(10, 0)],
+        &[(0, "corp")],
+    );
+    assert!(!add_plan_step(&store, id, &step, NOW + 2).await);
+    assert_eq!(campaign(&store, id).await, cancelled);
+    assert!(
+        store
+            .find_campaign_pages(id, 0, 10)
+            .await
+            .expect("pages")
+            .is_empty()
+    );
+    assert!(page_items(&store, id, 0).await.is_empty());
+    assert!(
+        !add_plan_step(&store, Uuid::new_v4(), &step, NOW + 2).await,
+        "no such campaign"
+    );
+}
+
+async fn a_campaign_is_done_once_planned_with_every_item_handled(store: SharedStore) {
+    let owner = Uuid::new_v4();
+    let status = |id: Uuid| {
+        let store = store.clone();
+        async move {
+            let c = campaign(&store, id).await;
+            (c.status, c.finished_at)
+        }
+    };
+
+    // Nothing to cover: done as planning ends.
+    let empty = start_campaign(&store).await;
+    let nothing = plan_step(PlanState::default(), plan_state(2, 0), true, &[], &[]);
+    assert!(add_plan_step(&store, empty, &nothing, NOW + 1).await);
+    let done = campaign(&store, empty).await;
+    assert_eq!(
+        (done.status, done.planned, done.finished_at),
+        (CampaignStatus::Done, true, Some(NOW + 1))
+    );
+    // Done: neither planned on nor cancelled.
+    let more = plan_step(plan_state(2, 0), plan_state(3, 0), true, &[], &[]);
+    assert!(!add_plan_step(&store, empty, &more, NOW + 2).await);
+    assert!(!store.cancel_campaign(empty, NOW + 3).await.expect("cancel"));
+    assert_eq!(campaign(&store, empty).await, done);
+
+    // Every item handled while planning goes on: done by its last step.
+    let early = start_campaign(&store).await;
+    let first = plan_step(
+        PlanState::default(),
+        plan_state(0, 2),
+        false,
+        &[(1, 0), (2, 0)],
+        &[(0, "corp")],
+    );
+    assert!(add_plan_step(&store, early, &first, NOW + 1).await);
+    let items = [
+        handled(1, ItemOutcome::Failed),
+        handled(2, ItemOutcome::Skipped),
+    ];
+    finish(&store, early, owner, &items, NOW + 2).await;
+    assert_eq!(campaign(&store, early).await.remaining(), 0);
+    assert_eq!(status(early).await, (CampaignStatus::Running, None));
+    let next = plan_step(plan_state(0, 2), plan_state(1, 0), false, &[], &[]);
+    assert!(add_plan_step(&store, early, &next, NOW + 3).await);
+    assert_eq!(status(early).await, (CampaignStatus::Running, None));
+    let last = plan_step(plan_state(1, 0), plan_state(2, 0), true, &[], &[]);
+    assert!(add_plan_step(&store, early, &last, NOW + 4).await);
+    assert_eq!(status(early).await, (CampaignStatus::Done, Some(NOW + 4)));
+
+    // Planned before its items are handled: done by the last of them.
+    let late = campaign_of(&store, &[1, 2], true).await;
+    assert_eq!(status(late).await, (CampaignStatus::Running, None));
+    finish(
+        &store,
+        late,
+        owner,
+        &[handled(1, ItemOutcome::Skipped)],
+        NOW + 5,
+    )
+    .await;
+    assert_eq!(status(late).await, (CampaignStatus::Running, None));
+    let written = finish(
+        &store,
+        late,
+        owner,
+        &[handled(2, ItemOutcome::NeedsReauth)],
+        NOW + 6,
+    )
+    .await;
+    assert_eq!(written, counts(0, 0, 1, 0));
+    let done = campaign(&store, late).await;
+    assert_eq!(
+        (done.status, done.finished_at, done.counts),
+        (CampaignStatus::Done, Some(NOW + 6), counts(0, 0, 1, 1))
+    );
+    // Handled again: nothing changes.
+    let again = finish(
+        &store,
+        late,
+        owner,
+        &[handled(2, ItemOutcome::Failed)],
+        NOW + 7,
+    )
+    .await;
+    assert_eq!(again, CampaignCounts::default());
+    assert_eq!(campaign(&store, late).await, done);
+}
+
+/// Pages at work when their campaign was cancelled write what they did;
+/// the campaign stays cancelled.
+async fn a_cancelled_campaign_stays_cancelled_when_its_items_are_handled(store: SharedStore) {
+    let id = campaign_of(&store, &[1, 2], true).await;
+    assert!(store.cancel_campaign(id, NOW + 5).await.expect("cancel"));
+    let cancelled = campaign(&store, id).await;
+    let items = [
+        handled(1, ItemOutcome::Failed),
+        handled(2, ItemOutcome::Skipped),
+    ];
+    let written = finish(&store, id, Uuid::new_v4(), &items, NOW + 10).await;
+    assert_eq!(written, counts(0, 1, 0, 1));
+    assert_eq!(
+        campaign(&store, id).await,
+        Campaign {
+            counts: written,
+            updated_at: NOW + 10,
+            ..cancelled
+        }
+    );
+}
+
+async fn campaign_pages_are_found_by_range_and_while_an_item_is_unhandled(store: SharedStore) {
+    let owner = Uuid::new_v4();
+    let id = start_campaign(&store).await;
+    let step = plan_step(
+        PlanState::default(),
+        plan_state(2, 0),
+        true,
+        &[(1, 0), (2, 0), (3, 1), (4, 2)],
+        &[(0, "corp"), (1, "corp"), (2, "github")],
+    );
+    assert!(add_plan_step(&store, id, &step, NOW).await);
+    // Another campaign covers the same accounts, in a page of its own.
+    let other = start_campaign(&store).await;
+    let other_step = plan_step(
+        PlanState::default(),
+        plan_state(2, 0),
+        true,
+        &[(1, 0), (2, 0), (3, 0), (4, 0)],
+        &[(0, "github")],
+    );
+    assert!(add_plan_step(&store, other, &other_step, NOW).await);
+
+    let all = pages_of(&[(0, "corp"), (1, "corp"), (2, "github")]);
+    let pages = |from: i64, to: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .find_campaign_pages(id, from, to)
+                .await
+                .expect("pages")
+        }
+    };
+    assert_eq!(pages(0, 3).await, all);
+    assert_eq!(pages(0, 100).await, all);
+    assert_eq!(pages(1, 2).await, all[1..2].to_vec());
+    assert_eq!(pages(1, 3).await, all[1..].to_vec());
+    assert!(pages(1, 1).await.is_empty());
+    assert!(pages(3, 10).await.is_empty());
+    assert!(
+        store
+            .find_campaign_pages(Uuid::new_v4(), 0, 10)
+            .await
+            .expect("pages")
+            .is_empty()
+    );
+
+    let unfinished = |id: Uuid| {
+        let store = store.clone();
+        async move { store.find_unfinished_pages(id).await.expect("unfinished") }
+    };
+    assert_eq!(unfinished(id).await, all);
+    assert_eq!(page_items(&store, id, 0).await, vec![1, 2]);
+    // A page has work left until its last item is handled.
+    finish(
+        &store,
+        id,
+        owner,
+        &[handled(2, ItemOutcome::Failed)],
+        NOW + 1,
+    )
+    .await;
+    assert_eq!(page_items(&store, id, 0).await, vec![1]);
+    assert_eq!(unfinished(id).await, all);
+    let items = [
+        handled(1, ItemOutcome::Skipped),
+        handled(4, ItemOutcome::NeedsReauth),
+    ];
+    finish(&store, id, owner, &items, NOW + 2).await;
+    assert!(page_items(&store, id, 0).await.is_empty());
+    assert!(page_items(&store, id, 2).await.is_empty());
+    assert_eq!(unfinished(id).await, all[1..2].to_vec());
+    finish(
+        &store,
+        id,
+        owner,
+        &[handled(3, ItemOutcome::Skipped)],
+        NOW + 3,
+    )
+    .await;
+    assert!(unfinished(id).await.is_empty());
+    assert!(page_items(&store, id, 1).await.is_empty());
+    // The other campaign's items are its own: none handled.
+    assert_eq!(unfinished(other).await, pages_of(&[(0, "github")]));
+    assert_eq!(page_items(&store, other, 0).await, vec![1, 2, 3, 4]);
+}
+
+async fn published_pages_only_grow(store: SharedStore) {
+    let id = start_campaign(&store).await;
+    let other = start_campaign(&store).await;
+    let step = plan_step(
+        PlanState::default(),
+        plan_state(2, 0),
+        true,
+        &[(1, 0), (2, 1), (3, 2)],
+        &[(0, "corp"), (1, "corp"), (2, "corp")],
+    );
+    assert!(add_plan_step(&store, id, &step, NOW).await);
+    let publish = |id: Uuid, pages: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .mark_pages_published(id, pages)
+                .await
+                .expect("published");
+            campaign(&store, id).await.published_pages
+        }
+    };
+    assert_eq!(publish(id, 2).await, 2);
+    // A planner behind marks nothing back.
+    assert_eq!(publish(id, 1).await, 2);
+    assert_eq!(publish(id, 0).await, 2);
+    assert_eq!(publish(id, 2).await, 2);
+    assert_eq!(publish(id, 3).await, 3);
+    assert_eq!(campaign(&store, other).await.published_pages, 0);
+    store
+        .mark_pages_published(Uuid::new_v4(), 1)
+        .await
+        .expect("no such campaign: nothing to mark");
+}
+
+async fn campaign_leases_are_taken_when_free_expired_or_the_owners_already(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let free = corp_link(&store, ann.id, "free").await;
+    let expired = corp_link(&store, ann.id, "expired").await;
+    let held = corp_link(&store, ann.id, "held").await;
+    let own = corp_link(&store, ann.id, "own").await;
+    // Another's lease that runs out at `NOW`, another's that runs on, and
+    // the owner's own (its page handled again).
+    for (id, holder, until) in [
+        (expired, other, NOW),
+        (held, other, NOW + 1_000),
+        (own, owner, NOW + 1_000),
+    ] {
+        let leased = store
+            .take_refresh_lease(id, holder, NOW - 1_000, until)
+            .await
+            .expect("take");
+        assert!(leased.is_some(), "nobody holds {id}");
+    }
+    let mut before = Vec::new();
+    for id in [free, expired, own] {
+        before.push(stored_account(&store, id).await);
+    }
+
+    let mut taken = store
+        .take_refresh_leases(
+            &[free, expired, held, own, i64::MAX],
+            owner,
+            NOW,
+            NOW + 60_000,
+        )
+        .await
+        .expect("take");
+    taken.sort_by_key(|s| s.account.id);
+    assert_eq!(
+        taken.iter().map(stored_fields).collect::<Vec<_>>(),
+        before.iter().map(stored_fields).collect::<Vec<_>>(),
+        "the links, with their tokens"
+    );
+    // The owner's until the new end, the own one's included.
+    for id in [free, expired, own] {
+        let another = store
+            .take_refresh_lease(id, other, NOW + 59_999, NOW + 70_000)
+            .await
+            .expect("take");
+        assert!(another.is_none(), "{id} is held");
+    }
+    // Another's running lease is not taken, until it runs out.
+    let later = |now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .take_refresh_leases(&[held], owner, now, now + 60_000)
+                .await
+                .expect("take")
+        }
+    };
+    assert!(later(NOW + 999).await.is_empty());
+    let retaken = later(NOW + 1_000).await;
+    assert_eq!(
+        retaken.iter().map(|s| s.account.id).collect::<Vec<_>>(),
+        vec![held]
+    );
+    for id in [free, expired, own, held] {
+        assert!(
+            store.end_refresh(id, owner, false).await.expect("end"),
+            "{id} is the owner's"
+        );
+    }
+    assert!(
+        store
+            .take_refresh_leases(&[], owner, NOW, NOW + 1)
+            .await
+            .expect("take")
+            .is_empty()
+    );
+}
+
+/// A refreshed item's tokens are stored and a refused one marks its link,
+/// where the finishing owner holds the lease, which it gives back; the
+/// outcome of each is counted all the same.
+async fn finished_campaign_items_settle_only_the_leases_their_owner_holds(
+    store: SharedStore,
+    raw: Raw,
+) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let ours_refreshed = corp_link(&store, ann.id, "refreshed").await;
+    let ours_refused = corp_link(&store, ann.id, "refused").await;
+    let ours_failed = corp_link(&store, ann.id, "failed").await;
+    let ours_skipped = corp_link(&store, ann.id, "skipped").await;
+    let theirs_refreshed = corp_link(&store, ann.id, "theirs-refreshed").await;
+    let theirs_refused = corp_link(&store, ann.id, "theirs-refused").await;
+    // Removed meanwhile: an item without its link.
+    let gone = i64::MAX;
+    let id = campaign_of(
+        &store,
+        &[
+            ours_refreshed,
+            ours_refused,
+            ours_failed,
+            ours_skipped,
+            theirs_refreshed,
+            theirs_refused,
+            gone,
+        ],
+        true,
+    )
+    .await;
+    let ours = [ours_refreshed, ours_refused, ours_failed, ours_skipped];
+    let theirs = [theirs_refreshed, theirs_refused];
+    let until = NOW + 60_000;
+    let taken = store
+        .take_refresh_leases(&ours, owner, NOW, until)
+        .await
+        .expect("take");
+    assert_eq!(taken.len(), ours.len());
+    let taken = store
+        .take_refresh_leases(&theirs, other, NOW, until)
+        .await
+        .expect("take");
+    assert_eq!(taken.len(), theirs.len());
+    let mut before = std::collections::HashMap::new();
+    for link in ours.iter().chain(&theirs) {
+        before.insert(*link, stored_account(&store, *link).await);
+    }
+    let fresh = granted_tokens(1);
+
+    let items = [
+        refreshed(ours_refreshed, &fresh),
+        handled(ours_refused, ItemOutcome::NeedsReauth),
+        handled(ours_failed, ItemOutcome::Failed),
+        handled(ours_skipped, ItemOutcome::Skipped),
+        refreshed(theirs_refreshed, &granted_tokens(2)),
+        handled(theirs_refused, ItemOutcome::NeedsReauth),
+        handled(gone, ItemOutcome::Skipped),
+    ];
+    let written = finish(&store, id, owner, &items, NOW + 10).await;
+    assert_eq!(written, counts(2, 1, 2, 2));
+    let given_back = vec![None, None];
+
+    // Refreshed: its new tokens, usable, updated; the lease given back.
+    let after = stored_account(&store, ours_refreshed).await;
+    assert_eq!(token_fields(&after.tokens), token_fields(&fresh));
+    assert_eq!(
+        after.account,
+        SocialAccount {
+            expires_at: fresh.expires_at,
+            ..before[&ours_refreshed].account.clone()
+        }
+    );
+    assert_eq!(lease_of(&raw, ours_refreshed).await, given_back);
+    let updated = raw
+        .rows(&format!(
+            "SELECT CAST(updated_at AS TEXT) FROM social_accounts WHERE id = {ours_refreshed}"
+        ))
+        .await;
+    assert_eq!(updated, [vec![Some((NOW + 10).to_string())]]);
+    // Refused: the link needs its user, its tokens kept.
+    let after = stored_account(&store, ours_refused).await;
+    assert_eq!(
+        token_fields(&after.tokens),
+        token_fields(&before[&ours_refused].tokens)
+    );
+    assert_eq!(
+        after.account,
+        SocialAccount {
+            needs_reauth: true,
+            ..before[&ours_refused].account.clone()
+        }
+    );
+    assert_eq!(lease_of(&raw, ours_refused).await, given_back);
+    // Failed or skipped: the link as it was, the lease given back.
+    for link in [ours_failed, ours_skipped] {
+        assert_eq!(
+            stored_fields(&stored_account(&store, link).await),
+            stored_fields(&before[&link]),
+            "{link}"
+        );
+        assert_eq!(lease_of(&raw, link).await, given_back, "{link}");
+    }
+    // Another's lease: neither tokens nor a refusal written, still theirs.
+    for link in theirs {
+        assert_eq!(
+            stored_fields(&stored_account(&store, link).await),
+            stored_fields(&before[&link]),
+            "{link}"
+        );
+        assert_eq!(
+            lease_of(&raw, link).await,
+            [Some(other.to_string()), Some(until.to_string())],
+            "{link}"
+        );
+    }
+    let done = campaign(&store, id).await;
+    assert_eq!(
+        (done.counts, done.status, done.finished_at),
+        (written, CampaignStatus::Done, Some(NOW + 10))
+    );
+
+    // Handled again, the leases given back: nothing more is written.
+    let mut links = Vec::new();
+    for link in ours.iter().chain(&theirs) {
+        links.push(stored_account(&store, *link).await);
+    }
+    let again = [
+        handled(ours_refreshed, ItemOutcome::NeedsReauth),
+        refreshed(ours_refused, &granted_tokens(3)),
+        handled(theirs_refused, ItemOutcome::NeedsReauth),
+    ];
+    assert_eq!(
+        finish(&store, id, owner, &again, NOW + 20).await,
+        CampaignCounts::default()
+    );
+    for stored in &links {
+        assert_eq!(
+            stored_fields(&stored_account(&store, stored.account.id).await),
+            stored_fields(stored)
+        );
+    }
+    assert_eq!(campaign(&store, id).await, done);
+}
+
+/// A refreshed item's tokens are stored as given, as
+/// [`Store::finish_refresh`] stores a refresh's: every sealed field, the
+/// token secret included.
+async fn a_refreshed_campaign_item_stores_its_tokens_as_given(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let owner = Uuid::new_v4();
+    let link = corp_link(&store, ann.id, "uid-ann").await;
+    let id = campaign_of(&store, &[link], true).await;
+    let taken = store
+        .take_refresh_leases(&[link], owner, NOW, NOW + 60_000)
+        .await
+        .expect("take");
+    assert_eq!(taken.len(), 1);
+    let tokens = refreshed_tokens();
+    assert!(tokens.token_secret.is_some());
+    let written = finish(&store, id, owner, &[refreshed(link, &tokens)], NOW + 1).await;
+    assert_eq!(written, counts(1, 0, 0, 0));
+    assert_eq!(
+        token_fields(&stored_account(&store, link).await.tokens),
+        token_fields(&tokens)
+    );
+}
+
+async fn each_campaign_item_is_counted_once_with_its_first_outcome(store: SharedStore) {
+    let owner = Uuid::new_v4();
+    let id = campaign_of(&store, &[1, 2, 3, 4], false).await;
+    let other = campaign_of(&store, &[1, 2, 3, 4], false).await;
+
+    let first = [
+        refreshed(1, &granted_tokens(1)),
+        handled(2, ItemOutcome::Failed),
+    ];
+    assert_eq!(
+        finish(&store, id, owner, &first, NOW + 1).await,
+        counts(1, 1, 0, 0)
+    );
+    // Handled again with other outcomes, with an item not yet handled and
+    // one the campaign does not cover: only the new item counts.
+    let second = [
+        handled(1, ItemOutcome::Failed),
+        refreshed(2, &granted_tokens(2)),
+        handled(3, ItemOutcome::NeedsReauth),
+        handled(99, ItemOutcome::Skipped),
+    ];
+    assert_eq!(
+        finish(&store, id, owner, &second, NOW + 2).await,
+        counts(0, 0, 1, 0)
+    );
+    for items in [&second[..], &first[..], &[]] {
+        assert_eq!(
+            finish(&store, id, Uuid::new_v4(), items, NOW + 3).await,
+            CampaignCounts::default()
+        );
+    }
+    let c = campaign(&store, id).await;
+    assert_eq!(
+        (c.counts, c.total, c.remaining()),
+        (counts(1, 1, 1, 0), 4, 1)
+    );
+    assert_eq!(page_items(&store, id, 0).await, vec![4]);
+
+    // The other campaign's items are its own.
+    assert_eq!(
+        campaign(&store, other).await.counts,
+        CampaignCounts::default()
+    );
+    assert_eq!(page_items(&store, other, 0).await, vec![1, 2, 3, 4]);
+    assert_eq!(
+        finish(
+            &store,
+            other,
+            owner,
+            &[handled(1, ItemOutcome::Skipped)],
+            NOW + 4
+        )
+        .await,
+        counts(0, 0, 0, 1)
+    );
+    assert_eq!(campaign(&store, id).await.counts, counts(1, 1, 1, 0));
+}
+
+/// [`Store::finish_campaign_items`], tried again while it fails for a
+/// passing reason, as the worker does.
+async fn finish_retrying(
+    store: &SharedStore,
+    id: Uuid,
+    owner: Uuid,
+    items: &[CampaignItem],
+    now: i64,
+) -> CampaignCounts {
+    let mut attempts = 0;
+    loop {
+        match store.finish_campaign_items(id, owner, items, now).await {
+            Ok(counts) => return counts,
+            Err(e) if e.is_transient() && attempts < 20 => attempts += 1,
+            Err(e) => panic!("finish items: {e}"),
+        }
+    }
+}
+
+/// A page handled by several workers at once (its message delivered
+/// again while the first still works): each item is counted once.
+async fn concurrent_finishes_of_one_page_count_each_item_once(store: SharedStore) {
+    const FINISHERS: usize = 8;
+    let accounts: Vec<i64> = (1..=60).collect();
+    let id = campaign_of(&store, &accounts, true).await;
+    let barrier = Arc::new(Barrier::new(FINISHERS));
+    let tasks: Vec<_> = (0..FINISHERS)
+        .map(|k| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            // Each its own order and outcome.
+            let mut order = accounts.clone();
+            order.rotate_left(k * 7);
+            if k % 2 == 1 {
+                order.reverse();
+            }
+            let outcome = [
+                ItemOutcome::Failed,
+                ItemOutcome::Skipped,
+                ItemOutcome::NeedsReauth,
+            ][k % 3];
+            let items: Vec<CampaignItem> = order.iter().map(|a| handled(*a, outcome)).collect();
+            tokio::spawn(async move {
+                let owner = Uuid::new_v4();
+                barrier.wait().await;
+                let mut written = CampaignCounts::default();
+                for batch in items.chunks(20) {
+                    let counts = finish_retrying(&store, id, owner, batch, NOW + 1).await;
+                    written = sum(written, counts);
+                }
+                written
+            })
+        })
+        .collect();
+    let mut written = CampaignCounts::default();
+    for task in tasks {
+        written = sum(written, task.await.expect("task"));
+    }
+    assert_eq!(written.handled(), accounts.len() as i64, "{written:?}");
+    let done = campaign(&store, id).await;
+    assert_eq!((done.counts, done.status), (written, CampaignStatus::Done));
+    assert!(
+        store
+            .find_unfinished_pages(id)
+            .await
+            .expect("unfinished")
+            .is_empty()
+    );
+}
+
+async fn rate_reservations_follow_each_other_and_start_now_when_idle(store: SharedStore) {
+    let now = NOW * 1_000;
+    let reserve = |key: &'static str, span: i64, now: i64| {
+        let store = store.clone();
+        async move { store.reserve_rate(key, span, now).await.expect("reserve") }
+    };
+    // A new budget is idle: its first reservation starts now.
+    assert_eq!(reserve("campaign:a", 100, now).await, now);
+    // Busy: each starts where the one before ends.
+    assert_eq!(reserve("campaign:a", 50, now).await, now + 100);
+    assert_eq!(reserve("campaign:a", 10, now + 120).await, now + 150);
+    // Another budget is its own.
+    assert_eq!(reserve("provider:corp", 10, now + 120).await, now + 120);
+    assert_eq!(reserve("provider:corp", 10, now + 120).await, now + 130);
+    // Idle again from the end of its last reservation.
+    assert_eq!(reserve("campaign:a", 10, now + 160).await, now + 160);
+    assert_eq!(reserve("campaign:a", 10, now + 5_000).await, now + 5_000);
+    assert_eq!(reserve("campaign:a", 10, now + 5_000).await, now + 5_010);
+    assert_eq!(reserve("provider:corp", 10, now + 5_000).await, now + 5_000);
+}
+
+/// Reservations of one budget made at once by many workers: one after
+/// another, none overlapping.
+async fn concurrent_rate_reservations_never_overlap(store: SharedStore) {
+    const TAKERS: i64 = 20;
+    let now = NOW * 1_000;
+    let barrier = Arc::new(Barrier::new(TAKERS as usize));
+    let tasks: Vec<_> = (0..TAKERS)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .reserve_rate("campaign:a", 10, now)
+                    .await
+                    .expect("reserve")
+            })
+        })
+        .collect();
+    let mut starts = Vec::new();
+    for task in tasks {
+        starts.push(task.await.expect("task"));
+    }
+    starts.sort_unstable();
+    assert_eq!(
+        starts,
+        (0..TAKERS).map(|k| now + 10 * k).collect::<Vec<_>>()
+    );
 }

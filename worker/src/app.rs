@@ -1,7 +1,7 @@
 //! `socialauth-worker` as a process: connect, consume, stop on a signal.
 
 use crate::deps::Deps;
-use crate::{refresh, runner};
+use crate::{campaign, refresh, runner};
 use anyhow::Context;
 use socialauth_common::bootstrap;
 use socialauth_common::catalogue::Catalogue;
@@ -67,6 +67,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(refresh::schedule(
             Arc::new(deps.clone()),
             every,
+            stop_rx.clone(),
+        ));
+    }
+    if settings.refresh.campaign_stall_secs > 0 {
+        let stall =
+            std::time::Duration::from_secs(settings.refresh.campaign_stall_secs.unsigned_abs());
+        tokio::spawn(campaign::watch_stalls(
+            Arc::new(deps.clone()),
+            stall,
             stop_rx.clone(),
         ));
     }

@@ -21,6 +21,7 @@ use socialauth_common::store::{
     StoredAccount,
 };
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -36,6 +37,8 @@ const STATUS_EVERY: Duration = Duration::from_millis(250);
 const BUSY_STEP: Duration = Duration::from_millis(100);
 /// Outcomes written together, at most.
 const WRITE_BATCH: usize = 512;
+/// Campaigns looked at for stalls: the newest.
+const REVIVE_LOOK: u32 = 50;
 
 pub async fn plan(deps: &Deps, job: &CampaignPlanJob) -> JobResult {
     match run_plan(deps, job).await {
@@ -454,4 +457,73 @@ async fn write_outcomes(
         batch.clear();
     }
     Ok(handled)
+}
+
+/// Running campaigns with nothing written for longer than `stall_ms` (all
+/// of them, at 0) are planned again, their unfinished pages published
+/// again: one process takes each on ([`Store::claim_campaign_revival`]).
+/// Work already done is not done again (outcomes are written once). The
+/// number revived.
+///
+/// [`Store::claim_campaign_revival`]: socialauth_common::store::Store::claim_campaign_revival
+pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
+    let Some(publisher) = deps.publisher.as_ref() else {
+        return 0;
+    };
+    let now = now_ms();
+    let campaigns = match deps.store.list_campaigns(REVIVE_LOOK).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "could not look for stalled campaigns");
+            return 0;
+        }
+    };
+    let mut revived = 0;
+    for c in campaigns.iter().filter(|c| {
+        c.status == CampaignStatus::Running && now.saturating_sub(c.updated_at) >= stall_ms
+    }) {
+        match deps
+            .store
+            .claim_campaign_revival(c.id, c.updated_at, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                warn!(campaign = %c.id, error = %e, "could not take on a stalled campaign");
+                continue;
+            }
+        }
+        let job = Job::CampaignPlan(CampaignPlanJob {
+            campaign_id: c.id,
+            republish: true,
+        });
+        match publisher.submit(&JobEnvelope::new(job, None)).await {
+            Ok(_) => {
+                tracing::info!(campaign = %c.id, "a stalled campaign is planned again");
+                metrics::counter!("socialauth_campaigns_revived_total").increment(1);
+                revived += 1;
+            }
+            Err(e) => warn!(campaign = %c.id, error = %e, "could not revive a campaign"),
+        }
+    }
+    revived
+}
+
+/// [`revive`] every quarter of `stall` (at most every minute, with
+/// jitter), until `stop`.
+pub async fn watch_stalls(
+    deps: Arc<Deps>,
+    stall: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let every = (stall / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    loop {
+        let jitter = every.mul_f64(rand::random::<f64>() / 2.0);
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(every + jitter) => {}
+        }
+        revive(&deps, i64::try_from(stall.as_millis()).unwrap_or(i64::MAX)).await;
+    }
 }

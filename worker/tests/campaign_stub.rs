@@ -288,3 +288,49 @@ async fn a_cancelled_campaign_stops_its_pages() {
     assert!((1..=15).contains(&handled), "{c:?}");
     assert_eq!(c.remaining(), 50 - handled);
 }
+
+#[tokio::test]
+async fn a_campaign_whose_pages_were_lost_is_planned_again_and_finishes() {
+    let s = setup(&[], "4").await;
+    let cipher = s.deps.cipher.clone();
+    links(&s.store, &cipher, &["ok"; 10]).await;
+    let id = start(&s, None).await;
+    // The queue loses the three pages (dead-lettered, or a restart of the
+    // embedded queue); one page had been half done.
+    let lost: Vec<JobEnvelope> = std::mem::take(&mut *s.kept.0.lock().expect("lock"));
+    assert_eq!(lost.len(), 3);
+    s.kept.0.lock().expect("lock").push(lost[0].clone());
+    handle_pages(&s).await;
+
+    // Not stalled yet for a minute's threshold; at once for none.
+    assert_eq!(campaign::revive(&s.deps, 60_000).await, 0);
+    assert_eq!(campaign::revive(&s.deps, 0).await, 1);
+    let plans: Vec<JobEnvelope> = std::mem::take(&mut *s.kept.0.lock().expect("lock"));
+    let [plan] = plans.as_slice() else {
+        panic!("one planning job: {plans:?}")
+    };
+    let Job::CampaignPlan(job) = &plan.job else {
+        panic!("not a plan: {:?}", plan.job)
+    };
+    assert!(job.republish);
+    campaign::plan(&s.deps, job).await;
+    assert_eq!(
+        s.kept.0.lock().expect("lock").len(),
+        2,
+        "the two pages with work left"
+    );
+    handle_pages(&s).await;
+    let c = s
+        .store
+        .find_campaign(id)
+        .await
+        .expect("find")
+        .expect("campaign");
+    assert_eq!(
+        (c.status, c.counts.refreshed),
+        (CampaignStatus::Done, 10),
+        "{c:?}"
+    );
+    // A campaign that ended is never revived.
+    assert_eq!(campaign::revive(&s.deps, 0).await, 0);
+}

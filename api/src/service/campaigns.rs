@@ -9,7 +9,7 @@ use serde_json::Value;
 use socialauth_common::jobs::{CampaignPlanJob, Job, JobEnvelope};
 use socialauth_common::now_ms;
 use socialauth_common::queue::JobQueue;
-use socialauth_common::store::{Campaign, CampaignStatus, NewCampaign, SharedStore};
+use socialauth_common::store::{Campaign, CampaignStatus, NewCampaign};
 use std::collections::BTreeMap;
 use tracing::warn;
 use utoipa::ToSchema;
@@ -268,27 +268,6 @@ pub async fn cancel(state: &AppState, raw_id: &str) -> Result<CampaignView, ApiE
         return Err(ApiError::Conflict("campaign_not_running"));
     }
     Ok(CampaignView::new(&campaign, now_ms()))
-}
-
-/// The embedded mode at start: the in-process queue lost the jobs of the
-/// campaigns that were running, so each is planned again (its pages with
-/// work left published again).
-pub async fn resume(store: &SharedStore, queue: &dyn JobQueue) {
-    let campaigns = match store.list_campaigns(LIST_LIMIT).await {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(error = %e, "could not look for campaigns to resume");
-            return;
-        }
-    };
-    for c in campaigns
-        .iter()
-        .filter(|c| c.status == CampaignStatus::Running)
-    {
-        if let Err(e) = publish_plan(queue, c.id, true).await {
-            warn!(campaign = %c.id, error = %e, "could not resume a campaign");
-        }
-    }
 }
 
 /// Campaign progress as gauges, read from the database at each scrape (it

@@ -45,6 +45,11 @@ pub(super) const CANCEL: &str = "UPDATE refresh_campaigns \
      SET status = 'cancelled', updated_at = $2, finished_at = $2 \
      WHERE id = $1 AND status = 'running' RETURNING id";
 
+/// Takes on reviving a running campaign ($1) last written at $2: at $3,
+/// for one process only (its write moves `updated_at`).
+pub(super) const CLAIM_REVIVAL: &str = "UPDATE refresh_campaigns SET updated_at = $3 \
+     WHERE id = $1 AND status = 'running' AND updated_at = $2 RETURNING id";
+
 /// The next accounts a campaign may cover: of provider $1, after id $2, a
 /// refresh token, usable, the access token expiring before $3; at most $4,
 /// in id order.
@@ -116,15 +121,14 @@ pub(super) const TAKE_LEASE_AGAIN: &str = concat!(
     ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"
 );
 
-/// Refreshed links' new tokens (every one under its key id, no token
-/// secret: an OAuth 2 grant) at $7, where owner $6 holds the lease, which
-/// it gives back: usable again.
+/// Refreshed links' new tokens (every one under its key id) at $7, where
+/// owner $6 holds the lease, which it gives back: usable again.
 pub(super) const STORE_REFRESHED_PG: &str = "UPDATE social_accounts s \
      SET token_key_id = d.k, access_token_enc = d.a, refresh_token_enc = d.r, \
-         expires_at = d.e, token_secret_enc = NULL, needs_reauth = false, updated_at = $7, \
+         expires_at = d.e, token_secret_enc = d.t, needs_reauth = false, updated_at = $7, \
          refresh_lease_until = NULL, refresh_lease_owner = NULL \
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
-          AS d(id, k, a, r, e) \
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $8::text[]) \
+          AS d(id, k, a, r, e, t) \
      WHERE s.id = ANY ($1) AND s.id = d.id AND s.refresh_lease_owner = $6";
 
 /// Leases owner $3 gives back without new tokens; where $2: the provider

@@ -821,6 +821,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_campaigns(&self, limit: u32) -> Result<Vec<Campaign>, StoreError>;
     /// Stops a running campaign; false when it is not running (or unknown).
     async fn cancel_campaign(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;
+    /// Takes on reviving a running campaign whose last write was at
+    /// `seen_updated_at`: true for one caller only (the write moves
+    /// `updated_at` to `now`); false when it was written since, or ended.
+    async fn claim_campaign_revival(
+        &self,
+        id: Uuid,
+        seen_updated_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// The next accounts a campaign may cover: of `provider`, after the
     /// account id `after`, with a refresh token, usable, the access token
     /// expiring before `expiring_before`; at most `limit`, in id order.

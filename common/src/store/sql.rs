@@ -317,6 +317,7 @@ impl PgStore {
                 )
                 .bind(owner)
                 .bind(now)
+                .bind(tokens(|t| t.token_secret.clone()))
                 .execute(&mut **tx)
                 .await
                 .map_err(map_err)?;
@@ -901,6 +902,22 @@ macro_rules! impl_store {
                 Ok(row.is_some())
             }
 
+            async fn claim_campaign_revival(
+                &self,
+                id: Uuid,
+                seen_updated_at: i64,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(campaigns::CLAIM_REVIVAL)
+                    .bind(id.to_string())
+                    .bind(seen_updated_at)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
             async fn find_plan_candidates(
                 &self,
                 provider: &str,
@@ -1035,9 +1052,13 @@ macro_rules! impl_store {
                 }
                 let id = id.to_string();
                 let owner = owner.to_string();
+                // Rows locked in one order by every writer: two writers of
+                // the same accounts never deadlock.
+                let mut items = items.to_vec();
+                items.sort_by_key(|i| i.account_id);
                 let mut tx = self.pool.begin_with($begin).await.map_err(map_err)?;
-                Self::settle_leases(&mut tx, &owner, items, now).await?;
-                let written = Self::record_outcomes(&mut tx, &id, items).await?;
+                Self::settle_leases(&mut tx, &owner, &items, now).await?;
+                let written = Self::record_outcomes(&mut tx, &id, &items).await?;
                 let counts = campaigns::count(written);
                 if counts.handled() > 0 {
                     sqlx::query(campaigns::ADD_COUNTS)
