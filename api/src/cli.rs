@@ -1,6 +1,8 @@
 //! `socialauth-api campaign start|status|list|cancel`: refresh campaigns
 //! from a terminal, through the running service's admin routes (the same
-//! checks and answers as over HTTP), with a progress bar.
+//! checks and answers as over HTTP), with a progress bar. The admin key is
+//! the configuration's `security.admin_key`, or `SOCIALAUTH_ADMIN_KEY` in
+//! the environment; never an argument.
 
 use crate::service::campaigns::CampaignView;
 use anyhow::{Context, bail};
@@ -15,9 +17,6 @@ pub struct CampaignArgs {
     /// on 127.0.0.1 when it binds every address).
     #[arg(long, env = "SOCIALAUTH_URL")]
     url: Option<String>,
-    /// The admin key (default: `security.admin_key` of the configuration).
-    #[arg(long, env = "SOCIALAUTH_ADMIN_KEY", hide_env_values = true)]
-    admin_key: Option<String>,
     /// How often a followed campaign is looked at (default: 500 ms on a
     /// terminal, else 5 s).
     #[arg(long)]
@@ -65,14 +64,15 @@ struct Client {
 
 impl Client {
     fn new(settings: &Settings, args: &CampaignArgs) -> anyhow::Result<Self> {
-        let key = match &args.admin_key {
-            Some(k) => k.clone(),
-            None => settings
+        // Never an argument (it would show in `ps` and shell history).
+        let key = match std::env::var("SOCIALAUTH_ADMIN_KEY") {
+            Ok(k) if !k.is_empty() => k,
+            _ => settings
                 .security
                 .admin_key
                 .as_ref()
                 .map(|k| k.expose().clone())
-                .context("no admin key: set security.admin_key or pass --admin-key")?,
+                .context("no admin key: set security.admin_key or SOCIALAUTH_ADMIN_KEY")?,
         };
         let base = match &args.url {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -144,6 +144,9 @@ pub async fn run(settings: &Settings, args: CampaignArgs) -> anyhow::Result<()> 
             rate,
             detach,
         } => {
+            if rate.is_some_and(|r| !r.is_finite()) {
+                bail!("--rate must be a finite number");
+            }
             let body = serde_json::json!({
                 "provider": provider,
                 "expiring_within_seconds": expiring_within,

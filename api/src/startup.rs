@@ -21,6 +21,10 @@ use tracing::info;
 
 /// Jobs waiting in the in-process queue before `submit` waits.
 const EMBEDDED_QUEUE_CAPACITY: usize = 4096;
+/// Campaign jobs waiting in theirs: a campaign's planning publishes its
+/// pages while it holds a campaign slot, so it must not wait for one (a
+/// page is a few bytes; the channel allocates as it fills).
+const EMBEDDED_CAMPAIGN_PAGES: usize = 1 << 22;
 
 pub struct Application {
     listener: TcpListener,
@@ -51,7 +55,7 @@ impl Application {
                 // Campaign jobs on their own queue and slots: a long page
                 // never holds a login's slot.
                 let (campaign_queue, campaign_source) =
-                    InProcessQueue::new(EMBEDDED_QUEUE_CAPACITY);
+                    InProcessQueue::new(EMBEDDED_CAMPAIGN_PAGES);
                 let queue: Arc<dyn JobQueue> = Arc::new(ByKind {
                     kind: JobKind::Campaign,
                     to: Arc::new(campaign_queue),

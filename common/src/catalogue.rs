@@ -278,6 +278,12 @@ impl Catalogue {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.providers.keys().map(String::as_str)
     }
+
+    /// Whether links of provider `name` are refreshed: it is configured
+    /// and its tokens are refreshed (`refresh_tokens`).
+    pub fn refreshes(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|p| p.refresh.enabled)
+    }
 }
 
 /// The id_token signature algorithms accepted unless a provider lists its

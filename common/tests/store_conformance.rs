@@ -143,12 +143,13 @@ conformance! {
         a_cancelled_campaign_stays_cancelled_when_its_items_are_handled,
         campaign_pages_are_found_by_range_and_while_an_item_is_unhandled,
         published_pages_only_grow,
-        campaign_leases_are_taken_when_free_expired_or_the_owners_already,
+        campaign_leases_are_taken_when_free_or_expired_never_twice,
         each_campaign_item_is_counted_once_with_its_first_outcome,
         concurrent_finishes_of_one_page_count_each_item_once,
         rate_reservations_follow_each_other_and_start_now_when_idle,
         concurrent_rate_reservations_never_overlap,
         a_refreshed_campaign_item_stores_its_tokens_as_given,
+        tokens_without_their_lease_are_not_stored_and_count_failed,
     ],
     raw: [
         a_returning_login_refreshes_tokens_and_issues_a_token,
@@ -5839,7 +5840,7 @@ async fn published_pages_only_grow(store: SharedStore) {
         .expect("no such campaign: nothing to mark");
 }
 
-async fn campaign_leases_are_taken_when_free_expired_or_the_owners_already(store: SharedStore) {
+async fn campaign_leases_are_taken_when_free_or_expired_never_twice(store: SharedStore) {
     let ann = create_user(&store, &new_user("ann")).await;
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let free = corp_link(&store, ann.id, "free").await;
@@ -5847,7 +5848,8 @@ async fn campaign_leases_are_taken_when_free_expired_or_the_owners_already(store
     let held = corp_link(&store, ann.id, "held").await;
     let own = corp_link(&store, ann.id, "own").await;
     // Another's lease that runs out at `NOW`, another's that runs on, and
-    // the owner's own (its page handled again).
+    // one the same owner holds (never taken twice: each run of a page is
+    // its own owner).
     for (id, holder, until) in [
         (expired, other, NOW),
         (held, other, NOW + 1_000),
@@ -5860,7 +5862,7 @@ async fn campaign_leases_are_taken_when_free_expired_or_the_owners_already(store
         assert!(leased.is_some(), "nobody holds {id}");
     }
     let mut before = Vec::new();
-    for id in [free, expired, own] {
+    for id in [free, expired] {
         before.push(stored_account(&store, id).await);
     }
 
@@ -5879,10 +5881,15 @@ async fn campaign_leases_are_taken_when_free_expired_or_the_owners_already(store
         before.iter().map(stored_fields).collect::<Vec<_>>(),
         "the links, with their tokens"
     );
-    // The owner's until the new end, the own one's included.
-    for id in [free, expired, own] {
+    // The owner's until the new end; the one it held already, until its
+    // old end.
+    for (id, at) in [
+        (free, NOW + 59_999),
+        (expired, NOW + 59_999),
+        (own, NOW + 999),
+    ] {
         let another = store
-            .take_refresh_lease(id, other, NOW + 59_999, NOW + 70_000)
+            .take_refresh_lease(id, other, at, NOW + 70_000)
             .await
             .expect("take");
         assert!(another.is_none(), "{id} is held");
@@ -5978,7 +5985,8 @@ async fn finished_campaign_items_settle_only_the_leases_their_owner_holds(
         handled(gone, ItemOutcome::Skipped),
     ];
     let written = finish(&store, id, owner, &items, NOW + 10).await;
-    assert_eq!(written, counts(2, 1, 2, 2));
+    // Their refreshed link's new tokens are not stored: failed.
+    assert_eq!(written, counts(1, 2, 2, 2));
     let given_back = vec![None, None];
 
     // Refreshed: its new tokens, usable, updated; the lease given back.
@@ -6086,13 +6094,55 @@ async fn a_refreshed_campaign_item_stores_its_tokens_as_given(store: SharedStore
     );
 }
 
+/// New tokens whose lease was lost meanwhile (another refresher took it
+/// after it ran out) are not stored, and the item is `failed`.
+async fn tokens_without_their_lease_are_not_stored_and_count_failed(store: SharedStore) {
+    let ann = create_user(&store, &new_user("ann")).await;
+    let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let link = corp_link(&store, ann.id, "uid-ann").await;
+    let id = campaign_of(&store, &[link], true).await;
+    let before = stored_account(&store, link).await;
+    assert_eq!(
+        store
+            .take_refresh_leases(&[link], owner, NOW, NOW + 10)
+            .await
+            .expect("take")
+            .len(),
+        1
+    );
+    // Run out, taken by another.
+    assert!(
+        store
+            .take_refresh_lease(link, other, NOW + 10, NOW + 60_000)
+            .await
+            .expect("take")
+            .is_some()
+    );
+    let written = finish(
+        &store,
+        id,
+        owner,
+        &[refreshed(link, &refreshed_tokens())],
+        NOW + 20,
+    )
+    .await;
+    assert_eq!(written, counts(0, 1, 0, 0));
+    assert_eq!(
+        stored_fields(&stored_account(&store, link).await),
+        stored_fields(&before)
+    );
+    // The other's lease stands.
+    assert!(store.end_refresh(link, other, false).await.expect("end"));
+}
+
 async fn each_campaign_item_is_counted_once_with_its_first_outcome(store: SharedStore) {
     let owner = Uuid::new_v4();
     let id = campaign_of(&store, &[1, 2, 3, 4], false).await;
     let other = campaign_of(&store, &[1, 2, 3, 4], false).await;
 
+    // (No links behind these ids: outcomes without tokens to store.)
     let first = [
-        refreshed(1, &granted_tokens(1)),
+        handled(1, ItemOutcome::Refreshed),
         handled(2, ItemOutcome::Failed),
     ];
     assert_eq!(
@@ -6103,7 +6153,7 @@ async fn each_campaign_item_is_counted_once_with_its_first_outcome(store: Shared
     // one the campaign does not cover: only the new item counts.
     let second = [
         handled(1, ItemOutcome::Failed),
-        refreshed(2, &granted_tokens(2)),
+        handled(2, ItemOutcome::Refreshed),
         handled(3, ItemOutcome::NeedsReauth),
         handled(99, ItemOutcome::Skipped),
     ];

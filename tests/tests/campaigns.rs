@@ -308,16 +308,9 @@ async fn a_campaign_counts_every_account_once_through_a_cancel_and_a_kill(
 
     // The operator's command shows the same.
     let out = tokio::process::Command::new(socialauth_tests::stack::binary("socialauth-api")?)
-        .args([
-            "campaign",
-            "--url",
-            &w.stack.base_url,
-            "--admin-key",
-            ADMIN_KEY,
-            "status",
-            &id2,
-        ])
+        .args(["campaign", "--url", &w.stack.base_url, "status", &id2])
         .env_remove("SOCIALAUTH_CONFIG")
+        .env("SOCIALAUTH_ADMIN_KEY", ADMIN_KEY)
         .output()
         .await?;
     let shown = String::from_utf8_lossy(&out.stdout);
@@ -379,6 +372,35 @@ async fn campaign_requests_are_checked_and_need_the_admin_key(mode: Mode) -> any
         body["provider"].is_array() && body["expiring_within_seconds"].is_array(),
         "{body}"
     );
+    // Rates too small to keep (a call a day) or not numbers.
+    for rate in [json!(0.001), json!("NaN"), json!("inf"), json!([1])] {
+        let (status, body) =
+            post(json!({"expiring_within_seconds": 60, "rate_per_second": rate})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{rate}: {body}");
+        assert_eq!(
+            body,
+            json!({"rate_per_second": ["A number from 0.01 to 1000000."]})
+        );
+    }
+    // A form works as JSON does.
+    let (status, body) = send(
+        w.http
+            .post(w.stack.url("/admin/refresh-campaigns"))
+            .header("Authorization", format!("Bearer {ADMIN_KEY}"))
+            .form(&[("expiring_within_seconds", "0"), ("rate_per_second", "2.5")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["rate_per_second"], 2.5);
+    let (status, body) = send(
+        w.http
+            .post(w.stack.url("/admin/refresh-campaigns"))
+            .header("Authorization", format!("Bearer {ADMIN_KEY}"))
+            .form(&[("expiring_within_seconds", "soon")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["expiring_within_seconds"].is_array(), "{body}");
     // github's tokens are not refreshed: no campaign for it.
     let (status, body) = post(json!({"provider": "github", "expiring_within_seconds": 60})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

@@ -20,7 +20,7 @@ use socialauth_common::store::{
     Campaign, CampaignItem, CampaignStatus, ItemOutcome, PlanState, PlanStep, StoreError,
     StoredAccount,
 };
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -33,6 +33,8 @@ const PLAN_STEP: u32 = 5_000;
 const CHUNK: usize = 100;
 /// How often a page looks whether its campaign was cancelled.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How often a running page tells it is alive (see [`revive`]).
+const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often a page looks again at accounts another refresher holds.
 const BUSY_STEP: Duration = Duration::from_millis(100);
 /// Outcomes written together, at most.
@@ -60,20 +62,27 @@ pub async fn page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> JobResult
     }
 }
 
-/// A store call retried while the failure is transient.
-async fn stored<T, F, Fut>(deps: &Deps, call: F) -> Result<T, WorkerError>
+/// A store call retried while the failure is transient, for about a
+/// minute: a page whose database is away a few seconds waits for it
+/// rather than being dead-lettered.
+async fn stored<T, F, Fut>(call: F) -> Result<T, WorkerError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
-    Ok(call
-        .retry(crate::dispatch::backoff(deps.max_attempts))
-        .when(StoreError::is_transient)
-        .await?)
+    Ok(call.retry(patient()).when(StoreError::is_transient).await?)
+}
+
+fn patient() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(40)
+        .with_jitter()
 }
 
 async fn running(deps: &Deps, id: Uuid) -> Result<Option<Campaign>, WorkerError> {
-    let found = stored(deps, || deps.store.find_campaign(id)).await?;
+    let found = stored(|| deps.store.find_campaign(id)).await?;
     Ok(found.filter(|c| c.status == CampaignStatus::Running))
 }
 
@@ -88,9 +97,9 @@ async fn run_plan(deps: &Deps, job: &CampaignPlanJob) -> Result<u64, WorkerError
     // between the two), or, after the embedded queue lost its jobs, every
     // page with work left.
     let unpublished = if job.republish {
-        stored(deps, || deps.store.find_unfinished_pages(id)).await?
+        stored(|| deps.store.find_unfinished_pages(id)).await?
     } else if campaign.published_pages < campaign.pages {
-        stored(deps, || {
+        stored(|| {
             deps.store
                 .find_campaign_pages(id, campaign.published_pages, campaign.pages)
         })
@@ -103,7 +112,7 @@ async fn run_plan(deps: &Deps, job: &CampaignPlanJob) -> Result<u64, WorkerError
         let step = next_step(deps, &campaign).await?;
         let opened = step.pages.clone();
         let pages = campaign.pages + opened.len() as i64;
-        if stored(deps, || deps.store.add_plan_step(id, &step, now_ms())).await? {
+        if stored(|| deps.store.add_plan_step(id, &step, now_ms())).await? {
             published += publish(deps, publisher.as_ref(), id, &opened, pages).await?;
         }
         match running(deps, id).await? {
@@ -128,7 +137,7 @@ async fn next_step(deps: &Deps, campaign: &Campaign) -> Result<PlanStep, WorkerE
             pages: Vec::new(),
         });
     };
-    let ids = stored(deps, || {
+    let ids = stored(|| {
         deps.store
             .find_plan_candidates(provider, from.cursor, campaign.expiring_before, PLAN_STEP)
     })
@@ -189,7 +198,7 @@ async fn publish(
             .map_err(|e| WorkerError::Internal(format!("publishing a campaign page: {e}")))?;
     }
     if !pages.is_empty() {
-        stored(deps, || deps.store.mark_pages_published(id, upto)).await?;
+        stored(|| deps.store.mark_pages_published(id, upto)).await?;
     }
     Ok(pages.len() as u64)
 }
@@ -215,7 +224,7 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
         return Ok(0);
     };
     let provider = deps.catalogue.get(job.provider.as_str());
-    let can_refresh = provider.is_some_and(|p| p.refresh.enabled);
+    let can_refresh = deps.catalogue.refreshes(job.provider.as_str());
     let mut budgets = Vec::new();
     if let Some(rate) = campaign.rate_per_second.filter(|r| *r > 0.0) {
         budgets.push(Budget::per_second(format!("campaign:{id}"), rate));
@@ -226,65 +235,91 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
             f64::from(rate),
         ));
     }
-    // Leased together: about a tenth of a second of the slowest budget.
+    // Taken together: about a tenth of a second of the slowest budget, and
+    // never more calls than this process may have in flight.
     let chunk = budgets
         .iter()
         .map(|b| usize::try_from(100_000 / b.interval_us).unwrap_or(1).max(1))
         .min()
         .unwrap_or(CHUNK)
-        .min(CHUNK);
+        .min(CHUNK)
+        .min(deps.campaigns.concurrency.max(1));
+    // This run's own lease owner: a page delivered again while a first run
+    // still goes (a broker that gave up on the first) never shares a lease
+    // with it; what a dead run held is taken once its lease has expired.
+    let owner = Uuid::new_v4();
+    tracing::debug!(job_id = %job_id, %owner, page = job.page, "campaign page");
 
     let (tx, rx) = mpsc::unbounded_channel::<CampaignItem>();
     let writer = tokio::spawn(write_outcomes(
         deps.clone(),
         id,
-        job_id,
+        owner,
         job.provider.as_str().to_owned(),
         rx,
     ));
     let mut watch = Watch::new(id);
-    let mut pending = stored(deps, || deps.store.find_page_items(id, job.page)).await?;
+    let mut pending = stored(|| deps.store.find_page_items(id, job.page)).await?;
     let busy_until = now_ms().saturating_add(deps.policy.refresh_lease_ms.saturating_mul(2));
-    let mut cancelled = false;
+    let mut stopped = false;
     'page: while !pending.is_empty() {
         let mut busy = Vec::new();
         for ids in pending.chunks(chunk) {
-            if !watch.still_running(deps).await? {
-                cancelled = true;
+            if writer.is_finished() || !watch.still_running(deps).await? {
+                stopped = true;
                 break 'page;
             }
+            // The chunk's calls: their places in every budget, then their
+            // slots in this process, then — just before the calls — their
+            // leases.
+            let slots = reserve(deps, &budgets, ids.len()).await?;
+            if let Some(first) = slots.first().copied().flatten()
+                && !watch.sleep_until(deps, first).await?
+            {
+                stopped = true;
+                break 'page;
+            }
+            let Ok(mut permits) = deps
+                .campaigns
+                .slots
+                .clone()
+                .acquire_many_owned(ids.len() as u32)
+                .await
+            else {
+                return Err(WorkerError::Internal("campaign slots closed".into()));
+            };
             let now = now_ms();
             let until = now.saturating_add(deps.policy.refresh_lease_ms);
-            let leased = stored(deps, || {
-                deps.store.take_refresh_leases(ids, job_id, now, until)
-            })
-            .await?;
-            let taken: HashSet<i64> = leased.iter().map(|s| s.account.id).collect();
-            busy.extend(ids.iter().filter(|id| !taken.contains(id)));
+            let leased = stored(|| deps.store.take_refresh_leases(ids, owner, now, until)).await?;
+            let mut leased: HashMap<i64, StoredAccount> =
+                leased.into_iter().map(|s| (s.account.id, s)).collect();
             let min_validity = campaign.expiring_before.saturating_sub(now);
-            let mut due = Vec::with_capacity(leased.len());
-            for stored in leased {
+            for (account_id, at) in ids.iter().zip(slots) {
+                let Some(stored) = leased.remove(account_id) else {
+                    busy.push(*account_id);
+                    continue;
+                };
                 match refresh::next_step(&stored, now, false, min_validity, can_refresh) {
-                    Step::Refresh => due.push(stored),
+                    Step::Refresh => {}
                     // Fresh (refreshed meanwhile), waiting for its user,
                     // or no longer refreshable: nothing for the campaign.
                     Step::Hand | Step::Refuse(_) => {
-                        let _ = tx.send(item(stored.account.id, ItemOutcome::Skipped, None));
+                        let _ = tx.send(item(*account_id, ItemOutcome::Skipped, None));
+                        continue;
                     }
                 }
-            }
-            let slots = reserve(deps, &budgets, due.len()).await?;
-            for (stored, at) in due.into_iter().zip(slots) {
                 if let Some(at) = at {
                     tokio::time::sleep_until(at).await;
                 }
-                let permit = deps
-                    .campaigns
-                    .slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| WorkerError::Internal("campaign slots closed".into()))?;
+                let Some(permit) = permits.split(1) else {
+                    return Err(WorkerError::Internal("campaign slots miscounted".into()));
+                };
+                if writer.is_finished() {
+                    // Nobody would store its tokens: give the lease back.
+                    let _ = tx.send(item(*account_id, ItemOutcome::Skipped, None));
+                    stopped = true;
+                    continue;
+                }
                 let deps = deps.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -292,36 +327,40 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
                     drop(permit);
                 });
             }
+            if stopped {
+                break 'page;
+            }
         }
         if busy.is_empty() {
             break;
         }
-        // Held by another refresher (wait for it), or removed (skipped).
-        let mut still = Vec::with_capacity(busy.len());
-        for account_id in busy {
-            let found = stored(deps, || deps.store.find_stored_account(account_id)).await?;
-            if found.is_some() && now_ms() < busy_until {
-                still.push(account_id);
-            } else {
-                let outcome = if found.is_some() {
-                    ItemOutcome::Failed
-                } else {
-                    ItemOutcome::Skipped
-                };
-                let _ = tx.send(item(account_id, outcome, None));
+        // Held by another refresher: looked at again until it is done
+        // (then, refreshed by it, skipped), or until this run gives up on
+        // them, leaving them to a later run (no outcome written).
+        if now_ms() >= busy_until {
+            for account_id in busy {
+                let found = stored(|| deps.store.find_stored_account(account_id)).await?;
+                if found.is_none() {
+                    let _ = tx.send(item(account_id, ItemOutcome::Skipped, None));
+                }
             }
+            break;
         }
-        pending = still;
-        if !pending.is_empty() {
-            tokio::time::sleep(BUSY_STEP).await;
+        pending = busy;
+        if !watch
+            .sleep_until(deps, tokio::time::Instant::now() + BUSY_STEP)
+            .await?
+        {
+            stopped = true;
+            break;
         }
     }
     drop(tx);
     let handled = writer
         .await
         .map_err(|e| WorkerError::Internal(format!("campaign writer: {e}")))??;
-    if cancelled {
-        tracing::info!(campaign = %id, page = job.page, "campaign cancelled: page stopped");
+    if stopped {
+        tracing::info!(campaign = %id, page = job.page, "campaign page stopped");
     }
     Ok(handled)
 }
@@ -372,7 +411,7 @@ async fn reserve(
     for budget in budgets {
         let now_us = now_ms().saturating_mul(1000);
         let span = budget.interval_us.saturating_mul(n as i64);
-        let start = stored(deps, || deps.store.reserve_rate(&budget.key, span, now_us)).await?;
+        let start = stored(|| deps.store.reserve_rate(&budget.key, span, now_us)).await?;
         for (k, slot) in at.iter_mut().enumerate() {
             *slot = (*slot).max(start.saturating_add(budget.interval_us.saturating_mul(k as i64)));
         }
@@ -390,15 +429,22 @@ async fn reserve(
 }
 
 /// Whether the campaign still runs, looked up at most every
-/// [`STATUS_EVERY`].
+/// [`STATUS_EVERY`]; while it runs, its `updated_at` is moved at least
+/// every [`HEARTBEAT`] (a page waiting on a budget keeps its campaign from
+/// looking stalled).
 struct Watch {
     id: Uuid,
     last: Option<Instant>,
+    beat: Instant,
 }
 
 impl Watch {
     fn new(id: Uuid) -> Self {
-        Self { id, last: None }
+        Self {
+            id,
+            last: None,
+            beat: Instant::now(),
+        }
     }
 
     async fn still_running(&mut self, deps: &Deps) -> Result<bool, WorkerError> {
@@ -406,7 +452,33 @@ impl Watch {
             return Ok(true);
         }
         self.last = Some(Instant::now());
-        Ok(running(deps, self.id).await?.is_some())
+        let Some(c) = running(deps, self.id).await? else {
+            return Ok(false);
+        };
+        if self.beat.elapsed() >= HEARTBEAT {
+            self.beat = Instant::now();
+            stored(|| deps.store.touch_campaign(c.id, c.updated_at, now_ms())).await?;
+        }
+        Ok(true)
+    }
+
+    /// Sleeps until `at`, looking at the campaign meanwhile; false: it was
+    /// cancelled (or ended).
+    async fn sleep_until(
+        &mut self,
+        deps: &Deps,
+        at: tokio::time::Instant,
+    ) -> Result<bool, WorkerError> {
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= at {
+                return Ok(true);
+            }
+            tokio::time::sleep((at - now).min(STATUS_EVERY)).await;
+            if !self.still_running(deps).await? {
+                return Ok(false);
+            }
+        }
     }
 }
 
@@ -429,13 +501,7 @@ async fn write_outcomes(
                 .finish_campaign_items(id, owner, &batch, now_ms())
         };
         let counts = write
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(50))
-                    .with_max_delay(Duration::from_secs(2))
-                    .with_max_times(40)
-                    .with_jitter(),
-            )
+            .retry(patient())
             .when(StoreError::is_transient)
             .await?;
         for (outcome, n) in [
@@ -461,11 +527,12 @@ async fn write_outcomes(
 
 /// Running campaigns with nothing written for longer than `stall_ms` (all
 /// of them, at 0) are planned again, their unfinished pages published
-/// again: one process takes each on ([`Store::claim_campaign_revival`]).
+/// again: one process takes each on ([`Store::touch_campaign`]). Running
+/// pages move `updated_at` at least every 30 s, waiting ones included.
 /// Work already done is not done again (outcomes are written once). The
 /// number revived.
 ///
-/// [`Store::claim_campaign_revival`]: socialauth_common::store::Store::claim_campaign_revival
+/// [`Store::touch_campaign`]: socialauth_common::store::Store::touch_campaign
 pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
     let Some(publisher) = deps.publisher.as_ref() else {
         return 0;
@@ -482,11 +549,7 @@ pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
     for c in campaigns.iter().filter(|c| {
         c.status == CampaignStatus::Running && now.saturating_sub(c.updated_at) >= stall_ms
     }) {
-        match deps
-            .store
-            .claim_campaign_revival(c.id, c.updated_at, now)
-            .await
-        {
+        match deps.store.touch_campaign(c.id, c.updated_at, now).await {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {

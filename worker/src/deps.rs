@@ -60,8 +60,10 @@ pub struct Deps {
 pub struct CampaignLimits {
     /// Accounts per page.
     pub page_size: u32,
-    /// Refresh calls in flight for campaigns in this process, at most.
+    /// Refresh calls in flight for campaigns in this process, at most
+    /// `concurrency`.
     pub slots: Arc<tokio::sync::Semaphore>,
+    pub concurrency: usize,
 }
 
 impl Deps {
@@ -88,6 +90,7 @@ impl Deps {
                 slots: Arc::new(tokio::sync::Semaphore::new(
                     settings.refresh.campaign_concurrency.max(1) as usize,
                 )),
+                concurrency: settings.refresh.campaign_concurrency.max(1) as usize,
             },
         }
     }

@@ -178,10 +178,7 @@ async fn fresh_token(
             .ok_or(WorkerError::Job(JobError::SocialAccountNotFound))
     };
     let first = read().await?;
-    let can_refresh = deps
-        .catalogue
-        .get(&first.account.provider)
-        .is_some_and(|p| p.refresh.enabled);
+    let can_refresh = deps.catalogue.refreshes(&first.account.provider);
     // A forced refresh that another refresher made meanwhile is done.
     let seen = first.tokens.access_token.clone();
     let deadline = now_ms().saturating_add(deps.policy.refresh_lease_ms);

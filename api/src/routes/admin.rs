@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body(content((StartCampaign = "application/json"), (StartCampaign = "application/x-www-form-urlencoded"))),
     responses(
         (status = 202, body = CampaignView, description = "Started: follow it at `/admin/refresh-campaigns/{id}`"),
-        (status = 400, description = "`{\"expiring_within_seconds\": [\"This field is required.\"]}`, `{\"provider\": [\"Not a configured provider whose tokens are refreshed.\"]}`, `{\"rate_per_second\": [\"A number above 0 and at most 1000000.\"]}`"),
+        (status = 400, description = "`{\"expiring_within_seconds\": [\"This field is required.\"]}`, `{\"provider\": [\"Not a configured provider whose tokens are refreshed.\"]}`, `{\"rate_per_second\": [\"A number from 0.01 to 1000000.\"]}`"),
         (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
         (status = 503, description = "`{\"detail\": \"Service temporarily unavailable, try again.\"}` (the queue did not take the campaign; it is left cancelled)"),
     )

@@ -19,6 +19,29 @@ use uuid::Uuid;
 const MAX_WITHIN_SECS: i64 = 10 * 365 * 24 * 3600;
 /// Campaigns a list shows.
 const LIST_LIMIT: u32 = 50;
+/// Refresh calls a second a campaign may ask for: one every 100 s at the
+/// least (slower pages would hold their slots for days).
+const MIN_RATE: f64 = 0.01;
+const MAX_RATE: f64 = 1_000_000.0;
+
+/// A JSON number, or a form's text of one (finite).
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|n| n.is_finite())
+}
+
+/// A JSON integer, or a form's text of one.
+fn whole_number(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
 
 /// `POST /admin/refresh-campaigns`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -117,7 +140,7 @@ struct Checked {
 
 fn check(state: &AppState, body: &StartCampaign) -> Result<Checked, ApiError> {
     let mut errors: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    let refreshable = |name: &str| state.catalogue.get(name).is_some_and(|p| p.refresh.enabled);
+    let refreshable = |name: &str| state.catalogue.refreshes(name);
     let provider = match &body.provider {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if refreshable(name) => Some(name.clone()),
@@ -141,7 +164,7 @@ fn check(state: &AppState, body: &StartCampaign) -> Result<Checked, ApiError> {
             );
             0
         }
-        Some(v) => match v.as_i64() {
+        Some(v) => match whole_number(v) {
             Some(s) if (0..=MAX_WITHIN_SECS).contains(&s) => s,
             _ => {
                 errors.insert(
@@ -156,12 +179,12 @@ fn check(state: &AppState, body: &StartCampaign) -> Result<Checked, ApiError> {
     };
     let rate = match &body.rate_per_second {
         None | Some(Value::Null) => None,
-        Some(v) => match v.as_f64() {
-            Some(r) if r > 0.0 && r <= 1_000_000.0 => Some(r),
+        Some(v) => match number(v) {
+            Some(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Some(r),
             _ => {
                 errors.insert(
                     "rate_per_second",
-                    vec!["A number above 0 and at most 1000000.".into()],
+                    vec![format!("A number from {MIN_RATE} to {MAX_RATE}.")],
                 );
                 None
             }
@@ -274,7 +297,13 @@ pub async fn cancel(state: &AppState, raw_id: &str) -> Result<CampaignView, ApiE
 /// is shared by every process): `socialauth_campaign_accounts{campaign,
 /// state}` for the newest campaigns, and how many are running.
 pub async fn export_progress(state: &AppState) {
-    let Ok(campaigns) = state.store.list_campaigns(LIST_LIMIT).await else {
+    // A slow database never holds a scrape for long.
+    let listed = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        state.store.list_campaigns(LIST_LIMIT),
+    )
+    .await;
+    let Ok(Ok(campaigns)) = listed else {
         return;
     };
     let running = campaigns

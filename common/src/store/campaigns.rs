@@ -19,6 +19,22 @@ macro_rules! campaign_columns {
     };
 }
 
+/// A running campaign is done once it is planned and every item it
+/// planned is handled: `done_when!(planned, handled, total)` (SQL
+/// expressions, the new values) is that condition.
+macro_rules! done_when {
+    ($planned:literal, $handled:literal, $total:literal) => {
+        concat!(
+            "status = 'running' AND ",
+            $planned,
+            " AND ",
+            $handled,
+            " >= ",
+            $total
+        )
+    };
+}
+
 pub(super) const INSERT: &str = concat!(
     "INSERT INTO refresh_campaigns \
      (id, provider, providers, expiring_within_secs, expiring_before, rate_per_second, \
@@ -45,9 +61,9 @@ pub(super) const CANCEL: &str = "UPDATE refresh_campaigns \
      SET status = 'cancelled', updated_at = $2, finished_at = $2 \
      WHERE id = $1 AND status = 'running' RETURNING id";
 
-/// Takes on reviving a running campaign ($1) last written at $2: at $3,
-/// for one process only (its write moves `updated_at`).
-pub(super) const CLAIM_REVIVAL: &str = "UPDATE refresh_campaigns SET updated_at = $3 \
+/// Moves a running campaign's ($1) `updated_at` from $2 to $3: one
+/// caller only.
+pub(super) const TOUCH: &str = "UPDATE refresh_campaigns SET updated_at = $3 \
      WHERE id = $1 AND status = 'running' AND updated_at = $2 RETURNING id";
 
 /// The next accounts a campaign may cover: of provider $1, after id $2, a
@@ -62,15 +78,27 @@ pub(super) const PLAN_CANDIDATES: &str = "SELECT id FROM social_accounts \
 /// ($2, $3) to the next ($4, $5), $6 planned, $7 pages and $8 items more,
 /// at $9. No row: another planner made this step (or the campaign is no
 /// longer running). A campaign planned with every item handled is done.
-pub(super) const ADVANCE_PLAN: &str = "UPDATE refresh_campaigns \
+pub(super) const ADVANCE_PLAN: &str = concat!(
+    "UPDATE refresh_campaigns \
      SET plan_provider = $4, plan_cursor = $5, planned = $6, pages = pages + $7, \
          total = total + $8, updated_at = $9, \
-         status = CASE WHEN $6 AND refreshed + failed + needs_reauth + skipped >= total + $8 \
-                       THEN 'done' ELSE status END, \
-         finished_at = CASE WHEN $6 AND refreshed + failed + needs_reauth + skipped >= total + $8 \
-                            THEN $9 ELSE finished_at END \
+         status = CASE WHEN ",
+    done_when!(
+        "$6",
+        "refreshed + failed + needs_reauth + skipped",
+        "total + $8"
+    ),
+    " THEN 'done' ELSE status END, \
+         finished_at = CASE WHEN ",
+    done_when!(
+        "$6",
+        "refreshed + failed + needs_reauth + skipped",
+        "total + $8"
+    ),
+    " THEN $9 ELSE finished_at END \
      WHERE id = $1 AND status = 'running' AND plan_provider = $2 AND plan_cursor = $3 \
-     RETURNING id";
+     RETURNING id"
+);
 
 pub(super) const INSERT_PAGE: &str =
     "INSERT INTO refresh_campaign_pages (campaign_id, page, provider) VALUES ($1, $2, $3)";
@@ -100,22 +128,10 @@ pub(super) const FIND_PAGE_ITEMS: &str = "SELECT account_id FROM refresh_campaig
      WHERE campaign_id = $1 AND page = $2 AND outcome IS NULL ORDER BY account_id";
 
 /// Takes the refresh leases of the links among $1 that nobody holds at $2
-/// (or that owner $4 holds already: its page handled again after its
-/// worker died) until $3.
+/// for owner $4 until $3 (one link: `social_accounts::TAKE_REFRESH_LEASE`).
 pub(super) const TAKE_LEASES_PG: &str = concat!(
     "UPDATE social_accounts SET refresh_lease_until = $3, refresh_lease_owner = $4 \
-     WHERE id = ANY($1) \
-       AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2 OR refresh_lease_owner = $4) \
-     RETURNING ",
-    social_accounts::account_columns!(),
-    ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"
-);
-
-/// [`TAKE_LEASES_PG`] for one link ($1).
-pub(super) const TAKE_LEASE_AGAIN: &str = concat!(
-    "UPDATE social_accounts SET refresh_lease_until = $3, refresh_lease_owner = $4 \
-     WHERE id = $1 \
-       AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2 OR refresh_lease_owner = $4) \
+     WHERE id = ANY($1) AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2) \
      RETURNING ",
     social_accounts::account_columns!(),
     ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"
@@ -129,7 +145,8 @@ pub(super) const STORE_REFRESHED_PG: &str = "UPDATE social_accounts s \
          refresh_lease_until = NULL, refresh_lease_owner = NULL \
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $8::text[]) \
           AS d(id, k, a, r, e, t) \
-     WHERE s.id = ANY ($1) AND s.id = d.id AND s.refresh_lease_owner = $6";
+     WHERE s.id = ANY ($1) AND s.id = d.id AND s.refresh_lease_owner = $6 \
+     RETURNING s.id";
 
 /// Leases owner $3 gives back without new tokens; where $2: the provider
 /// refused the grant.
@@ -151,16 +168,26 @@ pub(super) const RECORD_OUTCOME: &str = "UPDATE refresh_campaign_items SET outco
 
 /// Counts ($2 refreshed, $3 failed, $4 needs_reauth, $5 skipped) added at
 /// $6; a planned campaign with every item handled is done.
-pub(super) const ADD_COUNTS: &str = "UPDATE refresh_campaigns \
+pub(super) const ADD_COUNTS: &str = concat!(
+    "UPDATE refresh_campaigns \
      SET refreshed = refreshed + $2, failed = failed + $3, needs_reauth = needs_reauth + $4, \
          skipped = skipped + $5, updated_at = $6, \
-         status = CASE WHEN status = 'running' AND planned \
-                        AND refreshed + failed + needs_reauth + skipped + $2 + $3 + $4 + $5 >= total \
-                       THEN 'done' ELSE status END, \
-         finished_at = CASE WHEN status = 'running' AND planned \
-                        AND refreshed + failed + needs_reauth + skipped + $2 + $3 + $4 + $5 >= total \
-                       THEN $6 ELSE finished_at END \
-     WHERE id = $1";
+         status = CASE WHEN ",
+    done_when!(
+        "planned",
+        "refreshed + failed + needs_reauth + skipped + $2 + $3 + $4 + $5",
+        "total"
+    ),
+    " THEN 'done' ELSE status END, \
+         finished_at = CASE WHEN ",
+    done_when!(
+        "planned",
+        "refreshed + failed + needs_reauth + skipped + $2 + $3 + $4 + $5",
+        "total"
+    ),
+    " THEN $6 ELSE finished_at END \
+     WHERE id = $1"
+);
 
 /// Reserves $3 µs of budget $1 from $2 (now, µs) on: the start of the
 /// reservation (the budget's next free time, or now when it is idle).

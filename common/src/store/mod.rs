@@ -386,12 +386,23 @@ pub struct PlanStep {
 
 /// An account of a campaign, handled: its outcome and, when refreshed, its
 /// new tokens. Whatever its outcome, a lease the handler holds on it is
-/// given back.
-#[derive(Debug, Clone)]
+/// given back. `Debug` says whether it carries tokens, not even their
+/// ciphertext.
+#[derive(Clone)]
 pub struct CampaignItem {
     pub account_id: i64,
     pub outcome: ItemOutcome,
     pub tokens: Option<SealedTokens>,
+}
+
+impl std::fmt::Debug for CampaignItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CampaignItem")
+            .field("account_id", &self.account_id)
+            .field("outcome", &self.outcome)
+            .field("tokens", &self.tokens.is_some())
+            .finish()
+    }
 }
 
 /// What the pipeline asks the store before it decides a login.
@@ -821,10 +832,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_campaigns(&self, limit: u32) -> Result<Vec<Campaign>, StoreError>;
     /// Stops a running campaign; false when it is not running (or unknown).
     async fn cancel_campaign(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;
-    /// Takes on reviving a running campaign whose last write was at
-    /// `seen_updated_at`: true for one caller only (the write moves
-    /// `updated_at` to `now`); false when it was written since, or ended.
-    async fn claim_campaign_revival(
+    /// Moves a running campaign's `updated_at` from `seen_updated_at` to
+    /// `now` (a page's heartbeat; taking on a stalled campaign's revival):
+    /// true for one caller only; false when it was written since, or
+    /// ended.
+    async fn touch_campaign(
         &self,
         id: Uuid,
         seen_updated_at: i64,
@@ -859,8 +871,8 @@ pub trait Store: Send + Sync + 'static {
     /// The accounts of a page not yet handled.
     async fn find_page_items(&self, id: Uuid, page: i64) -> Result<Vec<i64>, StoreError>;
     /// Takes the refresh leases of the links among `account_ids` that
-    /// nobody holds at `now` — or that `owner` holds already — until
-    /// `until`: those links, with their tokens as they are under the lease.
+    /// nobody holds at `now`, for `owner` until `until`: those links, with
+    /// their tokens as they are under the lease.
     async fn take_refresh_leases(
         &self,
         account_ids: &[i64],
@@ -870,9 +882,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredAccount>, StoreError>;
     /// Handled items of a campaign, in one transaction: refreshed tokens
     /// stored and leases `owner` holds given back (a refused grant marks
-    /// its link `needs_reauth`); each item's outcome written once — an item
-    /// already written keeps its outcome and is not counted again — and
-    /// the campaign's counts raised by the outcomes written now.
+    /// its link `needs_reauth`); new tokens that cannot be stored (`owner`
+    /// no longer holds the lease) make the item `failed`; each item's
+    /// outcome written once — an item already written keeps its outcome
+    /// and is not counted again — and the campaign's counts raised by the
+    /// outcomes written now.
     async fn finish_campaign_items(
         &self,
         id: Uuid,

@@ -294,7 +294,8 @@ impl PgStore {
         owner: &str,
         items: &[CampaignItem],
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut stored = Vec::new();
         let (refreshed, others): (Vec<&CampaignItem>, Vec<&CampaignItem>) =
             items.iter().partition(|i| i.tokens.is_some());
         if !refreshed.is_empty() {
@@ -304,7 +305,7 @@ impl PgStore {
                     .map(|i| i.tokens.as_ref().and_then(f))
                     .collect::<Vec<_>>()
             };
-            sqlx::query(campaigns::STORE_REFRESHED_PG)
+            stored = sqlx::query_scalar(campaigns::STORE_REFRESHED_PG)
                 .bind(refreshed.iter().map(|i| i.account_id).collect::<Vec<_>>())
                 .bind(tokens(|t| t.key_id.clone()))
                 .bind(tokens(|t| t.access_token.clone()))
@@ -318,7 +319,7 @@ impl PgStore {
                 .bind(owner)
                 .bind(now)
                 .bind(tokens(|t| t.token_secret.clone()))
-                .execute(&mut **tx)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(map_err)?;
         }
@@ -336,7 +337,7 @@ impl PgStore {
                 .await
                 .map_err(map_err)?;
         }
-        Ok(())
+        Ok(stored)
     }
 
     async fn record_outcomes(
@@ -385,7 +386,7 @@ impl SqliteStore {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
         let mut taken = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = sqlx::query(campaigns::TAKE_LEASE_AGAIN)
+            let row = sqlx::query(social_accounts::TAKE_REFRESH_LEASE)
                 .bind(id)
                 .bind(now)
                 .bind(until)
@@ -406,11 +407,12 @@ impl SqliteStore {
         owner: &str,
         items: &[CampaignItem],
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut stored = Vec::new();
         for item in items {
             match &item.tokens {
                 Some(tokens) => {
-                    sqlx::query(social_accounts::FINISH_REFRESH)
+                    let row = sqlx::query(social_accounts::FINISH_REFRESH)
                         .bind(item.account_id)
                         .bind(owner)
                         .bind(tokens.key_id.as_deref())
@@ -419,9 +421,12 @@ impl SqliteStore {
                         .bind(tokens.expires_at)
                         .bind(now)
                         .bind(tokens.token_secret.as_deref())
-                        .execute(&mut **tx)
+                        .fetch_optional(&mut **tx)
                         .await
                         .map_err(map_err)?;
+                    if row.is_some() {
+                        stored.push(item.account_id);
+                    }
                 }
                 None => {
                     sqlx::query(social_accounts::END_REFRESH)
@@ -434,7 +439,7 @@ impl SqliteStore {
                 }
             }
         }
-        Ok(())
+        Ok(stored)
     }
 
     async fn record_outcomes(
@@ -902,13 +907,13 @@ macro_rules! impl_store {
                 Ok(row.is_some())
             }
 
-            async fn claim_campaign_revival(
+            async fn touch_campaign(
                 &self,
                 id: Uuid,
                 seen_updated_at: i64,
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let row = sqlx::query(campaigns::CLAIM_REVIVAL)
+                let row = sqlx::query(campaigns::TOUCH)
                     .bind(id.to_string())
                     .bind(seen_updated_at)
                     .bind(now)
@@ -1057,7 +1062,14 @@ macro_rules! impl_store {
                 let mut items = items.to_vec();
                 items.sort_by_key(|i| i.account_id);
                 let mut tx = self.pool.begin_with($begin).await.map_err(map_err)?;
-                Self::settle_leases(&mut tx, &owner, &items, now).await?;
+                let stored = Self::settle_leases(&mut tx, &owner, &items, now).await?;
+                // New tokens that could not be stored (the lease was lost
+                // meanwhile) are no refresh of the campaign's.
+                for item in &mut items {
+                    if item.tokens.is_some() && !stored.contains(&item.account_id) {
+                        item.outcome = ItemOutcome::Failed;
+                    }
+                }
                 let written = Self::record_outcomes(&mut tx, &id, &items).await?;
                 let counts = campaigns::count(written);
                 if counts.handled() > 0 {
