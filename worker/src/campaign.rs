@@ -236,14 +236,16 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
         ));
     }
     // Taken together: about a tenth of a second of the slowest budget, and
-    // never more calls than this process may have in flight.
+    // at most this page's share of the calls this process may have in
+    // flight (each chunk takes its slots at once).
+    let share = (deps.campaigns.concurrency / deps.campaigns.pages.max(1)).max(1);
     let chunk = budgets
         .iter()
         .map(|b| usize::try_from(100_000 / b.interval_us).unwrap_or(1).max(1))
         .min()
         .unwrap_or(CHUNK)
         .min(CHUNK)
-        .min(deps.campaigns.concurrency.max(1));
+        .min(share);
     // This run's own lease owner: a page delivered again while a first run
     // still goes (a broker that gave up on the first) never shares a lease
     // with it; what a dead run held is taken once its lease has expired.

@@ -64,6 +64,8 @@ pub struct CampaignLimits {
     /// `concurrency`.
     pub slots: Arc<tokio::sync::Semaphore>,
     pub concurrency: usize,
+    /// Pages this process handles at once.
+    pub pages: usize,
 }
 
 impl Deps {
@@ -91,6 +93,7 @@ impl Deps {
                     settings.refresh.campaign_concurrency.max(1) as usize,
                 )),
                 concurrency: settings.refresh.campaign_concurrency.max(1) as usize,
+                pages: usize::from(settings.refresh.campaign_pages_per_worker.max(1)),
             },
         }
     }
