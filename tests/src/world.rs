@@ -312,6 +312,39 @@ pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
 }
 
 impl World {
+    /// The user revokes the app's access at the IdP: `refresh_token`
+    /// revoked (RFC 7009, as the standard client), its grant with it.
+    pub async fn revoke_at_idp(&self, refresh_token: &str) -> anyhow::Result<()> {
+        let client = &self.idp.config.clients[0];
+        let revoked = self
+            .http
+            .post(format!("{}/token/revocation", self.idp.issuer))
+            .basic_auth(&client.client_id, Some(&client.client_secret))
+            .form(&[
+                ("token", refresh_token),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(
+            revoked.status().is_success(),
+            "revocation: {}",
+            revoked.status()
+        );
+        Ok(())
+    }
+
+    /// The api's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(self.stack.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     /// The IdP's RFC 7662 answer about `token` (asked as the standard
     /// client): whether it is active.
     pub async fn active_at_idp(&self, token: &str) -> anyhow::Result<bool> {

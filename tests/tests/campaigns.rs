@@ -125,26 +125,6 @@ async fn wait_for(w: &World, id: &str, what: &str, done: impl Fn(&Value) -> bool
     }
 }
 
-async fn revoke_at_idp(w: &World, refresh_token: &str) -> anyhow::Result<()> {
-    let client = &w.idp.config.clients[0];
-    let revoked = w
-        .http
-        .post(format!("{}/token/revocation", w.idp.issuer))
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[
-            ("token", refresh_token),
-            ("token_type_hint", "refresh_token"),
-        ])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        revoked.status().is_success(),
-        "revocation: {}",
-        revoked.status()
-    );
-    Ok(())
-}
-
 async fn a_campaign_counts_every_account_once_through_a_cancel_and_a_kill(
     mode: Mode,
 ) -> anyhow::Result<()> {
@@ -161,7 +141,7 @@ async fn a_campaign_counts_every_account_once_through_a_cancel_and_a_kill(
     let revoked: Vec<&Member> = members[..10].iter().chain(&members[120..130]).collect();
     for m in &revoked {
         let (_, refresh_token) = w.stored_tokens(m.user_id, m.link).await?;
-        revoke_at_idp(&w, &refresh_token.unwrap_or_default()).await?;
+        w.revoke_at_idp(&refresh_token.unwrap_or_default()).await?;
     }
     let (before, _) = w
         .stored_tokens(members[200].user_id, members[200].link)
@@ -323,13 +303,7 @@ async fn a_campaign_counts_every_account_once_through_a_cancel_and_a_kill(
     assert!(shown.contains("done"), "{shown}");
 
     // Progress is in /metrics.
-    let metrics = w
-        .http
-        .get(w.stack.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = w.metrics().await?;
     let line = format!(
         "socialauth_campaign_accounts{{campaign=\"{id2}\",state=\"refreshed\"}} {}",
         total - 20

@@ -330,13 +330,7 @@ async fn operations_endpoints_answer() -> anyhow::Result<()> {
         ready,
         json!({"status": "ready", "store": "ok", "queue": "ok"})
     );
-    let metrics = w
-        .http
-        .get(w.stack.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = w.metrics().await?;
     assert!(
         metrics.contains("socialauth_http_requests_total{route=\"/auth/o/{provider}/\",method=\"POST\",status=\"201\"}"),
         "{metrics}"

@@ -175,18 +175,7 @@ async fn a_revoked_grant_needs_its_user_again(mode: Mode) -> anyhow::Result<()> 
     let (alice, alice_id, link) = sign_in(&w, "corp", "alice").await?;
     let (_, refresh_token) = w.stored_tokens(alice_id, link).await?;
     // The user revokes the app's access at the provider.
-    let client = &w.idp.config.clients[0];
-    let revoked = w
-        .http
-        .post(format!("{}/token/revocation", w.idp.issuer))
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[
-            ("token", refresh_token.unwrap_or_default().as_str()),
-            ("token_type_hint", "refresh_token"),
-        ])
-        .send()
-        .await?;
-    assert!(revoked.status().is_success());
+    w.revoke_at_idp(&refresh_token.unwrap_or_default()).await?;
 
     let needs = json!({"non_field_errors": ["needs_reauth"]});
     let (status, body) = refresh(&w, &alice, link).await;

@@ -152,6 +152,14 @@ async fn start(s: &Setup, rate: Option<f64>) -> Uuid {
     id
 }
 
+async fn campaign_now(s: &Setup, id: Uuid) -> socialauth_common::store::Campaign {
+    s.store
+        .find_campaign(id)
+        .await
+        .expect("find")
+        .expect("campaign")
+}
+
 /// The pages published so far, handled at once; taken from the queue.
 async fn handle_pages(s: &Setup) -> Vec<JobResult> {
     let pages: Vec<JobEnvelope> = std::mem::take(&mut *s.kept.0.lock().expect("lock"));
@@ -187,12 +195,7 @@ async fn each_account_counts_as_the_provider_answered_once_and_pages_run_again_c
     let published = s.kept.0.lock().expect("lock").clone();
     assert_eq!(published.len(), 3, "ten accounts in pages of four");
     handle_pages(&s).await;
-    let c = s
-        .store
-        .find_campaign(id)
-        .await
-        .expect("find")
-        .expect("campaign");
+    let c = campaign_now(&s, id).await;
     assert_eq!(c.status, CampaignStatus::Done, "{c:?}");
     assert_eq!(c.total, 10);
     assert_eq!(
@@ -225,12 +228,7 @@ async fn each_account_counts_as_the_provider_answered_once_and_pages_run_again_c
         calls,
         "no provider call for a handled account"
     );
-    let again = s
-        .store
-        .find_campaign(id)
-        .await
-        .expect("find")
-        .expect("campaign");
+    let again = campaign_now(&s, id).await;
     assert_eq!(again.counts, c.counts);
 }
 
@@ -244,12 +242,7 @@ async fn pages_handled_together_keep_to_the_providers_budget() {
     assert_eq!(s.kept.0.lock().expect("lock").len(), 3);
     handle_pages(&s).await;
     let took = started.elapsed();
-    let c = s
-        .store
-        .find_campaign(id)
-        .await
-        .expect("find")
-        .expect("campaign");
+    let c = campaign_now(&s, id).await;
     assert_eq!(
         (c.status, c.counts.refreshed),
         (CampaignStatus::Done, 60),
@@ -276,12 +269,7 @@ async fn a_cancelled_campaign_stops_its_pages() {
     };
     let (results, ()) = tokio::join!(pages, cancel);
     assert_eq!(results.len(), 1);
-    let c = s
-        .store
-        .find_campaign(id)
-        .await
-        .expect("find")
-        .expect("campaign");
+    let c = campaign_now(&s, id).await;
     assert_eq!(c.status, CampaignStatus::Cancelled);
     // Ten a second, cancelled after about 0.6 s: a handful, not fifty.
     let handled = c.counts.handled();
@@ -320,12 +308,7 @@ async fn a_campaign_whose_pages_were_lost_is_planned_again_and_finishes() {
         "the two pages with work left"
     );
     handle_pages(&s).await;
-    let c = s
-        .store
-        .find_campaign(id)
-        .await
-        .expect("find")
-        .expect("campaign");
+    let c = campaign_now(&s, id).await;
     assert_eq!(
         (c.status, c.counts.refreshed),
         (CampaignStatus::Done, 10),
