@@ -143,7 +143,7 @@ conformance! {
         a_cancelled_campaign_stays_cancelled_when_its_items_are_handled,
         campaign_pages_are_found_by_range_and_while_an_item_is_unhandled,
         published_pages_only_grow,
-        campaign_leases_are_taken_when_free_or_expired_never_twice,
+        campaign_leases_are_taken_when_free_expired_or_the_owners_already,
         each_campaign_item_is_counted_once_with_its_first_outcome,
         concurrent_finishes_of_one_page_count_each_item_once,
         rate_reservations_follow_each_other_and_start_now_when_idle,
@@ -5840,7 +5840,7 @@ async fn published_pages_only_grow(store: SharedStore) {
         .expect("no such campaign: nothing to mark");
 }
 
-async fn campaign_leases_are_taken_when_free_or_expired_never_twice(store: SharedStore) {
+async fn campaign_leases_are_taken_when_free_expired_or_the_owners_already(store: SharedStore) {
     let ann = create_user(&store, &new_user("ann")).await;
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let free = corp_link(&store, ann.id, "free").await;
@@ -5848,8 +5848,7 @@ async fn campaign_leases_are_taken_when_free_or_expired_never_twice(store: Share
     let held = corp_link(&store, ann.id, "held").await;
     let own = corp_link(&store, ann.id, "own").await;
     // Another's lease that runs out at `NOW`, another's that runs on, and
-    // one the same owner holds (never taken twice: each run of a page is
-    // its own owner).
+    // the owner's own (the call made again after its answer was lost).
     for (id, holder, until) in [
         (expired, other, NOW),
         (held, other, NOW + 1_000),
@@ -5862,7 +5861,7 @@ async fn campaign_leases_are_taken_when_free_or_expired_never_twice(store: Share
         assert!(leased.is_some(), "nobody holds {id}");
     }
     let mut before = Vec::new();
-    for id in [free, expired] {
+    for id in [free, expired, own] {
         before.push(stored_account(&store, id).await);
     }
 
@@ -5881,15 +5880,10 @@ async fn campaign_leases_are_taken_when_free_or_expired_never_twice(store: Share
         before.iter().map(stored_fields).collect::<Vec<_>>(),
         "the links, with their tokens"
     );
-    // The owner's until the new end; the one it held already, until its
-    // old end.
-    for (id, at) in [
-        (free, NOW + 59_999),
-        (expired, NOW + 59_999),
-        (own, NOW + 999),
-    ] {
+    // The owner's until the new end, the own one's included.
+    for id in [free, expired, own] {
         let another = store
-            .take_refresh_lease(id, other, at, NOW + 70_000)
+            .take_refresh_lease(id, other, NOW + 59_999, NOW + 70_000)
             .await
             .expect("take");
         assert!(another.is_none(), "{id} is held");

@@ -58,7 +58,3 @@ CREATE TABLE rate_budgets (
     key text PRIMARY KEY,
     next_at_us bigint NOT NULL
 );
-
--- Planning walks one provider's refreshable links in id order.
-CREATE INDEX social_accounts_refreshable_idx ON social_accounts (provider, id)
-    WHERE refresh_token_enc IS NOT NULL;

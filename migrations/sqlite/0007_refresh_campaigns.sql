@@ -43,6 +43,3 @@ CREATE TABLE rate_budgets (
     key TEXT PRIMARY KEY,
     next_at_us INTEGER NOT NULL
 );
-
-CREATE INDEX social_accounts_refreshable_idx ON social_accounts (provider, id)
-    WHERE refresh_token_enc IS NOT NULL;

@@ -33,13 +33,11 @@ const PLAN_STEP: u32 = 5_000;
 const CHUNK: usize = 100;
 /// How often a page looks whether its campaign was cancelled.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
-/// How often a running page tells it is alive (see [`revive`]).
-const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often a page looks again at accounts another refresher holds.
 const BUSY_STEP: Duration = Duration::from_millis(100);
 /// Outcomes written together, at most.
 const WRITE_BATCH: usize = 512;
-/// Campaigns looked at for stalls: the newest.
+/// Stalled campaigns revived per look, at most (the longest stalled first).
 const REVIVE_LOOK: u32 = 50;
 
 pub async fn plan(deps: &Deps, job: &CampaignPlanJob) -> JobResult {
@@ -224,7 +222,6 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
         return Ok(0);
     };
     let provider = deps.catalogue.get(job.provider.as_str());
-    let can_refresh = deps.catalogue.refreshes(job.provider.as_str());
     let mut budgets = Vec::new();
     if let Some(rate) = campaign.rate_per_second.filter(|r| *r > 0.0) {
         budgets.push(Budget::per_second(format!("campaign:{id}"), rate));
@@ -250,113 +247,71 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
     // still goes (a broker that gave up on the first) never shares a lease
     // with it; what a dead run held is taken once its lease has expired.
     let owner = Uuid::new_v4();
-    tracing::debug!(job_id = %job_id, %owner, page = job.page, "campaign page");
-
     let (tx, rx) = mpsc::unbounded_channel::<CampaignItem>();
-    let writer = tokio::spawn(write_outcomes(
-        deps.clone(),
-        id,
+    let mut page = Page {
+        deps,
+        can_refresh: deps.catalogue.refreshes(job.provider.as_str()),
+        expiring_before: campaign.expiring_before,
+        budgets,
         owner,
-        job.provider.as_str().to_owned(),
-        rx,
-    ));
-    let mut watch = Watch::new(id);
-    let mut pending = stored(|| deps.store.find_page_items(id, job.page)).await?;
-    let busy_until = now_ms().saturating_add(deps.policy.refresh_lease_ms.saturating_mul(2));
+        watch: Watch::new(id, deps.campaigns.heartbeat),
+        writer: tokio::spawn(write_outcomes(
+            deps.clone(),
+            id,
+            owner,
+            job.provider.as_str().to_owned(),
+            rx,
+        )),
+        tx,
+    };
+    tracing::debug!(job_id = %job_id, owner = %page.owner, page = job.page, "campaign page");
+    let pending = stored(|| deps.store.find_page_items(id, job.page)).await?;
+    let mut busy = Vec::new();
     let mut stopped = false;
-    'page: while !pending.is_empty() {
-        let mut busy = Vec::new();
-        for ids in pending.chunks(chunk) {
-            if writer.is_finished() || !watch.still_running(deps).await? {
+    for ids in pending.chunks(chunk) {
+        match page.chunk(ids, true).await? {
+            Some(held) => busy.extend(held),
+            None => {
                 stopped = true;
-                break 'page;
-            }
-            // The chunk's calls: their places in every budget, then their
-            // slots in this process, then — just before the calls — their
-            // leases.
-            let slots = reserve(deps, &budgets, ids.len()).await?;
-            if let Some(first) = slots.first().copied().flatten()
-                && !watch.sleep_until(deps, first).await?
-            {
-                stopped = true;
-                break 'page;
-            }
-            let Ok(mut permits) = deps
-                .campaigns
-                .slots
-                .clone()
-                .acquire_many_owned(ids.len() as u32)
-                .await
-            else {
-                return Err(WorkerError::Internal("campaign slots closed".into()));
-            };
-            let now = now_ms();
-            let until = now.saturating_add(deps.policy.refresh_lease_ms);
-            let leased = stored(|| deps.store.take_refresh_leases(ids, owner, now, until)).await?;
-            let mut leased: HashMap<i64, StoredAccount> =
-                leased.into_iter().map(|s| (s.account.id, s)).collect();
-            let min_validity = campaign.expiring_before.saturating_sub(now);
-            for (account_id, at) in ids.iter().zip(slots) {
-                let Some(stored) = leased.remove(account_id) else {
-                    busy.push(*account_id);
-                    continue;
-                };
-                match refresh::next_step(&stored, now, false, min_validity, can_refresh) {
-                    Step::Refresh => {}
-                    // Fresh (refreshed meanwhile), waiting for its user,
-                    // or no longer refreshable: nothing for the campaign.
-                    Step::Hand | Step::Refuse(_) => {
-                        let _ = tx.send(item(*account_id, ItemOutcome::Skipped, None));
-                        continue;
-                    }
-                }
-                if let Some(at) = at {
-                    tokio::time::sleep_until(at).await;
-                }
-                let Some(permit) = permits.split(1) else {
-                    return Err(WorkerError::Internal("campaign slots miscounted".into()));
-                };
-                if writer.is_finished() {
-                    // Nobody would store its tokens: give the lease back.
-                    let _ = tx.send(item(*account_id, ItemOutcome::Skipped, None));
-                    stopped = true;
-                    continue;
-                }
-                let deps = deps.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(refresh_one(&deps, stored).await);
-                    drop(permit);
-                });
-            }
-            if stopped {
-                break 'page;
+                break;
             }
         }
-        if busy.is_empty() {
-            break;
-        }
-        // Held by another refresher: looked at again until it is done
-        // (then, refreshed by it, skipped), or until this run gives up on
-        // them, leaving them to a later run (no outcome written).
+    }
+    // Held by another refresher: looked at again until it is done (then,
+    // refreshed by it, skipped), for two leases' time; then left to a
+    // later run (no outcome written; a removed link is skipped).
+    let busy_until = now_ms().saturating_add(deps.policy.refresh_lease_ms.saturating_mul(2));
+    while !stopped && !busy.is_empty() {
         if now_ms() >= busy_until {
             for account_id in busy {
                 let found = stored(|| deps.store.find_stored_account(account_id)).await?;
                 if found.is_none() {
-                    let _ = tx.send(item(account_id, ItemOutcome::Skipped, None));
+                    page.send(item(account_id, ItemOutcome::Skipped, None));
                 }
             }
             break;
         }
-        pending = busy;
-        if !watch
+        if !page
+            .watch
             .sleep_until(deps, tokio::time::Instant::now() + BUSY_STEP)
             .await?
         {
             stopped = true;
             break;
         }
+        let mut still = Vec::new();
+        for ids in busy.chunks(chunk) {
+            match page.chunk(ids, false).await? {
+                Some(held) => still.extend(held),
+                None => {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        busy = still;
     }
+    let Page { writer, tx, .. } = page;
     drop(tx);
     let handled = writer
         .await
@@ -365,6 +320,113 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
         tracing::info!(campaign = %id, page = job.page, "campaign page stopped");
     }
     Ok(handled)
+}
+
+/// One run of a page: what its chunks share.
+struct Page<'a> {
+    deps: &'a Deps,
+    can_refresh: bool,
+    expiring_before: i64,
+    budgets: Vec<Budget>,
+    owner: Uuid,
+    watch: Watch,
+    writer: tokio::task::JoinHandle<Result<u64, WorkerError>>,
+    tx: mpsc::UnboundedSender<CampaignItem>,
+}
+
+impl Page<'_> {
+    fn send(&self, item: CampaignItem) {
+        let _ = self.tx.send(item);
+    }
+
+    /// Calls for the accounts `ids` (a chunk): `Some` of the ones another
+    /// refresher holds; `None`: the page stops (cancelled, or its writer is
+    /// gone).
+    ///
+    /// `reserve_first`: the chunk's places in the budgets are reserved and
+    /// waited for before its leases are taken (a lease is never held
+    /// through a wait); a chunk looked at again — the few accounts held
+    /// the first time — takes its leases first and reserves places for
+    /// the calls it will make only, so held accounts spend no budget.
+    async fn chunk(
+        &mut self,
+        ids: &[i64],
+        reserve_first: bool,
+    ) -> Result<Option<Vec<i64>>, WorkerError> {
+        let deps = self.deps;
+        if self.writer.is_finished() || !self.watch.still_running(deps).await? {
+            return Ok(None);
+        }
+        let mut slots = Vec::new();
+        if reserve_first {
+            slots = reserve(deps, &self.budgets, ids.len()).await?;
+            if let Some(first) = slots.first().copied().flatten()
+                && !self.watch.sleep_until(deps, first).await?
+            {
+                return Ok(None);
+            }
+        }
+        let Ok(mut permits) = deps
+            .campaigns
+            .slots
+            .clone()
+            .acquire_many_owned(ids.len() as u32)
+            .await
+        else {
+            return Err(WorkerError::Internal("campaign slots closed".into()));
+        };
+        let now = now_ms();
+        let until = now.saturating_add(deps.policy.refresh_lease_ms);
+        let owner = self.owner;
+        let leased = stored(|| deps.store.take_refresh_leases(ids, owner, now, until)).await?;
+        let mut leased: HashMap<i64, StoredAccount> =
+            leased.into_iter().map(|s| (s.account.id, s)).collect();
+        let min_validity = self.expiring_before.saturating_sub(now);
+        let mut held = Vec::new();
+        let mut due = Vec::new();
+        for (index, account_id) in ids.iter().enumerate() {
+            let Some(stored) = leased.remove(account_id) else {
+                held.push(*account_id);
+                continue;
+            };
+            match refresh::next_step(&stored, now, false, min_validity, self.can_refresh) {
+                Step::Refresh => due.push((index, stored)),
+                // Fresh (refreshed meanwhile), waiting for its user, or no
+                // longer refreshable: nothing for the campaign.
+                Step::Hand | Step::Refuse(_) => {
+                    self.send(item(*account_id, ItemOutcome::Skipped, None));
+                }
+            }
+        }
+        if !reserve_first {
+            let places = reserve(deps, &self.budgets, due.len()).await?;
+            slots = vec![None; ids.len()];
+            for ((index, _), at) in due.iter().zip(places) {
+                slots[*index] = at;
+            }
+        }
+        for (index, stored) in due {
+            if let Some(at) = slots.get(index).copied().flatten() {
+                tokio::time::sleep_until(at).await;
+            }
+            let Some(permit) = permits.split(1) else {
+                return Err(WorkerError::Internal("campaign slots miscounted".into()));
+            };
+            if self.writer.is_finished() {
+                // Nobody would store its tokens: no call (its lease, and
+                // those of the rest of the chunk, run out; the page fails
+                // with the writer's error).
+                return Ok(None);
+            }
+            let deps = deps.clone();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(refresh_one(&deps, stored).await);
+                drop(permit);
+            });
+        }
+        Ok(Some(held))
+    }
 }
 
 fn item(
@@ -432,20 +494,22 @@ async fn reserve(
 
 /// Whether the campaign still runs, looked up at most every
 /// [`STATUS_EVERY`]; while it runs, its `updated_at` is moved at least
-/// every [`HEARTBEAT`] (a page waiting on a budget keeps its campaign from
+/// every `every` (a page waiting on a budget keeps its campaign from
 /// looking stalled).
 struct Watch {
     id: Uuid,
     last: Option<Instant>,
     beat: Instant,
+    every: Duration,
 }
 
 impl Watch {
-    fn new(id: Uuid) -> Self {
+    fn new(id: Uuid, every: Duration) -> Self {
         Self {
             id,
             last: None,
             beat: Instant::now(),
+            every,
         }
     }
 
@@ -457,7 +521,7 @@ impl Watch {
         let Some(c) = running(deps, self.id).await? else {
             return Ok(false);
         };
-        if self.beat.elapsed() >= HEARTBEAT {
+        if self.beat.elapsed() >= self.every {
             self.beat = Instant::now();
             stored(|| deps.store.touch_campaign(c.id, c.updated_at, now_ms())).await?;
         }
@@ -497,15 +561,52 @@ async fn write_outcomes(
     let mut handled = 0;
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        // Tokens in hand are worth a long wait for the database.
-        let write = || {
-            deps.store
-                .finish_campaign_items(id, owner, &batch, now_ms())
+        // Tokens in hand are worth a long wait for the database; a batch
+        // the database refuses is written item by item, so one bad item
+        // costs only its own outcome (left unwritten, its lease runs out).
+        let write = |items: &[CampaignItem]| {
+            let items = items.to_vec();
+            let deps = &deps;
+            move || {
+                let items = items.clone();
+                async move {
+                    deps.store
+                        .finish_campaign_items(id, owner, &items, now_ms())
+                        .await
+                }
+            }
         };
-        let counts = write
+        let counts = match write(&batch)
             .retry(patient())
             .when(StoreError::is_transient)
-            .await?;
+            .await
+        {
+            Ok(counts) => counts,
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                warn!(campaign = %id, error = %e, "a batch of outcomes was refused: writing them one by one");
+                let mut counts = socialauth_common::store::CampaignCounts::default();
+                for one in batch.chunks(1) {
+                    match write(one)
+                        .retry(patient())
+                        .when(StoreError::is_transient)
+                        .await
+                    {
+                        Ok(c) => {
+                            counts.refreshed += c.refreshed;
+                            counts.failed += c.failed;
+                            counts.needs_reauth += c.needs_reauth;
+                            counts.skipped += c.skipped;
+                        }
+                        Err(e) if e.is_transient() => return Err(e.into()),
+                        Err(e) => {
+                            warn!(campaign = %id, account_id = one[0].account_id, error = %e, "an outcome was refused");
+                        }
+                    }
+                }
+                counts
+            }
+        };
         for (outcome, n) in [
             (ItemOutcome::Refreshed, counts.refreshed),
             (ItemOutcome::Failed, counts.failed),
@@ -530,7 +631,8 @@ async fn write_outcomes(
 /// Running campaigns with nothing written for longer than `stall_ms` (all
 /// of them, at 0) are planned again, their unfinished pages published
 /// again: one process takes each on ([`Store::touch_campaign`]). Running
-/// pages move `updated_at` at least every 30 s, waiting ones included.
+/// pages move `updated_at` at least every third of the threshold (30 s at
+/// most), waiting ones included; pages waiting in the queue do not.
 /// Work already done is not done again (outcomes are written once). The
 /// number revived.
 ///
@@ -540,7 +642,11 @@ pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
         return 0;
     };
     let now = now_ms();
-    let campaigns = match deps.store.list_campaigns(REVIVE_LOOK).await {
+    let stalled = deps
+        .store
+        .find_stalled_campaigns(now.saturating_sub(stall_ms), REVIVE_LOOK)
+        .await;
+    let campaigns = match stalled {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "could not look for stalled campaigns");
@@ -548,9 +654,7 @@ pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
         }
     };
     let mut revived = 0;
-    for c in campaigns.iter().filter(|c| {
-        c.status == CampaignStatus::Running && now.saturating_sub(c.updated_at) >= stall_ms
-    }) {
+    for c in &campaigns {
         match deps.store.touch_campaign(c.id, c.updated_at, now).await {
             Ok(true) => {}
             Ok(false) => continue,

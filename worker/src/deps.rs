@@ -66,6 +66,9 @@ pub struct CampaignLimits {
     pub concurrency: usize,
     /// Pages this process handles at once.
     pub pages: usize,
+    /// How often a running page tells its campaign is alive: well within
+    /// `[refresh] campaign_stall_secs`.
+    pub heartbeat: Duration,
 }
 
 impl Deps {
@@ -94,6 +97,7 @@ impl Deps {
                 )),
                 concurrency: settings.refresh.campaign_concurrency.max(1) as usize,
                 pages: usize::from(settings.refresh.campaign_pages_per_worker.max(1)),
+                heartbeat: heartbeat(settings.refresh.campaign_stall_secs),
             },
         }
     }
@@ -103,4 +107,13 @@ impl Deps {
         self.publisher = Some(queue);
         self
     }
+}
+
+/// A third of the stall threshold, at most 30 s (at least 100 ms).
+fn heartbeat(stall_secs: i64) -> Duration {
+    let stall = Duration::from_secs(stall_secs.max(0).unsigned_abs());
+    if stall.is_zero() {
+        return Duration::from_secs(30);
+    }
+    (stall / 3).clamp(Duration::from_millis(100), Duration::from_secs(30))
 }

@@ -49,6 +49,15 @@ pub(super) const FIND: &str = concat!(
     " FROM refresh_campaigns WHERE id = $1"
 );
 
+/// Running campaigns last written at $1 or before, the longest stalled
+/// first, at most $2.
+pub(super) const FIND_STALLED: &str = concat!(
+    "SELECT ",
+    campaign_columns!(),
+    " FROM refresh_campaigns WHERE status = 'running' AND updated_at <= $1 \
+     ORDER BY updated_at LIMIT $2"
+);
+
 /// The newest first, at most $1.
 pub(super) const LIST: &str = concat!(
     "SELECT ",
@@ -128,10 +137,22 @@ pub(super) const FIND_PAGE_ITEMS: &str = "SELECT account_id FROM refresh_campaig
      WHERE campaign_id = $1 AND page = $2 AND outcome IS NULL ORDER BY account_id";
 
 /// Takes the refresh leases of the links among $1 that nobody holds at $2
-/// for owner $4 until $3 (one link: `social_accounts::TAKE_REFRESH_LEASE`).
+/// — or that owner $4 holds already: the call made again after its answer
+/// was lost — for owner $4 until $3. Each run of a page is its own owner.
 pub(super) const TAKE_LEASES_PG: &str = concat!(
     "UPDATE social_accounts SET refresh_lease_until = $3, refresh_lease_owner = $4 \
-     WHERE id = ANY($1) AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2) \
+     WHERE id = ANY($1) \
+       AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2 OR refresh_lease_owner = $4) \
+     RETURNING ",
+    social_accounts::account_columns!(),
+    ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"
+);
+
+/// [`TAKE_LEASES_PG`] for one link ($1).
+pub(super) const TAKE_LEASE_AGAIN: &str = concat!(
+    "UPDATE social_accounts SET refresh_lease_until = $3, refresh_lease_owner = $4 \
+     WHERE id = $1 \
+       AND (refresh_lease_until IS NULL OR refresh_lease_until <= $2 OR refresh_lease_owner = $4) \
      RETURNING ",
     social_accounts::account_columns!(),
     ", token_key_id, access_token_enc, refresh_token_enc, token_secret_enc"

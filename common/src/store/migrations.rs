@@ -31,6 +31,7 @@ pub(super) fn postgres() -> Migrator {
         5 "association" "0005_association.sql",
         6 "refresh leases" "0006_refresh_leases.sql",
         7 "refresh campaigns" "0007_refresh_campaigns.sql",
+        8 "campaign indexes" "0008_campaign_indexes.sql",
     )
 }
 
@@ -43,6 +44,7 @@ pub(super) fn sqlite() -> Migrator {
         5 "association" "0005_association.sql",
         6 "refresh leases" "0006_refresh_leases.sql",
         7 "refresh campaigns" "0007_refresh_campaigns.sql",
+        8 "campaign indexes" "0008_campaign_indexes.sql",
     )
 }
 

@@ -830,6 +830,13 @@ pub trait Store: Send + Sync + 'static {
     async fn find_campaign(&self, id: Uuid) -> Result<Option<Campaign>, StoreError>;
     /// The newest campaigns first, at most `limit`.
     async fn list_campaigns(&self, limit: u32) -> Result<Vec<Campaign>, StoreError>;
+    /// Running campaigns with nothing written after `written_before`, the
+    /// longest stalled first, at most `limit`.
+    async fn find_stalled_campaigns(
+        &self,
+        written_before: i64,
+        limit: u32,
+    ) -> Result<Vec<Campaign>, StoreError>;
     /// Stops a running campaign; false when it is not running (or unknown).
     async fn cancel_campaign(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;
     /// Moves a running campaign's `updated_at` from `seen_updated_at` to
@@ -871,8 +878,9 @@ pub trait Store: Send + Sync + 'static {
     /// The accounts of a page not yet handled.
     async fn find_page_items(&self, id: Uuid, page: i64) -> Result<Vec<i64>, StoreError>;
     /// Takes the refresh leases of the links among `account_ids` that
-    /// nobody holds at `now`, for `owner` until `until`: those links, with
-    /// their tokens as they are under the lease.
+    /// nobody holds at `now` — or that `owner` holds already (the call
+    /// made again after its answer was lost) — for `owner` until `until`:
+    /// those links, with their tokens as they are under the lease.
     async fn take_refresh_leases(
         &self,
         account_ids: &[i64],

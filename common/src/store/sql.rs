@@ -386,7 +386,7 @@ impl SqliteStore {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
         let mut taken = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = sqlx::query(social_accounts::TAKE_REFRESH_LEASE)
+            let row = sqlx::query(campaigns::TAKE_LEASE_AGAIN)
                 .bind(id)
                 .bind(now)
                 .bind(until)
@@ -890,6 +890,20 @@ macro_rules! impl_store {
 
             async fn list_campaigns(&self, limit: u32) -> Result<Vec<Campaign>, StoreError> {
                 let rows = sqlx::query(campaigns::LIST)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(campaigns::from_row).collect()
+            }
+
+            async fn find_stalled_campaigns(
+                &self,
+                written_before: i64,
+                limit: u32,
+            ) -> Result<Vec<Campaign>, StoreError> {
+                let rows = sqlx::query(campaigns::FIND_STALLED)
+                    .bind(written_before)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await
