@@ -63,8 +63,14 @@ async fn process(deps: &Deps, delivery: Delivery) {
             return;
         }
     };
-    let result = dispatch::handle(deps, &envelope, redelivered).await;
+    let (result, panicked) = caught(dispatch::handle(deps, &envelope, redelivered)).await;
+    if panicked {
+        // The panic's message went to stderr by the panic hook; the job is
+        // failed and dead-lettered, never redelivered to panic again.
+        tracing::error!(job_id = %envelope.id, kind, "a job panicked: dead-lettered");
+    }
     let outcome = match &result {
+        _ if panicked => "panicked",
         JobResult::Failed(JobError::ProviderUnavailable | JobError::Internal) => "failed",
         JobResult::Failed(_) => "refused",
         _ => "succeeded",
@@ -72,7 +78,7 @@ async fn process(deps: &Deps, delivery: Delivery) {
     metrics::counter!("socialauth_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
     metrics::histogram!("socialauth_job_duration_seconds", "kind" => kind)
         .record(started.elapsed().as_secs_f64());
-    let settled = if outcome == "failed" {
+    let settled = if outcome == "failed" || outcome == "panicked" {
         // Exhausted: the client gets the failure, the message goes to `dead`.
         handle.dead_letter(Some(&result)).await
     } else {
@@ -80,5 +86,35 @@ async fn process(deps: &Deps, delivery: Delivery) {
     };
     if let Err(e) = settled {
         warn!(job_id = %envelope.id, error = %e, "could not settle a job (it will be redelivered)");
+    }
+}
+
+/// A job's result, or — when handling it panicked — `Internal` and true:
+/// one bad message never takes its worker down, nor comes back to panic
+/// again.
+async fn caught(job: impl std::future::Future<Output = JobResult>) -> (JobResult, bool) {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(job).catch_unwind().await {
+        Ok(result) => (result, false),
+        Err(_) => (JobResult::Failed(JobError::Internal), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_is_a_failed_one() {
+        let (result, panicked) = caught(async { panic!("poison") }).await;
+        assert!(panicked);
+        assert!(matches!(result, JobResult::Failed(JobError::Internal)));
+        let (result, panicked) =
+            caught(async { JobResult::Failed(JobError::InvalidCredentials) }).await;
+        assert!(!panicked);
+        assert!(matches!(
+            result,
+            JobResult::Failed(JobError::InvalidCredentials)
+        ));
     }
 }
