@@ -151,6 +151,13 @@ pub struct QueueSettings {
     /// Unacknowledged deliveries per worker (bounds its concurrency).
     #[serde(default = "default_prefetch")]
     pub prefetch: u16,
+    /// How long a dead letter stays in the `dead` queue (default 7 days).
+    #[serde(default = "default_dead_letter_ttl")]
+    pub dead_letter_ttl_secs: u64,
+}
+
+fn default_dead_letter_ttl() -> u64 {
+    7 * 24 * 3600
 }
 
 fn default_channels() -> usize {

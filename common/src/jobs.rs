@@ -88,6 +88,19 @@ impl JobEnvelope {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// What a dead letter keeps of a job: what it was and for whom — never
+    /// its credentials (codes, verifiers, tokens, sealed tokens).
+    pub fn dead_letter_summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "v": self.v,
+            "id": self.id,
+            "type": self.job.type_name(),
+            "provider": self.job.provider(),
+            "request_id": self.request_id,
+            "created_at": self.created_at,
+        })
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         let env: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if env.v == 0 || env.v > JOB_VERSION {
@@ -126,6 +139,33 @@ pub enum Job {
 }
 
 impl Job {
+    /// The variant's name on the wire (`login`, `refresh`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Login(_) => "login",
+            Self::Discover(_) => "discover",
+            Self::RequestToken(_) => "request_token",
+            Self::Associate(_) => "associate",
+            Self::Revoke(_) => "revoke",
+            Self::Refresh(_) => "refresh",
+            Self::CampaignPlan(_) => "campaign_plan",
+            Self::CampaignPage(_) => "campaign_page",
+        }
+    }
+
+    /// The provider a job is for, when it names one.
+    pub fn provider(&self) -> Option<&str> {
+        match self {
+            Self::Login(j) => Some(j.provider.as_str()),
+            Self::Discover(j) => Some(j.provider.as_str()),
+            Self::RequestToken(j) => Some(j.provider.as_str()),
+            Self::Associate(j) => Some(j.provider.as_str()),
+            Self::Revoke(j) => Some(j.provider.as_str()),
+            Self::CampaignPage(j) => Some(j.provider.as_str()),
+            Self::Refresh(_) | Self::CampaignPlan(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> JobKind {
         match self {
             Self::Login(_) | Self::Discover(_) | Self::RequestToken(_) | Self::Associate(_) => {
@@ -550,6 +590,19 @@ mod tests {
         };
         assert_eq!(code.expose(), "abc");
         assert_eq!(redirect_uri, "http://localhost:3000/cb");
+    }
+
+    #[test]
+    fn a_dead_letter_summary_keeps_no_credential() {
+        let env = JobEnvelope::from_json(GOLDEN_LOGIN_V1.as_bytes()).expect("decode");
+        let summary = env.dead_letter_summary().to_string();
+        // The code, verifier and nonce of the golden job as JSON values.
+        for secret in ["\"abc\"", ":\"v\"", ":\"n\"", "code", "verifier", "nonce"] {
+            assert!(!summary.contains(secret), "{secret} in {summary}");
+        }
+        assert!(summary.contains("\"type\":\"login\""), "{summary}");
+        assert!(summary.contains("\"provider\":\"corp\""), "{summary}");
+        assert!(summary.contains("r-1"), "{summary}");
     }
 
     /// Token-login payloads: their tags are part of the wire format.

@@ -11,7 +11,6 @@ use futures_util::stream::{self, BoxStream, SelectAll};
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Acker, BasicProperties, Channel, Connection};
@@ -22,6 +21,8 @@ use uuid::Uuid;
 
 /// AMQP delivery mode of a message kept in memory only.
 const TRANSIENT: u8 = 1;
+/// AMQP delivery mode of a message written to disk.
+const PERSISTENT: u8 = 2;
 
 /// The worker's RabbitMQ source: consumes the queues of its job kinds.
 ///
@@ -85,6 +86,7 @@ impl AmqpSource {
             names: Names::new(&settings.name_prefix)?,
             kinds: unique,
             prefetch: settings.prefetch,
+            dead_letter_ttl_ms: settings.dead_letter_ttl_secs.saturating_mul(1000),
         };
         let session = connector
             .open()
@@ -138,6 +140,7 @@ struct Connector {
     names: Names,
     kinds: Vec<JobKind>,
     prefetch: u16,
+    dead_letter_ttl_ms: u64,
 }
 
 impl Connector {
@@ -232,7 +235,12 @@ impl JobSource for AmqpSource {
             };
             match event {
                 Some(Event::Delivery(kind, channel, delivery)) => {
-                    return Some(into_delivery(kind, channel, *delivery));
+                    let dead = DeadLetters {
+                        exchange: self.connector.names.exchange.clone(),
+                        routing_key: self.connector.names.dead.clone(),
+                        ttl_ms: self.connector.dead_letter_ttl_ms,
+                    };
+                    return Some(into_delivery(kind, channel, *delivery, dead));
                 }
                 Some(Event::Failed(kind, error)) => {
                     warn!(queue = kind.as_str(), %error, "consuming failed; reconnecting");
@@ -261,18 +269,33 @@ async fn wait_closed(closed: &mut watch::Receiver<bool>) {
     }
 }
 
-fn into_delivery(kind: JobKind, channel: Channel, delivery: AmqpDelivery) -> Delivery {
+fn into_delivery(
+    kind: JobKind,
+    channel: Channel,
+    delivery: AmqpDelivery,
+    dead: DeadLetters,
+) -> Delivery {
     let job = decode(&delivery.data);
     let properties = &delivery.properties;
     let reply = properties
         .reply_to()
         .clone()
         .zip(properties.correlation_id().clone());
+    let summary = match &job {
+        Ok(envelope) => envelope.dead_letter_summary(),
+        Err(reason) => serde_json::json!({
+            "undecodable": reason,
+            "bytes": delivery.data.len(),
+        }),
+    };
     let handle = AmqpDeliveryHandle {
         channel,
         acker: delivery.acker,
         reply,
         job_id: job.as_ref().ok().map(|job| job.id),
+        kind,
+        summary,
+        dead,
     };
     Delivery {
         job,
@@ -307,6 +330,17 @@ struct AmqpDeliveryHandle {
     /// (reply_to, correlation_id) when the api waits for a reply.
     reply: Option<(ShortString, ShortString)>,
     job_id: Option<Uuid>,
+    kind: JobKind,
+    /// What a dead letter of it says ([`JobEnvelope::dead_letter_summary`]).
+    summary: serde_json::Value,
+    dead: DeadLetters,
+}
+
+/// Where dead letters go and how long they stay.
+struct DeadLetters {
+    exchange: ShortString,
+    routing_key: ShortString,
+    ttl_ms: u64,
 }
 
 impl AmqpDeliveryHandle {
@@ -368,15 +402,52 @@ impl DeliveryHandle for AmqpDeliveryHandle {
         self.settled(acked, "acknowledged")
     }
 
+    /// The dead letter is a summary of the job (what it was, for whom, why
+    /// it ended here: [`JobEnvelope::dead_letter_summary`]), published to
+    /// the `dead` queue with an expiry, and the job acknowledged: the
+    /// original body, with its codes or tokens, never reaches `dead`.
     async fn dead_letter(self: Box<Self>, reply: Option<&JobResult>) -> Result<(), QueueError> {
         if let Some(reply) = reply {
             self.send_reply(reply).await;
         }
-        let rejected = self
-            .acker
-            .reject(BasicRejectOptions { requeue: false })
+        let reason = match reply {
+            Some(JobResult::Failed(e)) => serde_json::to_value(e.without_secrets())
+                .ok()
+                .and_then(|v| v.get("error").cloned())
+                .unwrap_or(serde_json::Value::Null),
+            Some(_) => "unsettled".into(),
+            None => "undecodable".into(),
+        };
+        let mut letter = self.summary.clone();
+        if let Some(fields) = letter.as_object_mut() {
+            fields.insert("reason".into(), reason);
+            fields.insert("queue".into(), self.kind.as_str().into());
+            fields.insert("dead_at".into(), crate::now_ms().into());
+        }
+        let mut properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT)
+            .with_expiration(self.dead.ttl_ms.to_string().into());
+        if let Some(id) = self.job_id {
+            properties = properties.with_message_id(id.to_string().into());
+        }
+        let body = serde_json::to_vec(&letter).unwrap_or_default();
+        let published = self
+            .channel
+            .basic_publish(
+                self.dead.exchange.clone(),
+                self.dead.routing_key.clone(),
+                BasicPublishOptions::default(),
+                &body,
+                properties,
+            )
             .await;
-        let result = self.settled(rejected, "dead-lettered");
+        if let Err(error) = published {
+            // The job's outcome is in the database and in the logs.
+            warn!(job_id = ?self.job_id, %error, "the dead letter was not published");
+        }
+        let acked = self.acker.ack(BasicAckOptions::default()).await;
+        let result = self.settled(acked, "dead-lettered");
         if result.is_ok() {
             warn!(job_id = ?self.job_id, "job dead-lettered");
         }

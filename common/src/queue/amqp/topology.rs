@@ -194,6 +194,7 @@ mod tests {
             name_prefix: String::new(),
             publish_channels: 1,
             prefetch: 1,
+            dead_letter_ttl_secs: 60,
         };
         let Err(err) = Target::new(&settings, "api") else {
             panic!("an invalid URL was accepted");
