@@ -177,6 +177,11 @@ pub struct WorkerSettings {
     pub http_timeout_ms: u64,
     /// Attempts of a transient provider failure before the job fails.
     pub max_attempts: u32,
+    /// How long a job waits out a database that does not answer
+    /// (restarting, failing over) — retrying with backoff — before it
+    /// gives up. A login whose code was exchanged keeps the provider's
+    /// answer in memory meanwhile: it is written once the database is back.
+    pub store_outage_secs: u64,
     /// Where `socialauth-worker` serves Prometheus `/metrics`.
     pub metrics_bind: String,
 }
@@ -187,6 +192,7 @@ impl Default for WorkerSettings {
             concurrency: 64,
             http_timeout_ms: 10_000,
             max_attempts: 4,
+            store_outage_secs: 30,
             metrics_bind: "127.0.0.1:9100".into(),
         }
     }

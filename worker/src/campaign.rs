@@ -191,7 +191,7 @@ async fn publish(
         let submit = || publisher.submit(&envelope);
         // Nobody waits for a page's reply: the waiter is dropped at once.
         submit
-            .retry(crate::dispatch::backoff(deps.max_attempts))
+            .retry(crate::dispatch::backoff(deps))
             .await
             .map_err(|e| WorkerError::Internal(format!("publishing a campaign page: {e}")))?;
     }

@@ -47,8 +47,11 @@ pub struct Deps {
     /// The app and partial tokens each job hands out.
     pub secrets: JobSecrets,
     pub policy: Policy,
-    /// Attempts of a transient store failure before the job fails.
+    /// Attempts of a transient provider failure before the job fails.
     pub max_attempts: u32,
+    /// How long a transient store failure is retried before the job fails
+    /// (`[worker] store_outage_secs`).
+    pub store_outage: Duration,
     /// Where jobs made by jobs go (a campaign's planning publishes its
     /// pages); `None`: nowhere, such jobs fail.
     pub publisher: Option<Arc<dyn JobQueue>>,
@@ -89,6 +92,7 @@ impl Deps {
             cipher,
             policy: Policy::from_settings(settings),
             max_attempts: settings.worker.max_attempts.max(1),
+            store_outage: Duration::from_secs(settings.worker.store_outage_secs),
             publisher: None,
             campaigns: CampaignLimits {
                 page_size: settings.refresh.campaign_page_size.max(1),

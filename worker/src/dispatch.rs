@@ -28,10 +28,10 @@ pub async fn handle(deps: &Deps, envelope: &JobEnvelope, redelivered: bool) -> J
         return stored;
     }
     match &envelope.job {
-        Job::Login(job) => login(deps, envelope, job).await,
+        Job::Login(job) => login(deps, envelope, job, redelivered).await,
         Job::Discover(job) => discover(deps, job.provider.as_str()).await,
         Job::RequestToken(job) => oauth1::request_token(deps, job).await,
-        Job::Associate(job) => associate(deps, envelope, job).await,
+        Job::Associate(job) => associate(deps, envelope, job, redelivered).await,
         Job::Revoke(job) => revocation::revoke(deps, job).await,
         Job::Refresh(job) => refresh::handle(deps, envelope.id, job).await,
         Job::CampaignPlan(job) => campaign::plan(deps, job).await,
@@ -63,9 +63,48 @@ async fn discover(deps: &Deps, provider: &str) -> JobResult {
     }
 }
 
-async fn login(deps: &Deps, envelope: &JobEnvelope, job: &LoginJob) -> JobResult {
+/// How long a redelivered job whose credential the provider refused waits
+/// for its first run's outcome.
+const FIRST_RUN_WAIT: Duration = Duration::from_secs(20);
+
+/// A redelivered job whose credential the provider refused may have been
+/// used by this job's first run, still going on (its worker lost the
+/// broker, not the job) or finished meanwhile: its outcome, once stored,
+/// is this job's. `None` after [`FIRST_RUN_WAIT`] or for any other error.
+async fn first_run_outcome(
+    deps: &Deps,
+    job_id: Uuid,
+    redelivered: bool,
+    error: &WorkerError,
+) -> Option<JobResult> {
+    if !redelivered || !matches!(error, WorkerError::Job(JobError::InvalidCredentials)) {
+        return None;
+    }
+    let deadline = std::time::Instant::now() + FIRST_RUN_WAIT;
+    loop {
+        match deps.store.find_job(job_id).await {
+            Ok(Some(record)) if record.status == JobStatus::Succeeded => return record.result,
+            _ if std::time::Instant::now() > deadline => return None,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn login(
+    deps: &Deps,
+    envelope: &JobEnvelope,
+    job: &LoginJob,
+    redelivered: bool,
+) -> JobResult {
     let job_id = envelope.id;
     let outcome = run_login(deps, job_id, envelope.request_id.as_deref(), job).await;
+    let outcome = match outcome {
+        Err(e) => match first_run_outcome(deps, job_id, redelivered, &e).await {
+            Some(first) => return first,
+            None => Err(e),
+        },
+        ok => ok,
+    };
     let provider = job.provider.as_str();
     match outcome {
         Ok(result) => {
@@ -120,14 +159,26 @@ async fn run_login(
         }
         pipeline::run(deps, &ctx).await
     })
-    .retry(backoff(deps.max_attempts))
+    .retry(backoff(deps))
     .when(WorkerError::is_retryable)
     .await
 }
 
-async fn associate(deps: &Deps, envelope: &JobEnvelope, job: &AssociateJob) -> JobResult {
+async fn associate(
+    deps: &Deps,
+    envelope: &JobEnvelope,
+    job: &AssociateJob,
+    redelivered: bool,
+) -> JobResult {
     let job_id = envelope.id;
     let outcome = run_association(deps, job_id, envelope.request_id.as_deref(), job).await;
+    let outcome = match outcome {
+        Err(e) => match first_run_outcome(deps, job_id, redelivered, &e).await {
+            Some(first) => return first,
+            None => Err(e),
+        },
+        ok => ok,
+    };
     let provider = job.provider.as_str().to_owned();
     match outcome {
         Ok(result) => {
@@ -186,7 +237,7 @@ async fn run_association(
         }
         pipeline::associate(deps, &ctx, job.user_id).await
     })
-    .retry(backoff(deps.max_attempts))
+    .retry(backoff(deps))
     .when(WorkerError::is_retryable)
     .await
 }
@@ -218,7 +269,7 @@ async fn record_failure(deps: &Deps, job_id: Uuid, failed: &JobResult) {
         tx.commit().await
     };
     if let Err(e) = write
-        .retry(backoff(deps.max_attempts))
+        .retry(backoff(deps))
         .when(|e: &socialauth_common::store::StoreError| e.is_transient())
         .await
     {
@@ -226,10 +277,16 @@ async fn record_failure(deps: &Deps, job_id: Uuid, failed: &JobResult) {
     }
 }
 
-pub(crate) fn backoff(max_attempts: u32) -> ExponentialBuilder {
+/// Retries of a transient store failure: from 50 ms growing to 1 s apart,
+/// for `store_outage` in all (a database restarting or failing over takes
+/// seconds), at least `max_attempts` tries.
+pub(crate) fn backoff(deps: &Deps) -> ExponentialBuilder {
+    let floor = deps.max_attempts.saturating_sub(1) as usize;
+    let by_time = (deps.store_outage.as_millis() / 500) as usize;
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(50))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(max_attempts.saturating_sub(1) as usize)
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_times(floor.max(by_time))
+        .with_total_delay(Some(deps.store_outage.max(Duration::from_millis(200))))
         .with_jitter()
 }

@@ -9,11 +9,12 @@
 use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderError;
+use backon::Retryable;
 use socialauth_common::crypto::Sealed;
 use socialauth_common::jobs::{JobError, JobResult, RefreshJob, RefreshResult};
 use socialauth_common::now_ms;
 use socialauth_common::secret::Secret;
-use socialauth_common::store::{SealedTokens, StoredAccount};
+use socialauth_common::store::{SealedTokens, StoreError, StoredAccount};
 use std::time::Duration;
 use tracing::warn;
 use uuid::Uuid;
@@ -236,9 +237,12 @@ async fn refresh_under_lease(
     leased: &StoredAccount,
 ) -> Result<Leased, WorkerError> {
     let account_id = leased.account.id;
+    // After a grant the new tokens are only in memory: their write waits
+    // out a database restart rather than lose them.
     let end = |needs_reauth| async move {
-        deps.store
-            .end_refresh(account_id, job_id, needs_reauth)
+        (|| deps.store.end_refresh(account_id, job_id, needs_reauth))
+            .retry(crate::dispatch::backoff(deps))
+            .when(StoreError::is_transient)
             .await
     };
     let granted = match grant(deps, leased).await {
@@ -250,9 +254,13 @@ async fn refresh_under_lease(
     };
     match granted {
         Grant::Tokens { sealed, result } => {
-            if !deps
-                .store
-                .finish_refresh(account_id, job_id, &sealed, now_ms())
+            let finish = || {
+                deps.store
+                    .finish_refresh(account_id, job_id, &sealed, now_ms())
+            };
+            if !finish
+                .retry(crate::dispatch::backoff(deps))
+                .when(StoreError::is_transient)
                 .await?
             {
                 warn!(

@@ -5,10 +5,12 @@ use crate::deps::Deps;
 use crate::dispatch;
 use socialauth_common::jobs::{JobError, JobResult};
 use socialauth_common::queue::{Delivery, JobSource};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
+use uuid::Uuid;
 
 /// Runs until `shutdown` turns true or the source closes, then waits for
 /// the jobs in flight.
@@ -19,6 +21,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let deps = Arc::new(deps);
+    let running = Running::default();
     let limit = concurrency.max(1);
     let slots = Arc::new(Semaphore::new(limit));
     info!(concurrency = limit, "worker consuming jobs");
@@ -32,8 +35,9 @@ pub async fn run(
         };
         let Some(delivery) = delivery else { break };
         let deps = deps.clone();
+        let running = running.clone();
         tokio::spawn(async move {
-            process(&deps, delivery).await;
+            process(&deps, &running, delivery).await;
             drop(permit);
         });
     }
@@ -42,7 +46,70 @@ pub async fn run(
     info!("worker stopped");
 }
 
-async fn process(deps: &Deps, delivery: Delivery) {
+/// The jobs this runner is handling, by id. When the broker connection is
+/// lost, the jobs in flight go on (their outcome is written), and the
+/// broker hands them out again once reconnected: a copy of a job still
+/// running here waits for it, then answers with its stored outcome,
+/// instead of running beside it — two exchanges of one code make the
+/// provider revoke both.
+#[derive(Clone, Default)]
+struct Running(Arc<std::sync::Mutex<HashMap<Uuid, watch::Receiver<bool>>>>);
+
+/// Removes its job from [`Running`] and wakes its copies when dropped.
+struct RunGuard {
+    running: Running,
+    id: Uuid,
+    done: watch::Sender<bool>,
+}
+
+impl Running {
+    /// Registers `id`; `Err` with the run to wait for when one is going on.
+    fn enter(&self, id: Uuid) -> Result<RunGuard, watch::Receiver<bool>> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(first) = map.get(&id) {
+            return Err(first.clone());
+        }
+        let (done, rx) = watch::channel(false);
+        map.insert(id, rx);
+        Ok(RunGuard {
+            running: self.clone(),
+            id,
+            done,
+        })
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.running
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+        self.done.send_replace(true);
+    }
+}
+
+/// Registers the job as running here, waiting first for a run of it that
+/// is going on (then it counts as redelivered: the first run's outcome is
+/// stored).
+async fn enter(running: &Running, id: Uuid, redelivered: bool) -> (RunGuard, bool) {
+    let mut waited = false;
+    loop {
+        match running.enter(id) {
+            Ok(guard) => return (guard, redelivered || waited),
+            Err(mut first) => {
+                let _ = first.wait_for(|done| *done).await;
+                waited = true;
+            }
+        }
+    }
+}
+
+async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
     let kind = delivery.kind.as_str();
     let started = Instant::now();
     let Delivery {
@@ -63,6 +130,7 @@ async fn process(deps: &Deps, delivery: Delivery) {
             return;
         }
     };
+    let (_run, redelivered) = enter(running, envelope.id, redelivered).await;
     let (result, panicked) = caught(dispatch::handle(deps, &envelope, redelivered)).await;
     if panicked {
         // The panic's message went to stderr by the panic hook; the job is
@@ -103,6 +171,25 @@ async fn caught(job: impl std::future::Future<Output = JobResult>) -> (JobResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_copy_of_a_running_job_waits_for_it() {
+        let running = Running::default();
+        let id = Uuid::new_v4();
+        let (first, redelivered) = enter(&running, id, false).await;
+        assert!(!redelivered);
+        let copy = tokio::spawn({
+            let running = running.clone();
+            async move { enter(&running, id, false).await.1 }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!copy.is_finished(), "the copy ran beside the first run");
+        drop(first);
+        assert!(copy.await.expect("copy"), "the copy counts as redelivered");
+        // Another job does not wait.
+        let (_other, redelivered) = enter(&running, Uuid::new_v4(), false).await;
+        assert!(!redelivered);
+    }
 
     #[tokio::test]
     async fn a_panicking_job_is_a_failed_one() {

@@ -3,14 +3,19 @@
 use crate::error::{ApiError, Flow, job_error_parts};
 use crate::service::views::{JobStatusView, SocialAccountView, TokenResponse};
 use crate::state::AppState;
+use backon::{ExponentialBuilder, Retryable};
 use socialauth_common::jobs::{Job, JobEnvelope, JobError, JobKind, JobResult, LoginResult};
-use socialauth_common::store::JobStatus;
+use socialauth_common::store::{JobStatus, StoreError};
 use socialauth_common::{now_ms, reissue};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// How long after it finished a job answered with 202 can be polled; its
 /// token (or partial token) is shown to the first poll only.
 pub const POLL_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// How long a 202 answer waits for the database to record its job.
+const PENDING_WRITE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// A job's fate from the caller's side.
 // A value returned once per request and matched at once: boxing the
@@ -45,9 +50,21 @@ pub async fn submit_envelope(
     match waiter.wait(state.reply_timeout()).await {
         Some(result) => Ok(Submitted::Done(envelope.id, result)),
         None => {
-            state
-                .store
-                .insert_pending_job(envelope.id, kind, now_ms())
+            // The job is in the queue and will be done: a database that
+            // does not answer right now (restarting) is waited for a
+            // little rather than answering 503 for an accepted job.
+            let now = now_ms();
+            let insert = || state.store.insert_pending_job(envelope.id, kind, now);
+            insert
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(50))
+                        .with_max_delay(Duration::from_secs(1))
+                        .with_max_times(40)
+                        .with_total_delay(Some(PENDING_WRITE_PATIENCE))
+                        .with_jitter(),
+                )
+                .when(StoreError::is_transient)
                 .await?;
             metrics::counter!("socialauth_jobs_accepted_total", "kind" => kind_label).increment(1);
             Ok(Submitted::Accepted(envelope.id))
