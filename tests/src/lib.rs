@@ -1,5 +1,6 @@
 pub mod browser;
 pub mod child;
+pub mod gate;
 pub mod idp;
 pub mod loadgen;
 pub mod oauth1_idp;

@@ -3,6 +3,7 @@
 //! and uniquely named RabbitMQ queues (production mode), or one
 //! `socialauth-api` process with nothing configured (embedded mode).
 
+use crate::gate::{self, Gate};
 use anyhow::{Context, bail};
 use serde_json::Value;
 use socialauth_common::store::{self, SharedStore};
@@ -169,6 +170,9 @@ pub struct StackOptions {
     pub start_worker: bool,
     /// Extra lines for `[security]`.
     pub security_toml: String,
+    /// Production mode: PostgreSQL and RabbitMQ through a [`Gate`] each,
+    /// which a fault test closes and opens.
+    pub gated: bool,
 }
 
 impl StackOptions {
@@ -180,6 +184,7 @@ impl StackOptions {
             reply_timeout_ms: 30_000,
             start_worker: true,
             security_toml: String::new(),
+            gated: false,
         }
     }
 }
@@ -192,6 +197,13 @@ pub struct Stack {
     pub config_path: PathBuf,
     pub database: Option<TestDatabase>,
     pub queue_prefix: String,
+    /// The gate in front of PostgreSQL ([`StackOptions::gated`]).
+    pub database_gate: Option<Gate>,
+    /// The gate in front of RabbitMQ ([`StackOptions::gated`]).
+    pub queue_gate: Option<Gate>,
+    /// More api processes on the same configuration ([`Stack::start_api`]),
+    /// with their base URLs.
+    pub more_apis: Vec<(Process, String)>,
     dir: tempfile::TempDir,
     worker_count: usize,
     api_restarts: usize,
@@ -266,13 +278,22 @@ impl Stack {
             "[server]\nbind = \"127.0.0.1:0\"\nreply_timeout_ms = {}\n\n",
             opts.reply_timeout_ms
         );
+        let mut database_gate = None;
+        let mut queue_gate = None;
         let database = match opts.mode {
             Mode::Production => {
                 let db = TestDatabase::create().await?;
+                let (mut database_url, mut queue_url) = (db.url.clone(), amqp_url());
+                if opts.gated {
+                    let gate = Gate::start(gate::address_of(&database_url)?).await?;
+                    database_url = gate.url_through(&database_url)?;
+                    database_gate = Some(gate);
+                    let gate = Gate::start(gate::address_of(&queue_url)?).await?;
+                    queue_url = gate.url_through(&queue_url)?;
+                    queue_gate = Some(gate);
+                }
                 config.push_str(&format!(
-                    "[database]\nurl = {:?}\nmax_connections = 8\n\n[queue]\namqp_url = {:?}\nname_prefix = {prefix:?}\nprefetch = 32\n\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n\n",
-                    db.url,
-                    amqp_url()
+                    "[database]\nurl = {database_url:?}\nmax_connections = 8\n\n[queue]\namqp_url = {queue_url:?}\nname_prefix = {prefix:?}\nprefetch = 32\n\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n\n",
                 ));
                 Some(db)
             }
@@ -321,6 +342,9 @@ impl Stack {
             config_path,
             database,
             queue_prefix: prefix,
+            database_gate,
+            queue_gate,
+            more_apis: Vec::new(),
             dir,
             worker_count: 0,
             api_restarts: 0,
@@ -387,6 +411,24 @@ impl Stack {
         self.wait_ready().await
     }
 
+    /// Starts one more api process on the current configuration and
+    /// returns its base URL (it is also in [`Stack::more_apis`]).
+    pub async fn start_api(&mut self) -> anyhow::Result<String> {
+        let config_arg = self.config_path.display().to_string();
+        let n = self.more_apis.len() + 1;
+        let mut api = Process::spawn(
+            &binary("socialauth-api")?,
+            &["--config", &config_arg],
+            self.dir.path(),
+            self.dir.path().join(format!("api-more-{n}.log")),
+        )?;
+        let port = announced_port(&mut api).await?;
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready_at(&base, &api).await?;
+        self.more_apis.push((api, base.clone()));
+        Ok(base)
+    }
+
     /// Starts one more `socialauth-worker` process with the configuration
     /// at `path` (an older one: [`Stack::rotate_key`]).
     pub fn start_worker_with(&mut self, path: &Path) -> anyhow::Result<()> {
@@ -414,19 +456,7 @@ impl Stack {
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base_url)).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("api not ready in time; its log:\n{}", self.api.output());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready_at(&self.base_url, &self.api).await
     }
 
     /// The embedded default's SQLite database.
@@ -516,7 +546,26 @@ impl Stack {
         for (i, w) in self.workers.iter().enumerate() {
             out.push_str(&format!("\n--- worker {i} ---\n{}", w.output()));
         }
+        for (i, (a, _)) in self.more_apis.iter().enumerate() {
+            out.push_str(&format!("\n--- api {} ---\n{}", i + 2, a.output()));
+        }
         out
+    }
+}
+
+async fn wait_ready_at(base_url: &str, api: &Process) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{base_url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("api not ready in time; its log:\n{}", api.output());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
