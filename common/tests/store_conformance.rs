@@ -95,6 +95,7 @@ conformance! {
         expired_app_token_finds_no_user,
         oauth_state_is_taken_once,
         a_taken_state_names_its_job_and_code,
+        a_state_is_given_back_only_by_the_job_that_took_it,
         expired_oauth_state_is_taken_with_its_expiry,
         finished_job_is_found_with_its_result,
         result_written_before_the_pending_row_is_kept,
@@ -747,6 +748,73 @@ async fn a_taken_state_names_its_job_and_code(store: SharedStore) {
     assert_eq!(
         store.find_taken_oauth_state("state-1").await.expect("find"),
         Some(taken)
+    );
+}
+
+async fn a_state_is_given_back_only_by_the_job_that_took_it(store: SharedStore) {
+    store
+        .insert_oauth_state(&new_state("state-1", NOW + 600_000))
+        .await
+        .expect("insert state");
+    let first = take_of("state-1", NOW);
+    assert!(
+        store
+            .take_oauth_state(&first)
+            .await
+            .expect("take")
+            .is_some()
+    );
+    assert!(
+        !store
+            .release_oauth_state("state-1", Uuid::new_v4())
+            .await
+            .expect("release"),
+        "another job cannot give it back"
+    );
+    assert!(
+        store
+            .find_taken_oauth_state("state-1")
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        store
+            .release_oauth_state("state-1", first.job_id)
+            .await
+            .expect("release")
+    );
+    assert_eq!(
+        store.find_taken_oauth_state("state-1").await.expect("find"),
+        None,
+        "given back"
+    );
+    // Taken again, by another job, as new.
+    let second = take_of("state-1", NOW + 5);
+    let again = store
+        .take_oauth_state(&second)
+        .await
+        .expect("take")
+        .expect("the state is there again");
+    assert_eq!(again.redirect_uri, "http://localhost:3000/cb");
+    let taken = store
+        .find_taken_oauth_state("state-1")
+        .await
+        .expect("find")
+        .expect("taken");
+    assert_eq!(taken.taken_by, Some(second.job_id));
+    assert!(
+        !store
+            .release_oauth_state("state-1", first.job_id)
+            .await
+            .expect("release"),
+        "the first job's give-back comes too late"
+    );
+    assert!(
+        !store
+            .release_oauth_state("unknown", first.job_id)
+            .await
+            .expect("release")
     );
 }
 

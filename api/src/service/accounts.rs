@@ -64,6 +64,10 @@ pub async fn associate(
     // code means nothing to a user who exists already.
     parse_email(form.email.as_deref())?;
     let job_id = Uuid::new_v4();
+    let state_hash = form
+        .state
+        .as_ref()
+        .map(|s| socialauth_common::crypto::hash_token(s.expose()));
     let credential = if provider.protocol == Protocol::OAuth1 {
         let mut need = Required::default();
         let token = need.field("oauth_token", form.oauth_token);
@@ -85,12 +89,17 @@ pub async fn associate(
         )
         .await?
     };
+    let took = redirect_flow::took_state(&credential);
     let job = Job::Associate(AssociateJob {
         provider: provider.name.clone(),
         user_id: auth.user.id,
         credential,
     });
-    match submit_envelope(state, JobEnvelope::with_id(job_id, job, request_id)).await? {
+    let submitted = submit_envelope(state, JobEnvelope::with_id(job_id, job, request_id)).await;
+    if took && let Err(error) = &submitted {
+        redirect_flow::give_back_unsent(state, state_hash.as_deref(), job_id, error).await;
+    }
+    match submitted? {
         Submitted::Accepted(id) => Ok(Associated::Accepted(id)),
         Submitted::Done(_, JobResult::Associated(done)) => Ok(Associated::Done(done)),
         Submitted::Done(_, JobResult::Failed(e)) => Err(ApiError::Job(e, Flow::Djoser)),

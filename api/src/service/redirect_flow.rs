@@ -162,19 +162,61 @@ pub async fn complete(
     }
     let email = parse_email(form.email.as_deref())?;
     let job_id = Uuid::new_v4();
+    let state_hash = form.state.as_ref().map(|s| hash_token(s.expose()));
     let credential = take_state(state, &provider, form.code, form.state, job_id, None).await?;
+    let took = took_state(&credential);
     let job = Job::Login(LoginJob {
         provider: provider.name.clone(),
         credential,
         email: email.map(|e| e.as_str().to_owned()),
         referral_code: form.referral_code.filter(|r| !r.is_empty()),
     });
-    finish_job(
+    let outcome = finish_job(
         state,
         JobEnvelope::with_id(job_id, job, request_id),
         Flow::Djoser,
     )
-    .await
+    .await;
+    if took && let Err(error) = &outcome {
+        give_back_unsent(state, state_hash.as_deref(), job_id, error).await;
+    }
+    outcome
+}
+
+/// Whether `credential` comes from a state this request took.
+pub fn took_state(credential: &LoginCredential) -> bool {
+    matches!(
+        credential,
+        LoginCredential::AuthorizationCode {
+            state_consumed: true,
+            ..
+        }
+    )
+}
+
+/// A state taken for a job that certainly never reached the queue (the
+/// broker was away: the client was answered 503) is given back, so that
+/// sending the same code again works once the broker is back. A job that
+/// may be in the queue keeps its state: a second job would exchange the
+/// same code, and providers revoke what a reused code gave.
+pub async fn give_back_unsent(
+    state: &AppState,
+    state_hash: Option<&str>,
+    job_id: Uuid,
+    error: &ApiError,
+) {
+    let ApiError::Queue(queue_error) = error else {
+        return;
+    };
+    let Some(state_hash) = state_hash else {
+        return;
+    };
+    if !queue_error.certainly_not_sent() {
+        return;
+    }
+    if let Err(e) = state.store.release_oauth_state(state_hash, job_id).await {
+        tracing::warn!(error = %e, "a state whose job was not sent could not be given back");
+    }
 }
 
 /// The provider's `code` and our `state` → the credential of job

@@ -18,10 +18,23 @@ use uuid::Uuid;
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
     Unavailable(String),
+    /// The job certainly did not reach the queue (no connection, or the
+    /// broker refused it): what was set aside for it may be given back.
+    #[error("queue unavailable: {0}")]
+    NotSent(String),
     #[error("the broker did not confirm the message")]
     NotConfirmed,
     #[error("queue closed")]
     Closed,
+}
+
+impl QueueError {
+    /// The job certainly did not reach the queue: never handed to the
+    /// broker, refused by it, or the queue is closed. (A lost or late
+    /// confirmation leaves it unknown.)
+    pub fn certainly_not_sent(&self) -> bool {
+        matches!(self, Self::NotSent(_) | Self::NotConfirmed | Self::Closed)
+    }
 }
 
 /// Waits for the reply to one submitted job. Dropping it unregisters the

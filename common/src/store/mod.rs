@@ -757,6 +757,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         take: &OAuthStateTake<'_>,
     ) -> Result<Option<OAuthState>, StoreError>;
+    /// Gives back a state that job `job_id` took, when that job never
+    /// reached the queue; false when it was not taken by that job.
+    async fn release_oauth_state(&self, state_hash: &str, job_id: Uuid)
+    -> Result<bool, StoreError>;
     /// A state that was taken: by which job, when, with which code.
     async fn find_taken_oauth_state(
         &self,

@@ -16,6 +16,12 @@ pub(super) const TAKE: &str = "UPDATE oauth_states \
      WHERE state_hash = $1 AND consumed_at IS NULL \
      RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at, user_id";
 
+/// Gives a taken state back when its job never reached the queue ($2 the
+/// job id that took it): the client may send its code again.
+pub(super) const RELEASE: &str = "UPDATE oauth_states \
+     SET consumed_at = NULL, consumed_by = NULL, code_hash = NULL \
+     WHERE state_hash = $1 AND consumed_by = $2";
+
 /// A state already taken: by whom, when, with which code.
 pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, code_hash, user_id \
      FROM oauth_states WHERE state_hash = $1 AND consumed_at IS NOT NULL";

@@ -744,6 +744,20 @@ macro_rules! impl_store {
                 Ok(Box::new($tx(tx)))
             }
 
+            async fn release_oauth_state(
+                &self,
+                state_hash: &str,
+                job_id: Uuid,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(oauth_states::RELEASE)
+                    .bind(state_hash)
+                    .bind(job_id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn find_taken_oauth_state(
                 &self,
                 state_hash: &str,

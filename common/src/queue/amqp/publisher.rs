@@ -171,7 +171,10 @@ impl AmqpQueue {
 #[async_trait]
 impl JobQueue for AmqpQueue {
     async fn submit(&self, job: &JobEnvelope) -> Result<ReplyWaiter, QueueError> {
-        let link = self.link().await?;
+        let link = self.link().await.map_err(|e| match e {
+            QueueError::Unavailable(why) => QueueError::NotSent(why),
+            other => other,
+        })?;
         let index = self.shared.next_channel.fetch_add(1, Ordering::Relaxed) % link.channels.len();
         let channel = &link.channels[index];
 
@@ -198,7 +201,7 @@ impl JobQueue for AmqpQueue {
                 if !channel.status().connected() {
                     self.report_broken(&link);
                 }
-                return Err(topology::unavailable(&error));
+                return Err(QueueError::NotSent(error.to_string()));
             }
         };
         let confirmation = match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
