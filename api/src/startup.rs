@@ -31,6 +31,8 @@ pub struct Application {
     router: axum::Router,
     port: u16,
     worker: Option<(JoinHandle<()>, watch::Sender<bool>)>,
+    /// How long requests in flight may go on after a shutdown signal.
+    grace: Duration,
 }
 
 impl Application {
@@ -69,6 +71,7 @@ impl Application {
                 )
                 .with_publisher(queue.clone());
                 let (stop_tx, stop_rx) = watch::channel(false);
+                let deps = deps.with_stopping(stop_rx.clone());
                 if let Some(every) =
                     socialauth_worker::refresh::Schedule::from_settings(&settings.refresh)
                 {
@@ -125,11 +128,14 @@ impl Application {
             .await
             .with_context(|| format!("bind {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
+        let grace = Duration::from_millis(settings.server.reply_timeout_ms)
+            .saturating_add(Duration::from_secs(5));
         Ok(Self {
             listener,
             router: routes::router(state),
             port,
             worker,
+            grace,
         })
     }
 
@@ -137,16 +143,41 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` resolves, then lets the embedded worker
-    /// finish the jobs it holds.
+    /// Serves until `shutdown` resolves: then takes no new connection,
+    /// lets the requests in flight finish — for at most the reply timeout
+    /// plus 5 s (a login waiting for its worker is answered, 202 at
+    /// worst) — and lets the embedded worker finish the jobs it holds.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         info!(port = self.port, "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            info!("shutting down: no new connections; finishing the requests in flight");
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(signal)
+            .into_future();
+        tokio::pin!(serve);
+        let grace = self.grace;
+        tokio::select! {
+            served = &mut serve => served?,
+            () = async {
+                if stopping_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(
+                    grace_ms = grace.as_millis() as u64,
+                    "requests still in flight after the grace period are dropped"
+                );
+            }
+        }
         if let Some((handle, stop)) = self.worker {
             let _ = stop.send(true);
             let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;

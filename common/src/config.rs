@@ -154,6 +154,15 @@ pub struct QueueSettings {
     /// How long a dead letter stays in the `dead` queue (default 7 days).
     #[serde(default = "default_dead_letter_ttl")]
     pub dead_letter_ttl_secs: u64,
+    /// How many times a job may be handed out again (its worker died or
+    /// lost the broker before acknowledging it) before it goes to the dead
+    /// letters instead; 0: no limit.
+    #[serde(default = "default_delivery_limit")]
+    pub delivery_limit: u32,
+}
+
+fn default_delivery_limit() -> u32 {
+    5
 }
 
 fn default_dead_letter_ttl() -> u64 {
@@ -182,6 +191,11 @@ pub struct WorkerSettings {
     /// gives up. A login whose code was exchanged keeps the provider's
     /// answer in memory meanwhile: it is written once the database is back.
     pub store_outage_secs: u64,
+    /// On SIGTERM a worker stops taking jobs and finishes the ones it
+    /// holds for at most this long, then exits; a job still running then
+    /// goes back to the queue (campaign pages stop at once between two
+    /// chunks and go back too).
+    pub shutdown_grace_secs: u64,
     /// Where `socialauth-worker` serves Prometheus `/metrics`.
     pub metrics_bind: String,
 }
@@ -193,6 +207,7 @@ impl Default for WorkerSettings {
             http_timeout_ms: 10_000,
             max_attempts: 4,
             store_outage_secs: 30,
+            shutdown_grace_secs: 25,
             metrics_bind: "127.0.0.1:9100".into(),
         }
     }

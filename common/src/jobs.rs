@@ -416,6 +416,11 @@ pub struct RefreshResult {
 pub struct CampaignWork {
     /// Pages published (planning) or accounts handled (a page).
     pub handled: u64,
+    /// The page stopped part-way because its worker is shutting down: it
+    /// is left unacknowledged, so the broker hands it to another worker,
+    /// which goes on from where this one stopped.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// What a revocation did with each token.

@@ -37,6 +37,7 @@ fn isolated() -> (QueueSettings, Cleanup) {
         publish_channels: 4,
         prefetch: 64,
         dead_letter_ttl_secs: 3600,
+        delivery_limit: 5,
     };
     (settings, Cleanup { prefix })
 }
@@ -363,7 +364,7 @@ async fn an_undecodable_message_is_delivered_as_an_error_and_dead_letters_into_t
     assert_eq!(delivery.job_id(), None);
     delivery
         .handle
-        .dead_letter(None)
+        .dead_letter(None, None)
         .await
         .expect("dead-letter");
 
@@ -405,7 +406,10 @@ async fn a_dead_lettered_job_reaches_the_dead_queue_and_its_reply_the_waiter() {
     assert_eq!(delivery.job_id(), Some(sent.id));
     delivery
         .handle
-        .dead_letter(Some(&JobResult::Failed(JobError::ProviderUnavailable)))
+        .dead_letter(
+            Some(&JobResult::Failed(JobError::ProviderUnavailable)),
+            None,
+        )
         .await
         .expect("dead-letter");
     assert!(matches!(

@@ -96,6 +96,7 @@ conformance! {
         oauth_state_is_taken_once,
         a_taken_state_names_its_job_and_code,
         a_state_is_given_back_only_by_the_job_that_took_it,
+        a_take_made_again_by_its_job_gets_the_state_again,
         expired_oauth_state_is_taken_with_its_expiry,
         finished_job_is_found_with_its_result,
         result_written_before_the_pending_row_is_kept,
@@ -815,6 +816,42 @@ async fn a_state_is_given_back_only_by_the_job_that_took_it(store: SharedStore) 
             .release_oauth_state("unknown", first.job_id)
             .await
             .expect("release")
+    );
+}
+
+async fn a_take_made_again_by_its_job_gets_the_state_again(store: SharedStore) {
+    store
+        .insert_oauth_state(&new_state("state-1", NOW + 600_000))
+        .await
+        .expect("insert state");
+    let first = take_of("state-1", NOW);
+    let once = store.take_oauth_state(&first).await.expect("take");
+    assert!(once.is_some());
+    // Its answer lost, the same job takes it again: the same state, taken
+    // when it was first.
+    let again = store::OAuthStateTake {
+        now: NOW + 4_000,
+        ..first
+    };
+    let twice = store.take_oauth_state(&again).await.expect("take again");
+    assert_eq!(
+        twice.as_ref().map(|s| &s.redirect_uri),
+        once.as_ref().map(|s| &s.redirect_uri)
+    );
+    let taken = store
+        .find_taken_oauth_state("state-1")
+        .await
+        .expect("find")
+        .expect("taken");
+    assert_eq!(taken.taken_at, NOW);
+    assert_eq!(taken.taken_by, Some(first.job_id));
+    // Another job gets nothing.
+    assert!(
+        store
+            .take_oauth_state(&take_of("state-1", NOW + 5_000))
+            .await
+            .expect("take")
+            .is_none()
     );
 }
 

@@ -146,6 +146,24 @@ impl Process {
         let _ = self.child.kill().await;
     }
 
+    /// Asks the process to stop (SIGTERM), as an orchestrator does.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the process has exited")?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        Ok(())
+    }
+
+    /// Waits at most `timeout` for the process to exit; its status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -170,6 +188,8 @@ pub struct StackOptions {
     pub start_worker: bool,
     /// Extra lines for `[security]`.
     pub security_toml: String,
+    /// Extra lines for `[queue]` (production mode).
+    pub queue_toml: String,
     /// Production mode: PostgreSQL and RabbitMQ through a [`Gate`] each,
     /// which a fault test closes and opens.
     pub gated: bool,
@@ -184,6 +204,7 @@ impl StackOptions {
             reply_timeout_ms: 30_000,
             start_worker: true,
             security_toml: String::new(),
+            queue_toml: String::new(),
             gated: false,
         }
     }
@@ -293,7 +314,8 @@ impl Stack {
                     queue_gate = Some(gate);
                 }
                 config.push_str(&format!(
-                    "[database]\nurl = {database_url:?}\nmax_connections = 8\n\n[queue]\namqp_url = {queue_url:?}\nname_prefix = {prefix:?}\nprefetch = 32\n\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n\n",
+                    "[database]\nurl = {database_url:?}\nmax_connections = 8\n\n[queue]\namqp_url = {queue_url:?}\nname_prefix = {prefix:?}\nprefetch = 32\n{}\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n\n",
+                    opts.queue_toml
                 ));
                 Some(db)
             }

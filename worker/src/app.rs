@@ -14,6 +14,7 @@ use socialauth_common::store::{self, StoreOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tracing::{info, warn};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let queue = settings.queue.clone().context(
@@ -40,7 +41,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let publisher = connect_with_retry("worker", || AmqpQueue::connect(&queue))
         .await
         .context("queue")?;
-    let deps = Deps::new(&settings, store, catalogue, cipher).with_publisher(Arc::new(publisher));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let deps = Deps::new(&settings, store, catalogue, cipher)
+        .with_publisher(Arc::new(publisher))
+        .with_stopping(stop_rx.clone());
     let kinds = [JobKind::Login, JobKind::Refresh];
     let source = connect_with_retry("worker", || AmqpSource::connect(&queue, &kinds))
         .await
@@ -58,9 +62,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     .await
     .context("queue")?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
+        info!("shutting down: no new jobs; finishing the ones in flight");
         let _ = stop_tx.send(true);
     });
     if let Some(every) = refresh::Schedule::from_settings(&settings.refresh) {
@@ -85,8 +89,31 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         usize::from(pages),
         stop_rx.clone(),
     ));
-    runner::run(deps, Box::new(source), usize::from(queue.prefetch), stop_rx).await;
-    let _ = campaigns.await;
+    let jobs = tokio::spawn(runner::run(
+        deps,
+        Box::new(source),
+        usize::from(queue.prefetch),
+        stop_rx.clone(),
+    ));
+    let both = async {
+        let _ = jobs.await;
+        let _ = campaigns.await;
+    };
+    tokio::pin!(both);
+    let mut stopping = stop_rx;
+    tokio::select! {
+        () = &mut both => return Ok(()),
+        _ = stopping.wait_for(|s| *s) => {}
+    }
+    // Stopping: what is in flight gets the grace period, no more.
+    let grace = std::time::Duration::from_secs(settings.worker.shutdown_grace_secs);
+    if tokio::time::timeout(grace, both).await.is_err() {
+        warn!(
+            grace_secs = grace.as_secs(),
+            "jobs still running after the grace period: they go back to the queue"
+        );
+    }
+    info!("worker exits");
     Ok(())
 }
 

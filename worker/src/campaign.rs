@@ -42,7 +42,10 @@ const REVIVE_LOOK: u32 = 50;
 
 pub async fn plan(deps: &Deps, job: &CampaignPlanJob) -> JobResult {
     match run_plan(deps, job).await {
-        Ok(pages) => JobResult::CampaignWork(CampaignWork { handled: pages }),
+        Ok(pages) => JobResult::CampaignWork(CampaignWork {
+            handled: pages,
+            interrupted: false,
+        }),
         Err(e) => {
             warn!(campaign = %job.campaign_id, error = %e, "planning a campaign failed");
             JobResult::Failed(e.to_job_error())
@@ -52,7 +55,10 @@ pub async fn plan(deps: &Deps, job: &CampaignPlanJob) -> JobResult {
 
 pub async fn page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> JobResult {
     match run_page(deps, job_id, job).await {
-        Ok(handled) => JobResult::CampaignWork(CampaignWork { handled }),
+        Ok((handled, interrupted)) => JobResult::CampaignWork(CampaignWork {
+            handled,
+            interrupted,
+        }),
         Err(e) => {
             warn!(campaign = %job.campaign_id, page = job.page, error = %e, "a campaign page failed");
             JobResult::Failed(e.to_job_error())
@@ -216,10 +222,16 @@ impl Budget {
     }
 }
 
-async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u64, WorkerError> {
+/// The accounts handled, and whether the page stopped part-way because
+/// this worker is shutting down.
+async fn run_page(
+    deps: &Deps,
+    job_id: Uuid,
+    job: &CampaignPageJob,
+) -> Result<(u64, bool), WorkerError> {
     let id = job.campaign_id;
     let Some(campaign) = running(deps, id).await? else {
-        return Ok(0);
+        return Ok((0, false));
     };
     let provider = deps.catalogue.get(job.provider.as_str());
     let mut budgets = Vec::new();
@@ -269,6 +281,10 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
     let mut busy = Vec::new();
     let mut stopped = false;
     for ids in pending.chunks(chunk) {
+        if deps.is_stopping() {
+            stopped = true;
+            break;
+        }
         match page.chunk(ids, true).await? {
             Some(held) => busy.extend(held),
             None => {
@@ -282,6 +298,10 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
     // later run (no outcome written; a removed link is skipped).
     let busy_until = now_ms().saturating_add(deps.policy.refresh_lease_ms.saturating_mul(2));
     while !stopped && !busy.is_empty() {
+        if deps.is_stopping() {
+            stopped = true;
+            break;
+        }
         if now_ms() >= busy_until {
             for account_id in busy {
                 let found = stored(|| deps.store.find_stored_account(account_id)).await?;
@@ -316,10 +336,11 @@ async fn run_page(deps: &Deps, job_id: Uuid, job: &CampaignPageJob) -> Result<u6
     let handled = writer
         .await
         .map_err(|e| WorkerError::Internal(format!("campaign writer: {e}")))??;
+    let interrupted = stopped && deps.is_stopping();
     if stopped {
-        tracing::info!(campaign = %id, page = job.page, "campaign page stopped");
+        tracing::info!(campaign = %id, page = job.page, interrupted, "campaign page stopped");
     }
-    Ok(handled)
+    Ok((handled, interrupted))
 }
 
 /// One run of a page: what its chunks share.
@@ -541,7 +562,8 @@ impl Watch {
                 return Ok(true);
             }
             tokio::time::sleep((at - now).min(STATUS_EVERY)).await;
-            if !self.still_running(deps).await? {
+            // A worker shutting down does not wait out a slow budget.
+            if deps.is_stopping() || !self.still_running(deps).await? {
                 return Ok(false);
             }
         }

@@ -52,6 +52,11 @@ pub struct Deps {
     /// How long a transient store failure is retried before the job fails
     /// (`[worker] store_outage_secs`).
     pub store_outage: Duration,
+    /// Redeliveries of a job before it is dead-lettered (`[queue]
+    /// delivery_limit`); 0: no limit.
+    pub delivery_limit: u32,
+    /// True once this process is shutting down ([`Deps::with_stopping`]).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Where jobs made by jobs go (a campaign's planning publishes its
     /// pages); `None`: nowhere, such jobs fail.
     pub publisher: Option<Arc<dyn JobQueue>>,
@@ -93,6 +98,8 @@ impl Deps {
             policy: Policy::from_settings(settings),
             max_attempts: settings.worker.max_attempts.max(1),
             store_outage: Duration::from_secs(settings.worker.store_outage_secs),
+            delivery_limit: settings.queue.as_ref().map_or(0, |q| q.delivery_limit),
+            stopping: tokio::sync::watch::channel(false).1,
             publisher: None,
             campaigns: CampaignLimits {
                 page_size: settings.refresh.campaign_page_size.max(1),
@@ -110,6 +117,16 @@ impl Deps {
     pub fn with_publisher(mut self, queue: Arc<dyn JobQueue>) -> Self {
         self.publisher = Some(queue);
         self
+    }
+
+    /// Long jobs (campaign pages) watch `stopping` and stop early.
+    pub fn with_stopping(mut self, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stopping = stopping;
+        self
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 }
 

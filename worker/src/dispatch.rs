@@ -249,23 +249,16 @@ async fn failed(deps: &Deps, job_id: Uuid, provider: &str, e: WorkerError) -> Jo
         warn!(provider, error = %e, "job failed");
     }
     let failed = JobResult::Failed(e.to_job_error());
-    record_failure(deps, job_id, &failed).await;
+    record_failure(deps, job_id, JobKind::Login, &failed).await;
     failed
 }
 
-/// Keeps a failed login's outcome so a poll finds it.
-async fn record_failure(deps: &Deps, job_id: Uuid, failed: &JobResult) {
+/// Keeps a failed job's outcome so a poll finds it.
+pub(crate) async fn record_failure(deps: &Deps, job_id: Uuid, kind: JobKind, failed: &JobResult) {
     let write = || async {
         let mut tx = deps.store.begin().await?;
-        tx.upsert_job_result(
-            job_id,
-            JobKind::Login,
-            JobStatus::Failed,
-            failed,
-            1,
-            now_ms(),
-        )
-        .await?;
+        tx.upsert_job_result(job_id, kind, JobStatus::Failed, failed, 1, now_ms())
+            .await?;
         tx.commit().await
     };
     if let Err(e) = write

@@ -3,7 +3,7 @@
 
 use crate::deps::Deps;
 use crate::dispatch;
-use socialauth_common::jobs::{JobError, JobResult};
+use socialauth_common::jobs::{JobEnvelope, JobError, JobResult};
 use socialauth_common::queue::{Delivery, JobSource};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,18 +124,41 @@ async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
             warn!(%reason, "undecodable job sent to the dead-letter queue");
             metrics::counter!("socialauth_jobs_total", "kind" => kind, "outcome" => "undecodable")
                 .increment(1);
-            if let Err(e) = handle.dead_letter(None).await {
+            if let Err(e) = handle.dead_letter(None, None).await {
                 warn!(error = %e, "could not dead-letter a job");
             }
             return;
         }
     };
+    if redelivered && let Some(result) = over_delivery_limit(deps, &envelope).await {
+        tracing::error!(job_id = %envelope.id, kind, "handed out too many times: dead-lettered");
+        metrics::counter!("socialauth_jobs_total", "kind" => kind, "outcome" => "delivery_limit")
+            .increment(1);
+        if let Err(e) = handle
+            .dead_letter(Some(&result), Some("delivery_limit"))
+            .await
+        {
+            warn!(job_id = %envelope.id, error = %e, "could not dead-letter a job");
+        }
+        return;
+    }
     let (_run, redelivered) = enter(running, envelope.id, redelivered).await;
     let (result, panicked) = caught(dispatch::handle(deps, &envelope, redelivered)).await;
     if panicked {
         // The panic's message went to stderr by the panic hook; the job is
         // failed and dead-lettered, never redelivered to panic again.
         tracing::error!(job_id = %envelope.id, kind, "a job panicked: dead-lettered");
+    }
+    if let JobResult::CampaignWork(work) = &result
+        && work.interrupted
+    {
+        // Left unacknowledged: when this worker's connection closes, the
+        // broker hands the page to another worker.
+        info!(job_id = %envelope.id, "campaign page left to another worker");
+        metrics::counter!("socialauth_jobs_total", "kind" => kind, "outcome" => "interrupted")
+            .increment(1);
+        drop(handle);
+        return;
     }
     let outcome = match &result {
         _ if panicked => "panicked",
@@ -148,13 +171,47 @@ async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
         .record(started.elapsed().as_secs_f64());
     let settled = if outcome == "failed" || outcome == "panicked" {
         // Exhausted: the client gets the failure, the message goes to `dead`.
-        handle.dead_letter(Some(&result)).await
+        handle.dead_letter(Some(&result), None).await
     } else {
         handle.complete(&result).await
     };
     if let Err(e) = settled {
         warn!(job_id = %envelope.id, error = %e, "could not settle a job (it will be redelivered)");
     }
+}
+
+/// A redelivered job counted once more; past `[queue] delivery_limit` its
+/// failure (kept for a poll) instead of another run: a job that takes its
+/// worker down (it exhausts memory, say) would otherwise take down one
+/// worker after another. Not counted when the database does not answer.
+async fn over_delivery_limit(deps: &Deps, envelope: &JobEnvelope) -> Option<JobResult> {
+    if deps.delivery_limit == 0 {
+        return None;
+    }
+    let count = match deps
+        .store
+        .count_redelivery(envelope.id, socialauth_common::now_ms())
+        .await
+    {
+        Ok(count) => count,
+        Err(e) => {
+            warn!(job_id = %envelope.id, error = %e, "could not count a redelivery");
+            return None;
+        }
+    };
+    if count <= i64::from(deps.delivery_limit) {
+        return None;
+    }
+    // One that finished is answered with its outcome, however often it
+    // came back.
+    if let Ok(Some(record)) = deps.store.find_job(envelope.id).await
+        && record.status != socialauth_common::store::JobStatus::Pending
+    {
+        return None;
+    }
+    let failed = JobResult::Failed(JobError::Internal);
+    dispatch::record_failure(deps, envelope.id, envelope.kind(), &failed).await;
+    Some(failed)
 }
 
 /// A job's result, or — when handling it panicked — `Internal` and true:

@@ -14,8 +14,20 @@ use uuid::Uuid;
 /// token (or partial token) is shown to the first poll only.
 pub const POLL_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-/// How long a 202 answer waits for the database to record its job.
-const PENDING_WRITE_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a write a request cannot do without (a 202's pending job, a
+/// login's state) waits out a database that does not answer.
+const STORE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Retries of such a write: 50 ms growing to 1 s apart, for
+/// [`STORE_PATIENCE`] in all. Only for writes that may be made twice.
+pub fn patience() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_times(40)
+        .with_total_delay(Some(STORE_PATIENCE))
+        .with_jitter()
+}
 
 /// A job's fate from the caller's side.
 // A value returned once per request and matched at once: boxing the
@@ -56,14 +68,7 @@ pub async fn submit_envelope(
             let now = now_ms();
             let insert = || state.store.insert_pending_job(envelope.id, kind, now);
             insert
-                .retry(
-                    ExponentialBuilder::default()
-                        .with_min_delay(Duration::from_millis(50))
-                        .with_max_delay(Duration::from_secs(1))
-                        .with_max_times(40)
-                        .with_total_delay(Some(PENDING_WRITE_PATIENCE))
-                        .with_jitter(),
-                )
+                .retry(patience())
                 .when(StoreError::is_transient)
                 .await?;
             metrics::counter!("socialauth_jobs_accepted_total", "kind" => kind_label).increment(1);

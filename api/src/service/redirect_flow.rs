@@ -11,6 +11,7 @@ use crate::service::flows::{
 use crate::service::jobs::{Submitted, submit};
 use crate::service::required::Required;
 use crate::state::AppState;
+use backon::Retryable;
 use serde::Deserialize;
 use socialauth_common::catalogue::{Protocol, ProviderConfig};
 use socialauth_common::crypto::{hash_token, pkce_challenge};
@@ -20,7 +21,7 @@ use socialauth_common::jobs::{
 use socialauth_common::now_ms;
 use socialauth_common::redemption::{FirstUse, retry_of};
 use socialauth_common::secret::Secret;
-use socialauth_common::store::{NewOAuthState, OAuthStateTake};
+use socialauth_common::store::{NewOAuthState, OAuthStateTake, StoreError};
 use socialauth_common::types::UserId;
 use url::Url;
 use utoipa::ToSchema;
@@ -246,7 +247,14 @@ pub async fn take_state(
         job_id,
         code_hash: &code_hash,
     };
-    Ok(match state.store.take_oauth_state(&take).await? {
+    // A take whose answer was lost (the database went away meanwhile) is
+    // made again by the same job, which gets the state again: never taken
+    // without the request knowing.
+    let taken = (|| state.store.take_oauth_state(&take))
+        .retry(crate::service::jobs::patience())
+        .when(StoreError::is_transient)
+        .await?;
+    Ok(match taken {
         Some(saved) if saved.provider == provider.name.as_str() && saved.user_id == for_user => {
             if saved.expires_at <= now {
                 return Err(ApiError::NonField("state_expired"));

@@ -95,7 +95,11 @@ impl DeliveryHandle for InProcessHandle {
         Ok(())
     }
 
-    async fn dead_letter(self: Box<Self>, reply: Option<&JobResult>) -> Result<(), QueueError> {
+    async fn dead_letter(
+        self: Box<Self>,
+        reply: Option<&JobResult>,
+        _reason: Option<&'static str>,
+    ) -> Result<(), QueueError> {
         warn!(job_id = %self.job_id, "job dead-lettered (the in-process queue drops it)");
         if let Some(reply) = reply {
             let _ = self.reply.send(reply.clone());
@@ -169,7 +173,7 @@ mod tests {
         let delivery = next(&mut source).await;
         delivery
             .handle
-            .dead_letter(Some(&JobResult::Failed(JobError::Internal)))
+            .dead_letter(Some(&JobResult::Failed(JobError::Internal)), None)
             .await
             .expect("dead-letter");
         assert!(matches!(
@@ -185,7 +189,7 @@ mod tests {
         let delivery = next(&mut source).await;
         delivery
             .handle
-            .dead_letter(None)
+            .dead_letter(None, None)
             .await
             .expect("dead-letter");
         // Well before the generous timeout: the reply sender is gone.

@@ -92,9 +92,13 @@ impl Delivery {
 pub trait DeliveryHandle: Send {
     /// Sends `reply` to the waiting api (if any), then acknowledges.
     async fn complete(self: Box<Self>, reply: &JobResult) -> Result<(), QueueError>;
-    /// Sends `reply` (if any), then rejects without requeue so the broker
-    /// moves the message to the `dead` queue.
-    async fn dead_letter(self: Box<Self>, reply: Option<&JobResult>) -> Result<(), QueueError>;
+    /// Sends `reply` (if any), then moves the job to the `dead` queue, as
+    /// a summary saying why: `reason`, or else the reply's error.
+    async fn dead_letter(
+        self: Box<Self>,
+        reply: Option<&JobResult>,
+        reason: Option<&'static str>,
+    ) -> Result<(), QueueError>;
 }
 
 /// The worker's side of the queue.

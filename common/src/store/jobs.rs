@@ -25,6 +25,13 @@ pub(super) const UPSERT_RESULT: &str = "INSERT INTO jobs \
          attempts = excluded.attempts, updated_at = excluded.updated_at \
      WHERE jobs.status <> 'succeeded'";
 
+/// Counts one more redelivery of a job; returns the count.
+pub(super) const COUNT_REDELIVERY: &str = "INSERT INTO job_deliveries \
+     (job_id, redeliveries, updated_at) VALUES ($1, 1, $2) \
+     ON CONFLICT (job_id) DO UPDATE SET redeliveries = job_deliveries.redeliveries + 1, \
+         updated_at = excluded.updated_at \
+     RETURNING redeliveries";
+
 pub(super) const FIND: &str = "SELECT id, kind, status, result, attempts, created_at, updated_at, \
      delivered_at FROM jobs WHERE id = $1";
 

@@ -32,6 +32,7 @@ pub(super) fn postgres() -> Migrator {
         6 "refresh leases" "0006_refresh_leases.sql",
         7 "refresh campaigns" "0007_refresh_campaigns.sql",
         8 "campaign indexes" "0008_campaign_indexes.sql",
+        9 "job deliveries" "0009_job_deliveries.sql",
     )
 }
 
@@ -45,6 +46,7 @@ pub(super) fn sqlite() -> Migrator {
         6 "refresh leases" "0006_refresh_leases.sql",
         7 "refresh campaigns" "0007_refresh_campaigns.sql",
         8 "campaign indexes" "0008_campaign_indexes.sql",
+        9 "job deliveries" "0009_job_deliveries.sql",
     )
 }
 

@@ -921,6 +921,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_pending_job(&self, id: Uuid, kind: JobKind, now: i64)
     -> Result<(), StoreError>;
     async fn find_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError>;
+    /// Counts one more redelivery of job `id` (the broker handed it out
+    /// again); returns how many there have been.
+    async fn count_redelivery(&self, id: Uuid, now: i64) -> Result<i64, StoreError>;
     /// Marks a finished job's result as handed out; true the first time
     /// only, and only for a job answered with 202.
     async fn take_job_delivery(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;

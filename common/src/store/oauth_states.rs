@@ -10,10 +10,11 @@ pub(super) const INSERT: &str = "INSERT INTO oauth_states \
 /// Consumes in one statement, so of two concurrent takes only one gets the
 /// row, and records who took it with which code ($3 job id, $4 code hash).
 /// Expired rows are consumed and returned too: the caller tells "expired"
-/// from "unknown or used".
+/// from "unknown or used". The same job taking it again (its first take's
+/// answer was lost with its connection) gets it again, as first taken.
 pub(super) const TAKE: &str = "UPDATE oauth_states \
-     SET consumed_at = $2, consumed_by = $3, code_hash = $4 \
-     WHERE state_hash = $1 AND consumed_at IS NULL \
+     SET consumed_at = COALESCE(consumed_at, $2), consumed_by = $3, code_hash = $4 \
+     WHERE state_hash = $1 AND (consumed_at IS NULL OR consumed_by = $3) \
      RETURNING provider, redirect_uri, pkce_verifier, nonce, expires_at, user_id";
 
 /// Gives a taken state back when its job never reached the queue ($2 the
@@ -37,10 +38,12 @@ pub(super) const INSERT_MANY_PG: &str = "INSERT INTO oauth_states \
 /// names each state it took. `= ANY ($1)` keeps the plan to index probes
 /// whatever the table's statistics (see `logins::WRITE_LOGINS_PG`).
 pub(super) const TAKE_MANY_PG: &str = "UPDATE oauth_states s \
-     SET consumed_at = i.now, consumed_by = i.job_id, code_hash = i.code_hash \
+     SET consumed_at = COALESCE(s.consumed_at, i.now), consumed_by = i.job_id, \
+         code_hash = i.code_hash \
      FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
           AS i(state_hash, now, job_id, code_hash) \
-     WHERE s.state_hash = ANY ($1) AND s.state_hash = i.state_hash AND s.consumed_at IS NULL \
+     WHERE s.state_hash = ANY ($1) AND s.state_hash = i.state_hash \
+       AND (s.consumed_at IS NULL OR s.consumed_by = i.job_id) \
      RETURNING s.state_hash, s.provider, s.redirect_uri, s.pkce_verifier, s.nonce, s.expires_at, \
                s.user_id";
 

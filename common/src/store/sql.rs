@@ -1240,6 +1240,16 @@ macro_rules! impl_store {
                 row.as_ref().map(jobs::from_row).transpose()
             }
 
+            async fn count_redelivery(&self, id: Uuid, now: i64) -> Result<i64, StoreError> {
+                let row = sqlx::query(jobs::COUNT_REDELIVERY)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                super::base::SqlRow::int(&row, "redeliveries")
+            }
+
             async fn take_job_delivery(&self, id: Uuid, now: i64) -> Result<bool, StoreError> {
                 let row = sqlx::query(jobs::TAKE_DELIVERY)
                     .bind(id.to_string())

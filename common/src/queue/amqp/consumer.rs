@@ -406,11 +406,16 @@ impl DeliveryHandle for AmqpDeliveryHandle {
     /// it ended here: [`JobEnvelope::dead_letter_summary`]), published to
     /// the `dead` queue with an expiry, and the job acknowledged: the
     /// original body, with its codes or tokens, never reaches `dead`.
-    async fn dead_letter(self: Box<Self>, reply: Option<&JobResult>) -> Result<(), QueueError> {
+    async fn dead_letter(
+        self: Box<Self>,
+        reply: Option<&JobResult>,
+        reason: Option<&'static str>,
+    ) -> Result<(), QueueError> {
         if let Some(reply) = reply {
             self.send_reply(reply).await;
         }
         let reason = match reply {
+            _ if reason.is_some() => reason.unwrap_or_default().into(),
             Some(JobResult::Failed(e)) => serde_json::to_value(e.without_secrets())
                 .ok()
                 .and_then(|v| v.get("error").cloned())

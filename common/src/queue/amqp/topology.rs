@@ -195,6 +195,7 @@ mod tests {
             publish_channels: 1,
             prefetch: 1,
             dead_letter_ttl_secs: 60,
+            delivery_limit: 5,
         };
         let Err(err) = Target::new(&settings, "api") else {
             panic!("an invalid URL was accepted");
