@@ -33,6 +33,8 @@ pub struct Application {
     worker: Option<(JoinHandle<()>, watch::Sender<bool>)>,
     /// How long requests in flight may go on after a shutdown signal.
     grace: Duration,
+    /// How long the embedded worker may finish its jobs after that.
+    worker_grace: Duration,
 }
 
 impl Application {
@@ -84,6 +86,11 @@ impl Application {
                 // The in-process queue lost the jobs of campaigns that
                 // were running when this process stopped: plan them again.
                 socialauth_worker::campaign::revive(&deps, 0).await;
+                tokio::spawn(socialauth_worker::cleanup::run(
+                    Arc::new(deps.clone()),
+                    settings.cleanup.clone(),
+                    stop_rx.clone(),
+                ));
                 let stall = settings.refresh.campaign_stall_secs;
                 if stall > 0 {
                     tokio::spawn(socialauth_worker::campaign::watch_stalls(
@@ -136,6 +143,7 @@ impl Application {
             port,
             worker,
             grace,
+            worker_grace: Duration::from_secs(settings.worker.shutdown_grace_secs),
         })
     }
 
@@ -180,7 +188,7 @@ impl Application {
         }
         if let Some((handle, stop)) = self.worker {
             let _ = stop.send(true);
-            let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
+            let _ = tokio::time::timeout(self.worker_grace, handle).await;
         }
         Ok(())
     }

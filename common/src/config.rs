@@ -33,6 +33,32 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub refresh: RefreshSettings,
+    #[serde(default)]
+    pub cleanup: CleanupSettings,
+}
+
+/// Deleting what is no longer kept (every worker, and the embedded
+/// default, takes part; deleting twice does nothing).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanupSettings {
+    /// How often expired login states, request tokens, partial logins,
+    /// remembered codes, expired app tokens and old job rows are deleted;
+    /// 0: never.
+    pub every_secs: u64,
+    /// How long a job's outcome (and its redelivery count) is kept after
+    /// its last write; at least an hour (a 202 is polled within ten
+    /// minutes; a redelivered job looks for its first run's outcome).
+    pub job_retention_secs: u64,
+}
+
+impl Default for CleanupSettings {
+    fn default() -> Self {
+        Self {
+            every_secs: 60,
+            job_retention_secs: 24 * 3600,
+        }
+    }
 }
 
 /// Provider-token refresh.

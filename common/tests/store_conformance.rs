@@ -97,6 +97,7 @@ conformance! {
         a_taken_state_names_its_job_and_code,
         a_state_is_given_back_only_by_the_job_that_took_it,
         a_take_made_again_by_its_job_gets_the_state_again,
+        purges_delete_only_rows_older_than_the_cut_off,
         expired_oauth_state_is_taken_with_its_expiry,
         finished_job_is_found_with_its_result,
         result_written_before_the_pending_row_is_kept,
@@ -853,6 +854,134 @@ async fn a_take_made_again_by_its_job_gets_the_state_again(store: SharedStore) {
             .expect("take")
             .is_none()
     );
+}
+
+async fn purges_delete_only_rows_older_than_the_cut_off(store: SharedStore) {
+    use socialauth_common::store::Purge;
+    for (hash, expires_at) in [("old-1", NOW - 2), ("old-2", NOW - 1), ("new", NOW + 1)] {
+        store
+            .insert_oauth_state(&new_state(hash, expires_at))
+            .await
+            .expect("insert state");
+    }
+    // At most `limit` a statement.
+    assert_eq!(
+        store
+            .purge(Purge::OAuthStates, NOW, 1)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(
+        store
+            .purge(Purge::OAuthStates, NOW, 10)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(
+        store
+            .purge(Purge::OAuthStates, NOW, 10)
+            .await
+            .expect("purge"),
+        0
+    );
+    for gone in ["old-1", "old-2"] {
+        assert!(
+            store
+                .take_oauth_state(&take_of(gone, NOW))
+                .await
+                .expect("take")
+                .is_none()
+        );
+    }
+    assert!(
+        store
+            .take_oauth_state(&take_of("new", NOW))
+            .await
+            .expect("take")
+            .is_some()
+    );
+
+    let (old_job, new_job) = (Uuid::new_v4(), Uuid::new_v4());
+    store
+        .insert_pending_job(old_job, JobKind::Login, NOW - 10)
+        .await
+        .expect("job");
+    store
+        .insert_pending_job(new_job, JobKind::Login, NOW + 10)
+        .await
+        .expect("job");
+    store
+        .count_redelivery(old_job, NOW - 10)
+        .await
+        .expect("count");
+    store
+        .count_redelivery(new_job, NOW + 10)
+        .await
+        .expect("count");
+    assert_eq!(store.purge(Purge::Jobs, NOW, 10).await.expect("purge"), 1);
+    assert_eq!(
+        store
+            .purge(Purge::JobDeliveries, NOW, 10)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert!(store.find_job(old_job).await.expect("find").is_none());
+    assert!(store.find_job(new_job).await.expect("find").is_some());
+    assert_eq!(
+        store
+            .count_redelivery(new_job, NOW + 20)
+            .await
+            .expect("count"),
+        2
+    );
+    assert_eq!(
+        store
+            .count_redelivery(old_job, NOW + 20)
+            .await
+            .expect("count"),
+        1,
+        "counted from the start again"
+    );
+
+    let ann = create_user(&store, &new_user("ann")).await;
+    for (hash, expires_at) in [
+        ("tok-old", Some(NOW - 1)),
+        ("tok-new", Some(NOW + 1)),
+        ("tok-forever", None),
+    ] {
+        store
+            .insert_auth_token(hash, ann.id, NOW - 100, expires_at)
+            .await
+            .expect("token");
+    }
+    assert_eq!(
+        store
+            .purge(Purge::AuthTokens, NOW, 10)
+            .await
+            .expect("purge"),
+        1
+    );
+    for kept in ["tok-new", "tok-forever"] {
+        assert!(
+            store
+                .find_user_by_token(kept, NOW - 50)
+                .await
+                .expect("find")
+                .is_some(),
+            "{kept}"
+        );
+    }
+    // The other kinds: nothing there, nothing deleted, no error.
+    for what in [
+        Purge::RequestTokens,
+        Purge::PartialLogins,
+        Purge::LoginCodes,
+    ] {
+        assert_eq!(store.purge(what, NOW, 10).await.expect("purge"), 0);
+    }
 }
 
 async fn oauth_state_is_taken_once(store: SharedStore) {

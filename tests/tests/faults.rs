@@ -90,6 +90,7 @@ struct Answer {
     body: Value,
     /// The api it was sent to.
     api: String,
+    sent_at: Instant,
     took: Duration,
 }
 
@@ -105,6 +106,10 @@ impl Answer {
 /// Signs the members in and starts a campaign over their links, slow
 /// enough to be running through the fault.
 async fn members_and_campaign(w: &World) -> anyhow::Result<String> {
+    members_and_campaign_at(w, 4).await
+}
+
+async fn members_and_campaign_at(w: &World, rate: u32) -> anyhow::Result<String> {
     let signed: Vec<anyhow::Result<()>> =
         futures_util::stream::iter((0..MEMBERS).map(|i| async move {
             let (status, body) = w.login("corp", &format!("member{i}")).await?;
@@ -130,11 +135,30 @@ async fn members_and_campaign(w: &World) -> anyhow::Result<String> {
         w,
         reqwest::Method::POST,
         "/admin/refresh-campaigns",
-        Some(json!({"provider": "corp", "expiring_within_seconds": 3600, "rate_per_second": 4})),
+        Some(json!({"provider": "corp", "expiring_within_seconds": 3600, "rate_per_second": rate})),
     )
     .await;
     anyhow::ensure!(status == StatusCode::ACCEPTED, "campaign: {status} {body}");
     Ok(body["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the campaign has handled an account (its page is running).
+async fn campaign_under_way(w: &World, id: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, c) = admin(
+            w,
+            reqwest::Method::GET,
+            &format!("/admin/refresh-campaigns/{id}"),
+            None,
+        )
+        .await;
+        if c["refreshed"].as_i64().unwrap_or_default() > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "campaign never started: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Each new user's way back from the IdP, gathered before the burst.
@@ -187,6 +211,7 @@ async fn burst(
                 status,
                 body,
                 api,
+                sent_at: started,
                 took: started.elapsed(),
             }
         }
@@ -611,6 +636,10 @@ async fn the_broker_cut_off_mid_burst_loses_nothing() -> anyhow::Result<()> {
     }
     let unconfirmed = figures.refused + figures.lost;
     anyhow::ensure!(unconfirmed <= IN_FLIGHT, "{}", refused(&answers));
+    anyhow::ensure!(
+        resent > unconfirmed,
+        "no refused login completed when sent again ({resent} sent again)"
+    );
     figures.lost = unconfirmed;
     figures.refused = resent;
     figures.recovered_in = Some(recovered);
@@ -663,11 +692,25 @@ async fn the_database_cut_off_mid_burst_loses_nothing() -> anyhow::Result<()> {
     anyhow::ensure!(body["store"] == "unavailable", "{body}");
     anyhow::ensure!(asked < Duration::from_secs(3), "/readyz took {asked:?}");
     for a in answers.iter().filter(|a| !a.accepted()) {
-        anyhow::ensure!(
-            a.status == Some(StatusCode::SERVICE_UNAVAILABLE) && a.body["detail"].is_string(),
-            "{}",
-            refused(&answers)
-        );
+        if !(a.status == Some(StatusCode::SERVICE_UNAVAILABLE) && a.body["detail"].is_string()) {
+            let tail: Vec<String> = w
+                .idp
+                .stderr()
+                .lines()
+                .rev()
+                .take(40)
+                .map(str::to_owned)
+                .collect();
+            let _ = std::fs::write(
+                std::env::temp_dir().join("fault-db-refused.log"),
+                w.stack.logs(),
+            );
+            anyhow::bail!(
+                "{}\nthe IdP's last lines:\n{}",
+                refused(&answers),
+                tail.join("\n")
+            );
+        }
     }
     // Sent again, each completes — but one whose state was taken by a
     // write whose answer the cut lost (done or not, the api cannot tell):
@@ -685,6 +728,17 @@ async fn the_database_cut_off_mid_burst_loses_nothing() -> anyhow::Result<()> {
     }
     let unknown = figures.refused + figures.lost;
     anyhow::ensure!(unknown <= IN_FLIGHT, "{}", refused(&answers));
+    // (Logins that came while it was away mostly waited for it: the api
+    // waits up to 10 s to take a state.)
+    anyhow::ensure!(
+        resent == 0 || resent > unknown,
+        "no refused login completed when sent again ({resent} sent again)"
+    );
+    let slowest = answers.iter().map(|a| a.took).max().unwrap_or_default();
+    println!(
+        "FAULT database cut off: the slowest login took {} ms",
+        slowest.as_millis()
+    );
     figures.lost = unknown;
     figures.refused = resent;
     figures.recovered_in = Some(recovered);
@@ -878,15 +932,30 @@ async fn take_dead_letter(prefix: &str) -> anyhow::Result<Option<Value>> {
 #[tokio::test]
 async fn a_worker_stopped_with_sigterm_mid_burst_finishes_its_jobs() -> anyhow::Result<()> {
     let mut w = world(0, 3_000).await?;
-    // The campaign's page is taken by the first worker, the one stopped.
-    let campaign = members_and_campaign(&w).await?;
+    // The campaign's page is taken by the first worker, the one stopped: a
+    // second one starts once the page is under way (40 accounts at 2/s).
+    let campaign = members_and_campaign_at(&w, 2).await?;
+    campaign_under_way(&w, &campaign).await?;
     w.stack.start_worker()?;
     let callbacks = callbacks(&w).await?;
     let answered = Arc::new(AtomicUsize::new(0));
     let apis = vec![w.stack.base_url.clone()];
     let mut victim = w.stack.workers.remove(0);
+    let w_ref = &w;
+    let campaign_ref = &campaign;
     let fault = async {
         after_answers(&answered, BURST / 3).await;
+        let (_, c) = admin(
+            w_ref,
+            reqwest::Method::GET,
+            &format!("/admin/refresh-campaigns/{campaign_ref}"),
+            None,
+        )
+        .await;
+        anyhow::ensure!(
+            c["remaining"].as_i64().unwrap_or_default() > 0,
+            "the campaign ended before the stop: {c}"
+        );
         victim.terminate()?;
         let asked = Instant::now();
         let status = victim.wait_exit(Duration::from_secs(40)).await;
@@ -926,10 +995,29 @@ async fn an_api_stopped_with_sigterm_mid_burst_answers_what_it_took() -> anyhow:
         victim.terminate()?;
         let asked = Instant::now();
         let status = victim.wait_exit(Duration::from_secs(20)).await;
-        anyhow::Ok((status, asked.elapsed()))
+        anyhow::Ok((status, asked, asked.elapsed()))
     };
     let (answers, stopped) = tokio::join!(burst(apis, callbacks, answered.clone()), fault);
-    let (status, took) = stopped?;
+    let (status, terminated_at, took) = stopped?;
+    // Every request it had taken was answered: sent well before the
+    // signal, never without an answer; some were still in flight then.
+    let to_victim: Vec<&Answer> = answers.iter().filter(|a| a.api == victim_url).collect();
+    let taken_before = |a: &&&Answer| a.sent_at + Duration::from_millis(50) < terminated_at;
+    for a in to_victim.iter().filter(taken_before) {
+        anyhow::ensure!(
+            a.status.is_some(),
+            "{} was sent {:?} before the signal and got no answer: {}",
+            a.user,
+            terminated_at - a.sent_at,
+            a.body
+        );
+    }
+    let in_flight = to_victim
+        .iter()
+        .filter(taken_before)
+        .filter(|a| a.sent_at + a.took > terminated_at)
+        .count();
+    anyhow::ensure!(in_flight > 0, "no request was in flight at the signal");
     anyhow::ensure!(
         status.is_some_and(|s| s.success()),
         "the api did not exit cleanly ({status:?}):\n{}",
@@ -946,6 +1034,9 @@ async fn an_api_stopped_with_sigterm_mid_burst_answers_what_it_took() -> anyhow:
         );
     }
     report("api SIGTERM", &figures);
-    println!("FAULT api SIGTERM: exited in {} ms", took.as_millis());
+    println!(
+        "FAULT api SIGTERM: exited in {} ms; {in_flight} requests in flight at the signal, each answered",
+        took.as_millis()
+    );
     Ok(())
 }

@@ -74,6 +74,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             stop_rx.clone(),
         ));
     }
+    tokio::spawn(crate::cleanup::run(
+        Arc::new(deps.clone()),
+        settings.cleanup.clone(),
+        stop_rx.clone(),
+    ));
     if settings.refresh.campaign_stall_secs > 0 {
         let stall =
             std::time::Duration::from_secs(settings.refresh.campaign_stall_secs.unsigned_abs());

@@ -64,7 +64,8 @@ async fn discover(deps: &Deps, provider: &str) -> JobResult {
 }
 
 /// How long a redelivered job whose credential the provider refused waits
-/// for its first run's outcome.
+/// for its first run's outcome (a first run on a worker that died never
+/// comes: the wait is kept short, polled with backoff).
 const FIRST_RUN_WAIT: Duration = Duration::from_secs(20);
 
 /// A redelivered job whose credential the provider refused may have been
@@ -81,11 +82,15 @@ async fn first_run_outcome(
         return None;
     }
     let deadline = std::time::Instant::now() + FIRST_RUN_WAIT;
+    let mut pause = Duration::from_millis(100);
     loop {
         match deps.store.find_job(job_id).await {
-            Ok(Some(record)) if record.status == JobStatus::Succeeded => return record.result,
+            Ok(Some(record)) if record.status != JobStatus::Pending => return record.result,
             _ if std::time::Instant::now() > deadline => return None,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
         }
     }
 }
@@ -141,7 +146,7 @@ async fn run_login(
     // (a connection lost mid-answer) first looks for its own result: the
     // login is then done, with its token, and is not made twice.
     let attempts = std::sync::atomic::AtomicU32::new(0);
-    (|| async {
+    let write = (|| async {
         if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
             && let Some(JobResult::Login(done)) = stored_result(deps, job_id).await
         {
@@ -160,8 +165,8 @@ async fn run_login(
         pipeline::run(deps, &ctx).await
     })
     .retry(backoff(deps))
-    .when(WorkerError::is_retryable)
-    .await
+    .when(WorkerError::is_retryable);
+    within_outage(deps, write).await
 }
 
 async fn associate(
@@ -229,7 +234,7 @@ async fn run_association(
         };
     let ctx = pipeline::association_context(job_id, request_id, provider, fetched)?;
     let attempts = std::sync::atomic::AtomicU32::new(0);
-    (|| async {
+    let write = (|| async {
         if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
             && let Some(JobResult::Associated(done)) = stored_result(deps, job_id).await
         {
@@ -238,8 +243,8 @@ async fn run_association(
         pipeline::associate(deps, &ctx, job.user_id).await
     })
     .retry(backoff(deps))
-    .when(WorkerError::is_retryable)
-    .await
+    .when(WorkerError::is_retryable);
+    within_outage(deps, write).await
 }
 
 /// A job that ended in `e`: logged unless it is an outcome the client is
@@ -273,6 +278,23 @@ pub(crate) async fn record_failure(deps: &Deps, job_id: Uuid, kind: JobKind, fai
 /// Retries of a transient store failure: from 50 ms growing to 1 s apart,
 /// for `store_outage` in all (a database restarting or failing over takes
 /// seconds), at least `max_attempts` tries.
+/// `work` (retries of a store write) bounded in wall-clock time as well:
+/// the backoff bounds its pauses, not the attempts between them (a
+/// connection attempt may wait for the pool's timeout each time).
+pub(crate) async fn within_outage<T>(
+    deps: &Deps,
+    work: impl std::future::Future<Output = Result<T, WorkerError>>,
+) -> Result<T, WorkerError> {
+    let bound = deps.store_outage.saturating_add(Duration::from_secs(5));
+    tokio::time::timeout(bound, work).await.unwrap_or_else(|_| {
+        Err(WorkerError::Store(
+            socialauth_common::store::StoreError::Unavailable(
+                "the database did not answer within [worker] store_outage_secs".into(),
+            ),
+        ))
+    })
+}
+
 pub(crate) fn backoff(deps: &Deps) -> ExponentialBuilder {
     let floor = deps.max_attempts.saturating_sub(1) as usize;
     let by_time = (deps.store_outage.as_millis() / 500) as usize;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod campaign;
+pub mod cleanup;
 pub mod deps;
 pub mod dispatch;
 pub mod error;

@@ -265,7 +265,7 @@ async fn refresh_under_lease(
             {
                 warn!(
                     account_id,
-                    "a refresh outlived its lease: its tokens were not stored"
+                    "a refresh's tokens were not stored by this write: its lease was lost (or an earlier attempt whose answer was lost stored them)"
                 );
             }
             Ok(Leased::Done(result))

@@ -41,6 +41,9 @@ pub async fn run(
             drop(permit);
         });
     }
+    // The broker stops sending: what it would hand out now goes to
+    // other workers at once.
+    source.close().await;
     // Every permit back means every job in flight has finished.
     let _ = slots.acquire_many(limit as u32).await;
     info!("worker stopped");
@@ -130,7 +133,13 @@ async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
             return;
         }
     };
-    if redelivered && let Some(result) = over_delivery_limit(deps, &envelope).await {
+    // A copy of a job running here waits for it first (then it is
+    // answered with the first run's outcome, and is not counted).
+    let (_run, waited) = enter(running, envelope.id, false).await;
+    if redelivered
+        && !waited
+        && let Some(result) = over_delivery_limit(deps, &envelope).await
+    {
         tracing::error!(job_id = %envelope.id, kind, "handed out too many times: dead-lettered");
         metrics::counter!("socialauth_jobs_total", "kind" => kind, "outcome" => "delivery_limit")
             .increment(1);
@@ -142,7 +151,7 @@ async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
         }
         return;
     }
-    let (_run, redelivered) = enter(running, envelope.id, redelivered).await;
+    let redelivered = redelivered || waited;
     let (result, panicked) = caught(dispatch::handle(deps, &envelope, redelivered)).await;
     if panicked {
         // The panic's message went to stderr by the panic hook; the job is
@@ -185,7 +194,9 @@ async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
 /// worker down (it exhausts memory, say) would otherwise take down one
 /// worker after another. Not counted when the database does not answer.
 async fn over_delivery_limit(deps: &Deps, envelope: &JobEnvelope) -> Option<JobResult> {
-    if deps.delivery_limit == 0 {
+    // Campaign pages are handed back whenever their worker stops (a page
+    // runs long) and go on where they stopped: not counted.
+    if deps.delivery_limit == 0 || envelope.kind() == socialauth_common::jobs::JobKind::Campaign {
         return None;
     }
     let count = match deps
@@ -204,10 +215,13 @@ async fn over_delivery_limit(deps: &Deps, envelope: &JobEnvelope) -> Option<JobR
     }
     // One that finished is answered with its outcome, however often it
     // came back.
-    if let Ok(Some(record)) = deps.store.find_job(envelope.id).await
-        && record.status != socialauth_common::store::JobStatus::Pending
-    {
-        return None;
+    match deps.store.find_job(envelope.id).await {
+        Ok(Some(record)) if record.status != socialauth_common::store::JobStatus::Pending => {
+            return None;
+        }
+        Ok(_) => {}
+        // Not known: run it rather than fail it.
+        Err(_) => return None,
     }
     let failed = JobResult::Failed(JobError::Internal);
     dispatch::record_failure(deps, envelope.id, envelope.kind(), &failed).await;

@@ -18,6 +18,20 @@ pub const POLL_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// login's state) waits out a database that does not answer.
 const STORE_PATIENCE: Duration = Duration::from_secs(10);
 
+/// `work` (retries of such a write) bounded in wall-clock time: the
+/// backoff bounds its pauses, not the attempts between them.
+pub async fn patiently<T>(
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(STORE_PATIENCE.saturating_add(Duration::from_secs(2)), work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the database did not answer in time".into(),
+            ))
+        })
+}
+
 /// Retries of such a write: 50 ms growing to 1 s apart, for
 /// [`STORE_PATIENCE`] in all. Only for writes that may be made twice.
 pub fn patience() -> ExponentialBuilder {
@@ -67,10 +81,7 @@ pub async fn submit_envelope(
             // little rather than answering 503 for an accepted job.
             let now = now_ms();
             let insert = || state.store.insert_pending_job(envelope.id, kind, now);
-            insert
-                .retry(patience())
-                .when(StoreError::is_transient)
-                .await?;
+            patiently(insert.retry(patience()).when(StoreError::is_transient)).await?;
             metrics::counter!("socialauth_jobs_accepted_total", "kind" => kind_label).increment(1);
             Ok(Submitted::Accepted(envelope.id))
         }

@@ -250,10 +250,22 @@ pub async fn take_state(
     // A take whose answer was lost (the database went away meanwhile) is
     // made again by the same job, which gets the state again: never taken
     // without the request knowing.
-    let taken = (|| state.store.take_oauth_state(&take))
-        .retry(crate::service::jobs::patience())
-        .when(StoreError::is_transient)
-        .await?;
+    let taken = crate::service::jobs::patiently(
+        (|| state.store.take_oauth_state(&take))
+            .retry(crate::service::jobs::patience())
+            .when(StoreError::is_transient),
+    )
+    .await;
+    let taken = match taken {
+        Ok(taken) => taken,
+        Err(e) => {
+            // Perhaps taken by an attempt whose answer was lost: given
+            // back (by this job id only, which never reached the queue),
+            // so the client may send the code again.
+            let _ = state.store.release_oauth_state(&state_hash, job_id).await;
+            return Err(e.into());
+        }
+    };
     Ok(match taken {
         Some(saved) if saved.provider == provider.name.as_str() && saved.user_id == for_user => {
             if saved.expires_at <= now {

@@ -107,6 +107,9 @@ pub trait JobSource: Send {
     /// The next delivery; `None` once the source is closed for good.
     /// Reconnects by itself after a broker restart.
     async fn next(&mut self) -> Option<Delivery>;
+    /// Stops taking deliveries (the broker stops sending); those handed
+    /// out can still be settled.
+    async fn close(&mut self) {}
 }
 
 /// Runs `connect` until it succeeds, backing off (with jitter) for about a

@@ -15,15 +15,17 @@ pub(super) const INSERT_PENDING: &str = "INSERT INTO jobs \
      ON CONFLICT (id) DO UPDATE SET accepted = true";
 
 /// Works whether or not the api wrote the pending row first; `kind`,
-/// `created_at` and `delivered_at` of an existing row are kept. A job that
-/// succeeded keeps its outcome: a copy of it run at the same time (a
-/// redelivery while the first run went on) cannot overwrite it.
+/// `created_at` and `delivered_at` of an existing row are kept. A finished
+/// job keeps its first outcome — a copy of it run at the same time (a
+/// redelivery while the first run went on) cannot overwrite it — except
+/// that a success replaces a failure.
 pub(super) const UPSERT_RESULT: &str = "INSERT INTO jobs \
      (id, kind, status, result, attempts, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $6) \
      ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
          attempts = excluded.attempts, updated_at = excluded.updated_at \
-     WHERE jobs.status <> 'succeeded'";
+     WHERE jobs.status = 'pending' \
+        OR (jobs.status = 'failed' AND excluded.status = 'succeeded')";
 
 /// Counts one more redelivery of a job; returns the count.
 pub(super) const COUNT_REDELIVERY: &str = "INSERT INTO job_deliveries \

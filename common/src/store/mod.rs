@@ -17,6 +17,7 @@ mod login_flows;
 mod logins;
 mod migrations;
 mod oauth_states;
+mod purge;
 mod social_accounts;
 mod sql;
 mod state_batch;
@@ -29,6 +30,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub use purge::Purge;
 pub use sql::{PG_BATCH_STATEMENTS, PG_SESSION_SETTINGS, PgStore, SqliteStore};
 
 /// Which unique constraint a write ran into.
@@ -921,6 +923,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_pending_job(&self, id: Uuid, kind: JobKind, now: i64)
     -> Result<(), StoreError>;
     async fn find_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError>;
+    /// Deletes at most `limit` rows of `what` older than `before` (its
+    /// expiry, or last write for jobs); returns how many.
+    async fn purge(&self, what: Purge, before: i64, limit: i64) -> Result<u64, StoreError>;
     /// Counts one more redelivery of job `id` (the broker handed it out
     /// again); returns how many there have been.
     async fn count_redelivery(&self, id: Uuid, now: i64) -> Result<i64, StoreError>;

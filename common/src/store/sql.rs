@@ -1240,6 +1240,21 @@ macro_rules! impl_store {
                 row.as_ref().map(jobs::from_row).transpose()
             }
 
+            async fn purge(
+                &self,
+                what: super::Purge,
+                before: i64,
+                limit: i64,
+            ) -> Result<u64, StoreError> {
+                let done = sqlx::query(what.statement())
+                    .bind(before)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
             async fn count_redelivery(&self, id: Uuid, now: i64) -> Result<i64, StoreError> {
                 let row = sqlx::query(jobs::COUNT_REDELIVERY)
                     .bind(id.to_string())

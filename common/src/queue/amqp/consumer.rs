@@ -213,6 +213,11 @@ impl Connector {
 
 #[async_trait]
 impl JobSource for AmqpSource {
+    async fn close(&mut self) {
+        self.closer.close();
+        self.stop_consuming().await;
+    }
+
     async fn next(&mut self) -> Option<Delivery> {
         loop {
             if *self.closed.borrow() {
