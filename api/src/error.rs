@@ -52,6 +52,14 @@ pub enum ApiError {
     /// The admin key is missing or wrong.
     #[error("admin key required")]
     NotAdmin,
+    /// Too many requests from this client: try again after this many
+    /// seconds.
+    #[error("throttled")]
+    Throttled(u64),
+    /// Too many requests in flight in this process, or one that took too
+    /// long: try again.
+    #[error("overloaded")]
+    Overloaded,
     /// A job's final outcome.
     #[error("{0}")]
     Job(JobError, Flow),
@@ -134,8 +142,12 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 json!({"detail": "A valid admin key is required."}),
             ),
+            Self::Throttled(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"detail": format!("Request was throttled. Expected available in {secs} second{}.", if *secs == 1 { "" } else { "s" })}),
+            ),
             Self::Job(e, flow) => job_error_parts(e, *flow),
-            Self::Store(_) | Self::Queue(_) => (
+            Self::Overloaded | Self::Store(_) | Self::Queue(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"detail": "Service temporarily unavailable, try again."}),
             ),
@@ -223,7 +235,18 @@ impl IntoResponse for ApiError {
             tracing::warn!(error = %self, "dependency unavailable");
         }
         let (status, body) = self.parts();
-        (status, Json(body)).into_response()
+        let retry_after = match self {
+            Self::Throttled(secs) => Some(secs),
+            Self::Overloaded => Some(1),
+            _ => None,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod http_metrics;
 pub mod routes;
+mod serve;
 pub mod service;
 pub mod startup;
 pub mod state;

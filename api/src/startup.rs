@@ -35,6 +35,8 @@ pub struct Application {
     grace: Duration,
     /// How long the embedded worker may finish its jobs after that.
     worker_grace: Duration,
+    /// A connection that sends no request headers within this is closed.
+    header_read_timeout: Duration,
 }
 
 impl Application {
@@ -130,7 +132,17 @@ impl Application {
             endpoints: EndpointCache::default(),
             secrets,
             metrics: prometheus(),
+            guard: Arc::new(crate::guard::Guard::from_settings(&settings.server)?),
         };
+        let idle = state.guard.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                idle.forget_idle_clients();
+            }
+        });
+        let header_read_timeout = Duration::from_millis(settings.server.header_read_timeout_ms);
         let listener = TcpListener::bind(&settings.server.bind)
             .await
             .with_context(|| format!("bind {}", settings.server.bind))?;
@@ -144,6 +156,7 @@ impl Application {
             worker,
             grace,
             worker_grace: Duration::from_secs(settings.worker.shutdown_grace_secs),
+            header_read_timeout,
         })
     }
 
@@ -166,9 +179,8 @@ impl Application {
             info!("shutting down: no new connections; finishing the requests in flight");
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
-            .into_future();
+        let serve =
+            crate::serve::serve(self.listener, self.router, self.header_read_timeout, signal);
         tokio::pin!(serve);
         let grace = self.grace;
         tokio::select! {

@@ -19,6 +19,8 @@ pub struct AppState {
     /// The tokens jobs hand out, derived again when shown again.
     pub secrets: JobSecrets,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Rate, concurrency and time limits of requests.
+    pub guard: Arc<crate::guard::Guard>,
 }
 
 impl AppState {

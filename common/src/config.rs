@@ -119,6 +119,24 @@ pub struct ServerSettings {
     pub reply_timeout_ms: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Requests a minute one client (IP address) may make to the login
+    /// endpoints, sustained; 0: no limit. Past it: 429 with `Retry-After`.
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may make at once above that rate.
+    pub rate_limit_burst: u32,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is
+    /// believed: the client is then the last address in it that is not one
+    /// of them. Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// A connection that has not sent a request's headers within this long
+    /// is closed.
+    pub header_read_timeout_ms: u64,
+    /// A request not answered within this long gets 503; 0: the reply
+    /// timeout plus 10 s.
+    pub request_timeout_ms: u64,
+    /// Requests in flight in this process at most; past it: 503 with
+    /// `Retry-After` at once.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServerSettings {
@@ -127,6 +145,12 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8000".into(),
             reply_timeout_ms: 10_000,
             max_body_bytes: 64 * 1024,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 100,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 0,
+            max_concurrent_requests: 10_000,
         }
     }
 }

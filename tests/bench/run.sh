@@ -709,6 +709,8 @@ run_production() {
   cat >"$cfg" <<EOF
 [server]
 bind = "127.0.0.1:$port"
+# The load generator is one client: no per-client rate.
+rate_limit_per_minute = 0
 
 [database]
 url = "$base_db/$DB_NAME?sslmode=$PG_TLS"
@@ -803,6 +805,8 @@ run_embedded() {
   cat >"$cfg" <<EOF
 [server]
 bind = "127.0.0.1:$port"
+# The load generator is one client: no per-client rate.
+rate_limit_per_minute = 0
 
 [worker]
 concurrency = $EMBEDDED_CONCURRENCY

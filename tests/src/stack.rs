@@ -188,6 +188,9 @@ pub struct StackOptions {
     pub start_worker: bool,
     /// Extra lines for `[security]`.
     pub security_toml: String,
+    /// Extra lines for `[server]`; by default no per-client rate (every
+    /// test client is 127.0.0.1).
+    pub server_toml: String,
     /// Extra lines for `[queue]` (production mode).
     pub queue_toml: String,
     /// Production mode: PostgreSQL and RabbitMQ through a [`Gate`] each,
@@ -204,6 +207,7 @@ impl StackOptions {
             reply_timeout_ms: 30_000,
             start_worker: true,
             security_toml: String::new(),
+            server_toml: "rate_limit_per_minute = 0\n".into(),
             queue_toml: String::new(),
             gated: false,
         }
@@ -296,8 +300,8 @@ impl Stack {
         let dir = tempfile::tempdir()?;
         let prefix = format!("t_{}.", uuid::Uuid::new_v4().simple());
         let mut config = format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nreply_timeout_ms = {}\n\n",
-            opts.reply_timeout_ms
+            "[server]\nbind = \"127.0.0.1:0\"\nreply_timeout_ms = {}\n{}\n",
+            opts.reply_timeout_ms, opts.server_toml
         );
         let mut database_gate = None;
         let mut queue_gate = None;
