@@ -583,6 +583,49 @@ async fn ready_again(http: &reqwest::Client, api: &str) -> anyhow::Result<Durati
 /// How long a part stays cut off.
 const OUTAGE: Duration = Duration::from_secs(5);
 
+/// What `/readyz` said of an outage.
+struct Outage {
+    /// How long after the cut it said so.
+    noticed: Duration,
+    /// How long it took to answer then.
+    asked: Duration,
+    /// What it answered.
+    body: Value,
+    /// How long after the part came back it was ready again.
+    recovered: Duration,
+}
+
+/// Once a third of the burst was answered, closes `gate` for [`OUTAGE`]
+/// while asking `/readyz`, then opens it and waits until ready again.
+async fn cut_off(
+    w: &World,
+    gate: &socialauth_tests::gate::Gate,
+    answered: &AtomicUsize,
+) -> anyhow::Result<Outage> {
+    after_answers(answered, BURST / 3).await;
+    gate.close();
+    let cut = Instant::now();
+    let mut seen = None;
+    while cut.elapsed() < OUTAGE {
+        let asked = Instant::now();
+        let (status, body) = readyz(&w.http, &w.stack.base_url).await;
+        if status == Some(StatusCode::SERVICE_UNAVAILABLE) && seen.is_none() {
+            seen = Some((cut.elapsed(), asked.elapsed(), body));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gate.open();
+    let recovered = ready_again(&w.http, &w.stack.base_url).await?;
+    let (noticed, asked, body) =
+        seen.ok_or_else(|| anyhow::anyhow!("/readyz never said the part was down"))?;
+    Ok(Outage {
+        noticed,
+        asked,
+        body,
+        recovered,
+    })
+}
+
 #[tokio::test]
 async fn the_broker_cut_off_mid_burst_loses_nothing() -> anyhow::Result<()> {
     let w = world(0, 3_000).await?;
@@ -591,29 +634,16 @@ async fn the_broker_cut_off_mid_burst_loses_nothing() -> anyhow::Result<()> {
     let answered = Arc::new(AtomicUsize::new(0));
     let apis = vec![w.stack.base_url.clone()];
     let gate = w.stack.queue_gate.as_ref().expect("gated");
-    let fault = async {
-        after_answers(&answered, BURST / 3).await;
-        gate.close();
-        let cut = Instant::now();
-        // While it is down the api says so, quickly.
-        let mut seen = None;
-        while cut.elapsed() < OUTAGE {
-            let asked = Instant::now();
-            let (status, body) = readyz(&w.http, &w.stack.base_url).await;
-            if status == Some(StatusCode::SERVICE_UNAVAILABLE) && seen.is_none() {
-                seen = Some((cut.elapsed(), asked.elapsed(), body));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        gate.open();
-        let recovered = ready_again(&w.http, &w.stack.base_url).await;
-        (seen, recovered)
-    };
-    let (answers, (seen, recovered)) =
-        tokio::join!(burst(apis, callbacks.clone(), answered.clone()), fault);
-    let recovered = recovered?;
-    let (noticed, asked, body) =
-        seen.ok_or_else(|| anyhow::anyhow!("/readyz never said the queue was down"))?;
+    let (answers, outage) = tokio::join!(
+        burst(apis, callbacks.clone(), answered.clone()),
+        cut_off(&w, gate, &answered)
+    );
+    let Outage {
+        noticed,
+        asked,
+        body,
+        recovered,
+    } = outage?;
     anyhow::ensure!(body["queue"] == "unavailable", "{body}");
     anyhow::ensure!(asked < Duration::from_secs(3), "/readyz took {asked:?}");
     // Refused while the broker was away: 503 with the contract's body,
@@ -676,28 +706,16 @@ async fn the_database_cut_off_mid_burst_loses_nothing() -> anyhow::Result<()> {
     let answered = Arc::new(AtomicUsize::new(0));
     let apis = vec![w.stack.base_url.clone()];
     let gate = w.stack.database_gate.as_ref().expect("gated");
-    let fault = async {
-        after_answers(&answered, BURST / 3).await;
-        gate.close();
-        let cut = Instant::now();
-        let mut seen = None;
-        while cut.elapsed() < OUTAGE {
-            let asked = Instant::now();
-            let (status, body) = readyz(&w.http, &w.stack.base_url).await;
-            if status == Some(StatusCode::SERVICE_UNAVAILABLE) && seen.is_none() {
-                seen = Some((cut.elapsed(), asked.elapsed(), body));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        gate.open();
-        let recovered = ready_again(&w.http, &w.stack.base_url).await;
-        (seen, recovered)
-    };
-    let (answers, (seen, recovered)) =
-        tokio::join!(burst(apis, callbacks.clone(), answered.clone()), fault);
-    let recovered = recovered?;
-    let (noticed, asked, body) =
-        seen.ok_or_else(|| anyhow::anyhow!("/readyz never said the database was down"))?;
+    let (answers, outage) = tokio::join!(
+        burst(apis, callbacks.clone(), answered.clone()),
+        cut_off(&w, gate, &answered)
+    );
+    let Outage {
+        noticed,
+        asked,
+        body,
+        recovered,
+    } = outage?;
     anyhow::ensure!(body["store"] == "unavailable", "{body}");
     anyhow::ensure!(asked < Duration::from_secs(3), "/readyz took {asked:?}");
     for a in answers.iter().filter(|a| !a.accepted()) {

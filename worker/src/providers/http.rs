@@ -78,6 +78,9 @@ pub(crate) struct Http {
     retry: RetrySettings,
 }
 
+/// How long an idle connection to a provider is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// One failed attempt, as the retry loop sees it.
 #[derive(Debug)]
 enum Attempt {
@@ -132,6 +135,11 @@ impl Http {
     pub(crate) fn new(timeout: Duration, retry: RetrySettings) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Idle connections are dropped before common servers' own
+            // keep-alive timeouts (Node's is 5 s): a request never goes out
+            // on a connection the provider is closing, which fails it
+            // unsent — and a code exchange is not retried.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .connect_timeout(timeout.min(CONNECT_TIMEOUT_CAP))
             .timeout(timeout)
             .user_agent("socialauth")
