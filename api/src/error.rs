@@ -46,6 +46,9 @@ pub enum ApiError {
     InvalidToken,
     #[error("not found")]
     NotFound,
+    /// 405: the route exists, not with this method.
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
     /// 409 `{"non_field_errors": ["<code>"]}`.
     #[error("{0}")]
     Conflict(&'static str),
@@ -60,6 +63,10 @@ pub enum ApiError {
     /// long: try again.
     #[error("overloaded")]
     Overloaded,
+    /// The provider's breaker is open: its calls fail at once for about
+    /// this many seconds.
+    #[error("provider unavailable")]
+    ProviderPaused(u64, Flow),
     /// A job's final outcome.
     #[error("{0}")]
     Job(JobError, Flow),
@@ -137,6 +144,10 @@ impl ApiError {
                 json!({"detail": "Invalid token."}),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, json!({"detail": "Not found."})),
+            Self::MethodNotAllowed(method) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"detail": format!("Method \"{method}\" not allowed.")}),
+            ),
             Self::Conflict(code) => (StatusCode::CONFLICT, json!({"non_field_errors": [code]})),
             Self::NotAdmin => (
                 StatusCode::UNAUTHORIZED,
@@ -147,6 +158,7 @@ impl ApiError {
                 json!({"detail": format!("Request was throttled. Expected available in {secs} second{}.", if *secs == 1 { "" } else { "s" })}),
             ),
             Self::Job(e, flow) => job_error_parts(e, *flow),
+            Self::ProviderPaused(_, flow) => job_error_parts(&JobError::ProviderUnavailable, *flow),
             Self::Overloaded | Self::Store(_) | Self::Queue(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"detail": "Service temporarily unavailable, try again."}),
@@ -238,6 +250,7 @@ impl IntoResponse for ApiError {
         let retry_after = match self {
             Self::Throttled(secs) => Some(secs),
             Self::Overloaded => Some(1),
+            Self::ProviderPaused(secs, _) => Some(secs.max(1)),
             _ => None,
         };
         let mut response = (status, Json(body)).into_response();

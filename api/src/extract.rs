@@ -89,8 +89,15 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The id set by the request-id layer; it travels into the job.
+/// The id set by the request-id layer (or the client's own); it travels
+/// into the job. A client's id longer than [`MAX_REQUEST_ID`] or not of
+/// visible ASCII is not taken: it would ride in the job's AMQP header,
+/// which must fit in one frame (RabbitMQ closes the connection of a
+/// larger one).
 pub struct RequestId(pub Option<String>);
+
+/// The longest request id a job carries (a UUID has 36 characters).
+pub const MAX_REQUEST_ID: usize = 128;
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
@@ -101,6 +108,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
                 .headers
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
+                .filter(|id| id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| b.is_ascii_graphic()))
                 .map(str::to_owned),
         ))
     }

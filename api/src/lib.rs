@@ -6,6 +6,8 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod http_metrics;
+#[cfg(test)]
+mod proptests;
 pub mod routes;
 mod serve;
 pub mod service;

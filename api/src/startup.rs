@@ -86,11 +86,29 @@ impl Application {
                     ));
                 }
                 // The in-process queue lost the jobs of campaigns that
-                // were running when this process stopped: plan them again.
-                socialauth_worker::campaign::revive(&deps, 0).await;
+                // were running when this process stopped: plan them again
+                // (looking again for two leases' time at any the stopping
+                // process still writes to).
+                tokio::spawn({
+                    let deps = deps.clone();
+                    let window =
+                        Duration::from_secs(settings.refresh.lease_secs.max(1).unsigned_abs() * 2);
+                    async move {
+                        socialauth_worker::campaign::revive_at_start(&deps, window).await;
+                    }
+                });
                 tokio::spawn(socialauth_worker::cleanup::run(
                     Arc::new(deps.clone()),
                     settings.cleanup.clone(),
+                    stop_rx.clone(),
+                ));
+                tokio::spawn(socialauth_worker::reencrypt::run(
+                    Arc::new(deps.clone()),
+                    settings.reencrypt.clone(),
+                    stop_rx.clone(),
+                ));
+                tokio::spawn(socialauth_worker::health::run(
+                    Arc::new(deps.clone()),
                     stop_rx.clone(),
                 ));
                 let stall = settings.refresh.campaign_stall_secs;
@@ -133,6 +151,7 @@ impl Application {
             secrets,
             metrics: prometheus(),
             guard: Arc::new(crate::guard::Guard::from_settings(&settings.server)?),
+            health: Default::default(),
         };
         let idle = state.guard.clone();
         tokio::spawn(async move {

@@ -4,7 +4,7 @@ use socialauth_common::catalogue::Catalogue;
 use socialauth_common::config::Settings;
 use socialauth_common::crypto::JobSecrets;
 use socialauth_common::queue::JobQueue;
-use socialauth_common::store::SharedStore;
+use socialauth_common::store::{ProviderHealth, SharedStore};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -21,6 +21,54 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Rate, concurrency and time limits of requests.
     pub guard: Arc<crate::guard::Guard>,
+    /// Each provider's breaker as the workers last recorded it.
+    pub health: HealthView,
+}
+
+/// Each provider's breaker as the workers last recorded it, read from the
+/// store at most every [`HEALTH_TTL`] (by one request; the others use what
+/// was read last meanwhile).
+#[derive(Clone, Default)]
+pub struct HealthView {
+    inner: Arc<HealthInner>,
+}
+
+#[derive(Default)]
+struct HealthInner {
+    read: RwLock<Option<(Instant, Arc<Vec<ProviderHealth>>)>>,
+    reading: tokio::sync::Mutex<()>,
+}
+
+const HEALTH_TTL: Duration = Duration::from_secs(1);
+
+impl HealthView {
+    /// What was recorded, at most [`HEALTH_TTL`] old when the store
+    /// answers; what was read last (nothing at first) when it does not.
+    pub async fn get(&self, store: &SharedStore) -> Arc<Vec<ProviderHealth>> {
+        if let Some((at, all)) = self.last()
+            && at.elapsed() < HEALTH_TTL
+        {
+            return all;
+        }
+        let Ok(_reading) = self.inner.reading.try_lock() else {
+            return self.last().map(|(_, all)| all).unwrap_or_default();
+        };
+        let all = match store.list_provider_health().await {
+            Ok(all) => Arc::new(all),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the providers' breakers");
+                self.last().map(|(_, all)| all).unwrap_or_default()
+            }
+        };
+        if let Ok(mut read) = self.inner.read.write() {
+            *read = Some((Instant::now(), all.clone()));
+        }
+        all
+    }
+
+    fn last(&self) -> Option<(Instant, Arc<Vec<ProviderHealth>>)> {
+        self.inner.read.read().ok()?.clone()
+    }
 }
 
 impl AppState {

@@ -97,10 +97,14 @@ mod tests {
     fn sqlite_without_a_key_creates_then_reuses_a_key_file() {
         let dir = tempfile::tempdir().expect("dir");
         let s = sqlite_settings(dir.path());
-        let sealed = token_cipher(&s).expect("cipher").encrypt("x");
+        let place = crypto::Binding::RequestToken {
+            provider: "twitter",
+            oauth_token: "t",
+        };
+        let sealed = token_cipher(&s).expect("cipher").seal("x", place);
         assert!(dir.path().join("x.db.key").exists());
         let again = token_cipher(&s).expect("cipher again");
-        assert_eq!(again.decrypt(&sealed).expect("same key"), "x");
+        assert_eq!(again.open(&sealed, place).expect("same key"), "x");
     }
 
     #[test]

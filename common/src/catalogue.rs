@@ -153,6 +153,19 @@ pub struct ProviderConfig {
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Provider-token refresh.
     pub refresh: RefreshRules,
+    /// Each worker process's request budget at the provider.
+    pub budget: Option<RequestBudget>,
+    /// Its own redirect URI allow-list; `None`: the global one.
+    pub allowed_redirect_uris: Option<Vec<String>>,
+    /// RFC 9207: a callback must carry the provider's `iss`.
+    pub require_iss: bool,
+}
+
+/// A token bucket: `per_second` requests a second, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestBudget {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 /// What a provider's token refresh needs.
@@ -273,6 +286,13 @@ impl Catalogue {
 
     pub fn get(&self, name: &str) -> Option<&Arc<ProviderConfig>> {
         self.providers.get(name)
+    }
+
+    /// Every provider, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ProviderConfig>> {
+        let mut all: Vec<&Arc<ProviderConfig>> = self.providers.values().collect();
+        all.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        all.into_iter()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -581,6 +601,15 @@ fn resolve(
                 .filter(|s| *s > 0),
             rate_per_second: p.refresh_rate_per_second.filter(|r| *r > 0),
         },
+        allowed_redirect_uris: p.allowed_redirect_uris.clone(),
+        require_iss: p.require_iss,
+        budget: p
+            .requests_per_second
+            .filter(|r| *r > 0)
+            .map(|per_second| RequestBudget {
+                per_second,
+                burst: p.requests_burst.filter(|b| *b > 0).unwrap_or(per_second),
+            }),
         token_login: TokenLoginConfig {
             client_ids: p
                 .client_ids

@@ -35,6 +35,38 @@ pub struct Settings {
     pub refresh: RefreshSettings,
     #[serde(default)]
     pub cleanup: CleanupSettings,
+    #[serde(default)]
+    pub reencrypt: ReencryptSettings,
+}
+
+/// Re-encryption of provider tokens (`POST /admin/reencrypt`): every
+/// worker, and the embedded default, looks for a running one whose key is
+/// its current key and works through it page by page; one at a time holds
+/// it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReencryptSettings {
+    /// How often an idle process looks for a re-encryption to work on;
+    /// 0: this process never does.
+    pub poll_interval_ms: u64,
+    /// Links sealed again per page (one transaction each).
+    pub page_size: u32,
+    /// A pause between two pages (to spare a busy database); 0: none.
+    pub pause_ms: u64,
+    /// How long a process holds a re-encryption without writing a page
+    /// before another may take it over (a process that died).
+    pub lease_secs: u64,
+}
+
+impl Default for ReencryptSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 5_000,
+            page_size: 500,
+            pause_ms: 0,
+            lease_secs: 60,
+        }
+    }
 }
 
 /// Deleting what is no longer kept (every worker, and the embedded
@@ -248,6 +280,17 @@ pub struct WorkerSettings {
     pub shutdown_grace_secs: u64,
     /// Where `socialauth-worker` serves Prometheus `/metrics`.
     pub metrics_bind: String,
+    /// Failed requests in a row (connect errors, timeouts, 5xx, 429) that
+    /// open a provider's circuit breaker: its calls then fail at once
+    /// (`provider_unavailable`) until one trial request succeeds. 0: no
+    /// breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before a trial request (or
+    /// the provider's `Retry-After`, when longer; at most 10 minutes).
+    pub breaker_open_secs: u64,
+    /// The longest a provider call waits for its provider's request budget
+    /// (`requests_per_second`) before it fails as `provider_unavailable`.
+    pub budget_wait_ms: u64,
 }
 
 impl Default for WorkerSettings {
@@ -259,6 +302,9 @@ impl Default for WorkerSettings {
             store_outage_secs: 30,
             shutdown_grace_secs: 25,
             metrics_bind: "127.0.0.1:9100".into(),
+            breaker_failures: 5,
+            breaker_open_secs: 30,
+            budget_wait_ms: 1_000,
         }
     }
 }
@@ -327,6 +373,15 @@ pub struct SecuritySettings {
     /// How long a retry of a used code (the same request) gets the first
     /// outcome and token: 0 to 60 seconds.
     pub retry_window_secs: i64,
+    /// Binds each login to the browser that started it: the authorization
+    /// URL's answer sets a cookie (`socialauth_state_<provider>`, HttpOnly,
+    /// SameSite=Lax) and `POST /auth/o/{provider}/` refuses a state that
+    /// does not come with it (`invalid_state`). For browser clients that
+    /// call the api directly, on the app's own site; off by default.
+    pub state_cookie: bool,
+    /// The state cookie is sent over HTTPS only (`Secure`): turn off only
+    /// for a plain-HTTP development setup.
+    pub state_cookie_secure: bool,
 }
 
 impl Default for SecuritySettings {
@@ -342,6 +397,8 @@ impl Default for SecuritySettings {
             state_ttl_secs: 600,
             token_ttl_secs: 0,
             retry_window_secs: crate::redemption::MAX_RETRY_WINDOW_MS / 1000,
+            state_cookie: false,
+            state_cookie_secure: true,
         }
     }
 }
@@ -440,6 +497,19 @@ pub struct ProviderSettings {
     /// Refresh campaigns make at most this many refresh calls a second to
     /// the provider, all workers together (unset: no budget of its own).
     pub refresh_rate_per_second: Option<u32>,
+    /// This worker process's request budget at the provider, every call
+    /// together (a token bucket; unset: none). Divide the provider's quota
+    /// by the number of workers.
+    pub requests_per_second: Option<u32>,
+    /// Requests above the rate allowed in a burst (default: one second's).
+    pub requests_burst: Option<u32>,
+    /// This provider's own redirect URI allow-list (exact matches); unset:
+    /// `[security] allowed_redirect_uris`.
+    pub allowed_redirect_uris: Option<Vec<String>>,
+    /// RFC 9207: refuse a callback without the provider's `iss` (one with
+    /// an `iss` that is not the provider's issuer is always refused).
+    #[serde(default)]
+    pub require_iss: bool,
 }
 
 /// RFC 7591's names for how a client authenticates at a token endpoint.

@@ -1,8 +1,10 @@
-//! Random secrets, app-token hashes, PKCE, and AES-256-GCM for provider
-//! tokens at rest.
+//! Random secrets, app-token hashes, PKCE, and the sealing of provider
+//! tokens at rest: AES-256-GCM-SIV bound to the row and column each value
+//! is stored in (older AES-256-GCM ciphertexts still open).
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce as SivNonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
@@ -216,12 +218,148 @@ pub fn generate_key() -> String {
     STANDARD.encode(key)
 }
 
-/// Encrypts with the current key, decrypts with any known key id; derives
-/// the [`JobSecrets`] from the current key.
+/// How a stored ciphertext was made, told by its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SealFormat {
+    /// AES-256-GCM without associated data: base64 of nonce ‖ ciphertext ‖
+    /// tag. What was written before ciphertexts were bound to their place;
+    /// still opened, no longer written.
+    V1,
+    /// AES-256-GCM-SIV (RFC 8452) with the [`Binding`] as associated data:
+    /// [`V2_PREFIX`] then base64 of nonce ‖ ciphertext ‖ tag.
+    V2,
+}
+
+/// What a v2 ciphertext starts with (base64 never holds a `:`, so no v1
+/// ciphertext does).
+pub const V2_PREFIX: &str = "v2:";
+
+impl SealFormat {
+    /// The format [`TokenCipher::seal`] writes.
+    pub const CURRENT: Self = Self::V2;
+
+    pub fn of(data: &str) -> Self {
+        if data.starts_with(V2_PREFIX) {
+            Self::V2
+        } else {
+            Self::V1
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+/// A sealed column of `social_accounts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenColumn {
+    AccessToken,
+    RefreshToken,
+    /// OAuth 1.0a: the access token's secret.
+    TokenSecret,
+}
+
+impl TokenColumn {
+    /// The column's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token_enc",
+            Self::RefreshToken => "refresh_token_enc",
+            Self::TokenSecret => "token_secret_enc",
+        }
+    }
+}
+
+/// Where a sealed value is stored: the associated data of a v2
+/// ciphertext, so that one copied to another row or another column does
+/// not open. Each row is named by a key it has before it is written and
+/// keeps for its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding<'a> {
+    /// A provider token of a link, named by its identity (`provider`,
+    /// `uid`: unique, never changed) rather than its row id, which a
+    /// sign-in's new link does not have when its tokens are sealed.
+    Account {
+        provider: &'a str,
+        uid: &'a str,
+        column: TokenColumn,
+    },
+    /// An OAuth 1.0a request token's secret, by its `oauth_token`.
+    RequestToken {
+        provider: &'a str,
+        oauth_token: &'a str,
+    },
+    /// A partial login's provider answer, by its partial token's hash.
+    PartialLogin {
+        provider: &'a str,
+        token_hash: &'a str,
+    },
+}
+
+/// The associated data's first bytes: the format's label.
+const AAD_LABEL: &[u8] = b"socialauth sealed v2";
+
+impl Binding<'_> {
+    /// The label, then the table, the provider, the row's key and the
+    /// column, each after its length (8 bytes, big-endian): no two
+    /// bindings give the same bytes.
+    fn associated_data(&self) -> Vec<u8> {
+        let fields = match *self {
+            Self::Account {
+                provider,
+                uid,
+                column,
+            } => ["social_accounts", provider, uid, column.as_str()],
+            Self::RequestToken {
+                provider,
+                oauth_token,
+            } => [
+                "oauth1_request_tokens",
+                provider,
+                oauth_token,
+                "token_secret_enc",
+            ],
+            Self::PartialLogin {
+                provider,
+                token_hash,
+            } => ["partial_logins", provider, token_hash, "data_enc"],
+        };
+        let mut out =
+            Vec::with_capacity(AAD_LABEL.len() + fields.iter().map(|f| 8 + f.len()).sum::<usize>());
+        out.extend_from_slice(AAD_LABEL);
+        for field in fields {
+            out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out
+    }
+}
+
+/// One key, as each format uses it.
+#[derive(Clone)]
+struct Key {
+    gcm: Aes256Gcm,
+    siv: Aes256GcmSiv,
+}
+
+/// Seals with the current key in the current format, bound to where the
+/// value is stored; opens what any known key sealed, in either format.
+/// Derives the [`JobSecrets`] from the current key.
+///
+/// New ciphertexts are AES-256-GCM-SIV with a random 96-bit nonce: a nonce
+/// drawn twice under one key does not reveal the key or let anyone forge
+/// (AES-GCM's failure), it only shows whether the same value was sealed
+/// for the same place twice, so a key has no practical budget of
+/// encryptions. Keys are still rotated, and every token moved to the
+/// current one, by a re-encryption (`POST /admin/reencrypt`).
 #[derive(Clone)]
 pub struct TokenCipher {
     current: String,
-    keys: HashMap<String, Aes256Gcm>,
+    keys: HashMap<String, Key>,
     secrets: JobSecrets,
 }
 
@@ -237,12 +375,15 @@ impl fmt::Debug for TokenCipher {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
     pub key_id: String,
-    /// base64 of nonce ‖ ciphertext ‖ tag.
+    /// The ciphertext as stored ([`SealFormat`]).
     pub data: String,
 }
 
+/// Nonce and tag: the shortest ciphertext, of an empty value.
+const NONCE_AND_TAG: usize = 12 + 16;
+
 impl TokenCipher {
-    /// `keys`: (key id, base64 key); the first is used to encrypt.
+    /// `keys`: (key id, base64 key); `current_id` names the one to seal with.
     pub fn new<'a>(
         current_id: &str,
         keys: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -253,8 +394,11 @@ impl TokenCipher {
             let raw = STANDARD
                 .decode(b64.trim())
                 .map_err(|_| CryptoError::BadKey)?;
-            let cipher = Aes256Gcm::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?;
-            map.insert(id.to_owned(), cipher);
+            let key = Key {
+                gcm: Aes256Gcm::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?,
+                siv: Aes256GcmSiv::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?,
+            };
+            map.insert(id.to_owned(), key);
             raws.push((id, raw));
         }
         if !map.contains_key(current_id) {
@@ -275,41 +419,79 @@ impl TokenCipher {
         &self.secrets
     }
 
-    pub fn encrypt(&self, plaintext: &str) -> Sealed {
+    /// The id of the key [`TokenCipher::seal`] seals with.
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
+    /// Whether a value stored under `key_id` is sealed as
+    /// [`TokenCipher::seal`] seals now: with the current key, in the
+    /// current format.
+    pub fn is_current(&self, key_id: &str, data: &str) -> bool {
+        key_id == self.current && SealFormat::of(data) == SealFormat::CURRENT
+    }
+
+    /// `plaintext` sealed with the current key for the place `binding`
+    /// names (v2).
+    pub fn seal(&self, plaintext: &str, binding: Binding<'_>) -> Sealed {
         let nonce_bytes: [u8; 12] = rand::random();
-        let nonce = Nonce::from(nonce_bytes);
-        let cipher = &self.keys[&self.current];
-        // AES-GCM encryption of an in-memory buffer cannot fail short of
-        // a 64 GiB message.
-        let ct = cipher
-            .encrypt(&nonce, plaintext.as_bytes())
+        let aad = binding.associated_data();
+        let key = &self.keys[&self.current];
+        // Sealing an in-memory buffer fails only past 64 GiB.
+        let ct = key
+            .siv
+            .encrypt(
+                &SivNonce::from(nonce_bytes),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(12 + ct.len());
+        let mut out = Vec::with_capacity(NONCE_AND_TAG + plaintext.len());
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&ct);
         Sealed {
             key_id: self.current.clone(),
-            data: STANDARD.encode(out),
+            data: format!("{V2_PREFIX}{}", STANDARD.encode(out)),
         }
     }
 
-    pub fn decrypt(&self, sealed: &Sealed) -> Result<String, CryptoError> {
-        let cipher = self
+    /// Opens what any known key sealed for the place `binding` names: a v2
+    /// ciphertext of another place does not open; a v1 ciphertext (bound
+    /// to nothing) opens anywhere.
+    pub fn open(&self, sealed: &Sealed, binding: Binding<'_>) -> Result<String, CryptoError> {
+        let key = self
             .keys
             .get(&sealed.key_id)
             .ok_or_else(|| CryptoError::UnknownKeyId(sealed.key_id.clone()))?;
-        let raw = STANDARD
-            .decode(&sealed.data)
-            .map_err(|_| CryptoError::Decrypt)?;
-        if raw.len() < 12 + 16 {
+        let (format, text) = match sealed.data.strip_prefix(V2_PREFIX) {
+            Some(rest) => (SealFormat::V2, rest),
+            None => (SealFormat::V1, sealed.data.as_str()),
+        };
+        let raw = STANDARD.decode(text).map_err(|_| CryptoError::Decrypt)?;
+        if raw.len() < NONCE_AND_TAG {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, ct) = raw.split_at(12);
         let nonce_bytes: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
-        let pt = cipher
-            .decrypt(&Nonce::from(nonce_bytes), ct)
-            .map_err(|_| CryptoError::Decrypt)?;
+        let pt = match format {
+            SealFormat::V2 => {
+                let aad = binding.associated_data();
+                key.siv
+                    .decrypt(&SivNonce::from(nonce_bytes), Payload { msg: ct, aad: &aad })
+            }
+            SealFormat::V1 => key.gcm.decrypt(&Nonce::from(nonce_bytes), ct),
+        }
+        .map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(pt).map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// A stored value opened and sealed again as [`TokenCipher::seal`]
+    /// seals now, for the same place.
+    pub fn reseal(&self, sealed: &Sealed, binding: Binding<'_>) -> Result<Sealed, CryptoError> {
+        let plaintext = crate::secret::Secret::new(self.open(sealed, binding)?);
+        Ok(self.seal(plaintext.expose(), binding))
     }
 }
 
@@ -345,29 +527,211 @@ mod tests {
         );
     }
 
+    const ALICE_ACCESS: Binding<'static> = Binding::Account {
+        provider: "corp",
+        uid: "alice",
+        column: TokenColumn::AccessToken,
+    };
+
+    /// `plaintext` as releases before v2 sealed it: AES-256-GCM, no
+    /// associated data, base64 of nonce ‖ ciphertext ‖ tag.
+    fn seal_v1(key_b64: &str, plaintext: &str) -> String {
+        let raw = STANDARD.decode(key_b64).expect("key");
+        let cipher = Aes256Gcm::new_from_slice(&raw).expect("key");
+        let nonce: [u8; 12] = rand::random();
+        let ct = cipher
+            .encrypt(&Nonce::from(nonce), plaintext.as_bytes())
+            .expect("seal");
+        STANDARD.encode([nonce.as_slice(), &ct].concat())
+    }
+
     #[test]
     fn seal_round_trips_and_rotates() {
         let old = generate_key();
         let new = generate_key();
         let c1 = TokenCipher::new("k1", [("k1", old.as_str())]).expect("key");
-        let sealed = c1.encrypt("provider-token");
+        let sealed = c1.seal("provider-token", ALICE_ACCESS);
         assert!(!sealed.data.contains("provider-token"));
+        assert!(sealed.data.starts_with(V2_PREFIX), "{}", sealed.data);
+        assert_eq!(SealFormat::of(&sealed.data), SealFormat::V2);
+        assert_eq!(
+            c1.open(&sealed, ALICE_ACCESS).expect("open"),
+            "provider-token"
+        );
         let c2 =
             TokenCipher::new("k2", [("k2", new.as_str()), ("k1", old.as_str())]).expect("keys");
-        assert_eq!(c2.decrypt(&sealed).expect("decrypt"), "provider-token");
-        assert_eq!(c2.encrypt("x").key_id, "k2");
+        assert_eq!(
+            c2.open(&sealed, ALICE_ACCESS).expect("open"),
+            "provider-token"
+        );
+        assert_eq!(c2.seal("x", ALICE_ACCESS).key_id, "k2");
+        assert_eq!(c2.current_key_id(), "k2");
+        assert!(!c2.is_current(&sealed.key_id, &sealed.data));
+        let moved = c2.reseal(&sealed, ALICE_ACCESS).expect("reseal");
+        assert!(c2.is_current(&moved.key_id, &moved.data));
+        assert_eq!(
+            c2.open(&moved, ALICE_ACCESS).expect("open"),
+            "provider-token"
+        );
+        // Without the old key, only the moved value opens.
+        let c3 = TokenCipher::new("k2", [("k2", new.as_str())]).expect("key");
+        assert!(matches!(
+            c3.open(&sealed, ALICE_ACCESS),
+            Err(CryptoError::UnknownKeyId(_))
+        ));
+        assert_eq!(
+            c3.open(&moved, ALICE_ACCESS).expect("open"),
+            "provider-token"
+        );
+    }
+
+    #[test]
+    fn gcm_siv_round_trips_every_length_with_fresh_nonces() {
+        let c = TokenCipher::new("k1", [("k1", generate_key().as_str())]).expect("key");
+        for len in [0, 1, 15, 16, 17, 255, 4096] {
+            let value = "t".repeat(len);
+            let a = c.seal(&value, ALICE_ACCESS);
+            let b = c.seal(&value, ALICE_ACCESS);
+            assert_ne!(a.data, b.data, "a nonce per seal");
+            assert_eq!(c.open(&a, ALICE_ACCESS).expect("open"), value);
+            let raw = STANDARD
+                .decode(a.data.trim_start_matches(V2_PREFIX))
+                .expect("b64");
+            assert_eq!(raw.len(), NONCE_AND_TAG + len);
+        }
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_row_or_column_does_not_open() {
+        let c = TokenCipher::new("k1", [("k1", generate_key().as_str())]).expect("key");
+        let sealed = c.seal("alice's token", ALICE_ACCESS);
+        let elsewhere = [
+            // Bob's row (a row swap).
+            Binding::Account {
+                provider: "corp",
+                uid: "bob",
+                column: TokenColumn::AccessToken,
+            },
+            // The same uid at another provider.
+            Binding::Account {
+                provider: "github",
+                uid: "alice",
+                column: TokenColumn::AccessToken,
+            },
+            // Alice's refresh token's column.
+            Binding::Account {
+                provider: "corp",
+                uid: "alice",
+                column: TokenColumn::RefreshToken,
+            },
+            Binding::Account {
+                provider: "corp",
+                uid: "alice",
+                column: TokenColumn::TokenSecret,
+            },
+            // Another table whose key happens to be the same text.
+            Binding::RequestToken {
+                provider: "corp",
+                oauth_token: "alice",
+            },
+            Binding::PartialLogin {
+                provider: "corp",
+                token_hash: "alice",
+            },
+            // Fields that run together the same way.
+            Binding::Account {
+                provider: "cor",
+                uid: "palice",
+                column: TokenColumn::AccessToken,
+            },
+        ];
+        for binding in elsewhere {
+            assert!(
+                matches!(c.open(&sealed, binding), Err(CryptoError::Decrypt)),
+                "{binding:?}"
+            );
+        }
+        assert_eq!(
+            c.open(&sealed, ALICE_ACCESS).expect("open"),
+            "alice's token"
+        );
+    }
+
+    #[test]
+    fn a_v1_ciphertext_opens_wherever_it_is_and_is_not_current() {
+        let (k1, k2) = (generate_key(), generate_key());
+        let old = seal_v1(&k1, "legacy-token");
+        assert_eq!(SealFormat::of(&old), SealFormat::V1);
+        let sealed = Sealed {
+            key_id: "k1".into(),
+            data: old,
+        };
+        let c = TokenCipher::new("k1", [("k1", k1.as_str())]).expect("key");
+        assert_eq!(c.open(&sealed, ALICE_ACCESS).expect("open"), "legacy-token");
+        // Bound to nothing: any place opens it.
+        let bob = Binding::Account {
+            provider: "corp",
+            uid: "bob",
+            column: TokenColumn::RefreshToken,
+        };
+        assert_eq!(c.open(&sealed, bob).expect("open"), "legacy-token");
+        // Under the current key, in the old format: due for a move.
+        assert!(!c.is_current("k1", &sealed.data));
+        let moved = c.reseal(&sealed, ALICE_ACCESS).expect("reseal");
+        assert!(c.is_current(&moved.key_id, &moved.data));
+        assert!(c.open(&moved, bob).is_err());
+        // After a rotation too.
+        let rotated =
+            TokenCipher::new("k2", [("k2", k2.as_str()), ("k1", k1.as_str())]).expect("keys");
+        assert_eq!(
+            rotated.open(&sealed, ALICE_ACCESS).expect("open"),
+            "legacy-token"
+        );
+        let moved = rotated.reseal(&sealed, ALICE_ACCESS).expect("reseal");
+        assert_eq!(moved.key_id, "k2");
+        assert_eq!(
+            rotated.open(&moved, ALICE_ACCESS).expect("open"),
+            "legacy-token"
+        );
     }
 
     #[test]
     fn tampering_is_detected() {
         let key = generate_key();
         let c = TokenCipher::new("k1", [("k1", key.as_str())]).expect("key");
-        let mut sealed = c.encrypt("secret");
-        let mut raw = STANDARD.decode(&sealed.data).expect("b64");
-        let last = raw.len() - 1;
-        raw[last] ^= 1;
-        sealed.data = STANDARD.encode(raw);
-        assert!(c.decrypt(&sealed).is_err());
+        for mut sealed in [
+            c.seal("secret", ALICE_ACCESS),
+            Sealed {
+                key_id: "k1".into(),
+                data: seal_v1(&key, "secret"),
+            },
+        ] {
+            let v2 = sealed.data.starts_with(V2_PREFIX);
+            let text = sealed.data.trim_start_matches(V2_PREFIX);
+            let mut raw = STANDARD.decode(text).expect("b64");
+            let last = raw.len() - 1;
+            raw[last] ^= 1;
+            let prefix = if v2 { V2_PREFIX } else { "" };
+            sealed.data = format!("{prefix}{}", STANDARD.encode(&raw));
+            assert!(c.open(&sealed, ALICE_ACCESS).is_err());
+            // Nor does a v2 value pass as v1, or the reverse.
+            raw[last] ^= 1;
+            let other = if v2 { "" } else { V2_PREFIX };
+            sealed.data = format!("{other}{}", STANDARD.encode(&raw));
+            assert!(c.open(&sealed, ALICE_ACCESS).is_err());
+        }
+    }
+
+    #[test]
+    fn bindings_encode_each_field_with_its_length() {
+        let aad = ALICE_ACCESS.associated_data();
+        assert!(aad.starts_with(AAD_LABEL));
+        let mut expected = AAD_LABEL.to_vec();
+        for field in ["social_accounts", "corp", "alice", "access_token_enc"] {
+            expected.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            expected.extend_from_slice(field.as_bytes());
+        }
+        assert_eq!(aad, expected);
     }
 
     #[test]

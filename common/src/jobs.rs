@@ -303,6 +303,10 @@ pub struct RevokeJob {
     pub provider: ProviderName,
     pub user_id: UserId,
     pub account_id: i64,
+    /// The link's uid: with the provider, what its tokens are bound to
+    /// (absent in jobs of releases whose tokens were bound to nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     pub key_id: Option<String>,
     #[serde(default)]
     pub access_token_enc: Option<String>,

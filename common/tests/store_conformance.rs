@@ -13,6 +13,7 @@
 
 use socialauth_common::jobs::{DiscoveredEndpoints, JobError, JobKind, JobResult, LoginResult};
 use socialauth_common::secret::Secret;
+use socialauth_common::store::SealedCount;
 use socialauth_common::store::{
     self, AuditEvent, AuditQuery, Campaign, CampaignCounts, CampaignItem, CampaignStatus,
     CodeClaim, CodeClaimed, Constraint, DecideLogin, FactsQuery, ItemOutcome, JobStatus,
@@ -98,6 +99,7 @@ conformance! {
         a_state_is_given_back_only_by_the_job_that_took_it,
         a_take_made_again_by_its_job_gets_the_state_again,
         purges_delete_only_rows_older_than_the_cut_off,
+        provider_health_keeps_the_last_change_per_provider,
         expired_oauth_state_is_taken_with_its_expiry,
         finished_job_is_found_with_its_result,
         result_written_before_the_pending_row_is_kept,
@@ -153,6 +155,8 @@ conformance! {
         concurrent_rate_reservations_never_overlap,
         a_refreshed_campaign_item_stores_its_tokens_as_given,
         tokens_without_their_lease_are_not_stored_and_count_failed,
+        links_due_for_a_reencryption_are_those_under_another_key_or_format,
+        a_reencryption_runs_alone_and_is_held_by_one_owner_at_a_time,
     ],
     raw: [
         a_returning_login_refreshes_tokens_and_issues_a_token,
@@ -162,6 +166,7 @@ conformance! {
         states_made_and_taken_at_once_each_name_their_own_user,
         a_finished_refresh_writes_its_tokens_and_gives_the_lease_back,
         finished_campaign_items_settle_only_the_leases_their_owner_holds,
+        a_reencryption_page_replaces_only_tokens_still_as_read,
     ],
 }
 
@@ -854,6 +859,32 @@ async fn a_take_made_again_by_its_job_gets_the_state_again(store: SharedStore) {
             .expect("take")
             .is_none()
     );
+}
+
+async fn provider_health_keeps_the_last_change_per_provider(store: SharedStore) {
+    assert!(store.list_provider_health().await.expect("list").is_empty());
+    store
+        .put_provider_health("corp", Some(NOW + 30_000), NOW)
+        .await
+        .expect("open");
+    store
+        .put_provider_health("alpha", None, NOW)
+        .await
+        .expect("closed");
+    let all = store.list_provider_health().await.expect("list");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].provider, "alpha");
+    assert!(!all[0].is_open(NOW));
+    assert_eq!(all[1].open_until, Some(NOW + 30_000));
+    assert!(all[1].is_open(NOW));
+    assert!(!all[1].is_open(NOW + 30_000));
+    store
+        .put_provider_health("corp", None, NOW + 1)
+        .await
+        .expect("closed again");
+    let all = store.list_provider_health().await.expect("list");
+    assert_eq!(all[1].open_until, None);
+    assert_eq!(all[1].updated_at, NOW + 1);
 }
 
 async fn purges_delete_only_rows_older_than_the_cut_off(store: SharedStore) {
@@ -6538,5 +6569,388 @@ async fn concurrent_rate_reservations_never_overlap(store: SharedStore) {
     assert_eq!(
         starts,
         (0..TAKERS).map(|k| now + 10 * k).collect::<Vec<_>>()
+    );
+}
+
+// ------------------------------------------------------------ re-encryption
+
+/// Sealed tokens under `key_id` (each column's text as given: the store
+/// tells formats by the `v2:` prefix alone).
+fn sealed_as(
+    key_id: &str,
+    access: Option<&str>,
+    refresh: Option<&str>,
+    secret: Option<&str>,
+) -> SealedTokens {
+    SealedTokens {
+        key_id: Some(key_id.to_owned()),
+        access_token: access.map(str::to_owned),
+        refresh_token: refresh.map(str::to_owned),
+        token_secret: secret.map(str::to_owned),
+        expires_at: Some(NOW + 3_600_000),
+    }
+}
+
+/// A user `name` with a `corp` link of uid `name` holding `tokens`: the
+/// link's id.
+async fn link_with(store: &SharedStore, name: &str, tokens: SealedTokens) -> (UserId, i64) {
+    let user = create_user(store, &new_user(name)).await;
+    let mut tx = store.begin().await.expect("begin");
+    let link = tx
+        .insert_social_account(&NewSocialAccount {
+            tokens,
+            ..new_account(user.id, "corp", name)
+        })
+        .await
+        .expect("link");
+    tx.commit().await.expect("commit");
+    (user.id, link.id)
+}
+
+fn count(key_id: &str, format: &str, links: i64) -> SealedCount {
+    SealedCount {
+        key_id: key_id.to_owned(),
+        format: format.to_owned(),
+        links,
+    }
+}
+
+async fn due_ids(store: &SharedStore, key_id: &str, after: i64, limit: u32) -> Vec<i64> {
+    store
+        .find_reencryption_due(key_id, after, limit)
+        .await
+        .expect("due links")
+        .iter()
+        .map(|s| s.account.id)
+        .collect()
+}
+
+/// Links due for a re-encryption to a key: those under another key, or
+/// with a column not in the current format; in id order after the place
+/// given, with their sealed tokens. Links are counted by key and format.
+async fn links_due_for_a_reencryption_are_those_under_another_key_or_format(store: SharedStore) {
+    let (_, other_key) = link_with(
+        &store,
+        "a",
+        sealed_as("k1", Some("v2:a"), Some("v2:r"), None),
+    )
+    .await;
+    let (_, current) = link_with(
+        &store,
+        "b",
+        sealed_as("k2", Some("v2:a"), Some("v2:r"), None),
+    )
+    .await;
+    let (_, old_access) = link_with(
+        &store,
+        "c",
+        sealed_as("k2", Some("old"), Some("v2:r"), None),
+    )
+    .await;
+    let (_, old_secret) = link_with(
+        &store,
+        "d",
+        sealed_as("k2", Some("v2:a"), None, Some("old")),
+    )
+    .await;
+    let (_, no_tokens) = link_with(&store, "e", SealedTokens::default()).await;
+    let (_, old_refresh) = link_with(
+        &store,
+        "f",
+        sealed_as("k2", Some("v2:a"), Some("old"), None),
+    )
+    .await;
+    assert!(no_tokens > current);
+
+    assert_eq!(
+        due_ids(&store, "k2", 0, 10).await,
+        [other_key, old_access, old_secret, old_refresh]
+    );
+    assert_eq!(
+        due_ids(&store, "k2", old_access, 10).await,
+        [old_secret, old_refresh]
+    );
+    assert_eq!(due_ids(&store, "k2", 0, 2).await, [other_key, old_access]);
+    assert_eq!(
+        due_ids(&store, "k2", old_refresh, 10).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        due_ids(&store, "k1", 0, 10).await,
+        [current, old_access, old_secret, old_refresh]
+    );
+    let page = store
+        .find_reencryption_due("k2", 0, 1)
+        .await
+        .expect("due links");
+    assert_eq!(page[0].account.uid, "a");
+    assert_eq!(page[0].account.provider, "corp");
+    assert_eq!(
+        (
+            page[0].tokens.key_id.as_deref(),
+            page[0].tokens.access_token.as_deref(),
+            page[0].tokens.refresh_token.as_deref(),
+            page[0].tokens.token_secret.as_deref(),
+        ),
+        (Some("k1"), Some("v2:a"), Some("v2:r"), None)
+    );
+
+    assert_eq!(
+        store.count_sealed_tokens().await.expect("count"),
+        [
+            count("k1", "v2", 1),
+            count("k2", "v1", 3),
+            count("k2", "v2", 1)
+        ]
+    );
+}
+
+/// A page's writes hold only for links whose tokens are still as read: a
+/// sign-in that wrote meanwhile keeps its tokens (counted `changed`); the
+/// run's place and counts move with the page, once.
+async fn a_reencryption_page_replaces_only_tokens_still_as_read(store: SharedStore, raw: Raw) {
+    let id = Uuid::new_v4();
+    let owner = Uuid::new_v4();
+    let started = store
+        .insert_reencryption(id, "k2", NOW)
+        .await
+        .expect("start");
+    assert_eq!(started.status, store::ReencryptionStatus::Running);
+    assert_eq!(
+        (started.total, started.after_id, started.done()),
+        (None, 0, 0)
+    );
+    assert_eq!(started.remaining(), None);
+    let taken = store
+        .take_reencryption("k2", owner, NOW, NOW + 60_000)
+        .await
+        .expect("take")
+        .expect("free to take");
+    assert_eq!(taken.lease_owner, Some(owner));
+    assert!(
+        store
+            .set_reencryption_total(id, owner, 3)
+            .await
+            .expect("total")
+    );
+    assert!(
+        !store
+            .set_reencryption_total(id, owner, 9)
+            .await
+            .expect("total once")
+    );
+
+    let (_, a) = link_with(&store, "a", sealed_as("k1", Some("a1"), Some("r1"), None)).await;
+    let (bob, b) = link_with(&store, "b", sealed_as("k1", Some("a1"), None, Some("s1"))).await;
+    let (_, c) = link_with(&store, "c", sealed_as("k1", Some("a1"), None, None)).await;
+    let rows = store
+        .find_reencryption_due("k2", 0, 10)
+        .await
+        .expect("due links");
+    assert_eq!(rows.len(), 3);
+    // Bob signs in again meanwhile: new tokens under the new key.
+    let signed_in = sealed_as("k2", Some("v2:fresh"), None, None);
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.update_social_account_tokens(b, bob, &signed_in, NOW + 1)
+            .await
+            .expect("sign-in")
+    );
+    tx.commit().await.expect("commit");
+    // a and b sealed again; c's could not be opened.
+    let resealed = |row: &StoredAccount| store::Resealed {
+        account_id: row.account.id,
+        old: row.tokens.clone(),
+        new: SealedTokens {
+            key_id: Some("k2".to_owned()),
+            access_token: Some(format!("v2:{}", row.account.uid)),
+            refresh_token: row.tokens.refresh_token.as_ref().map(|_| "v2:r".to_owned()),
+            token_secret: row.tokens.token_secret.as_ref().map(|_| "v2:s".to_owned()),
+            expires_at: row.tokens.expires_at,
+        },
+    };
+    let items: Vec<_> = rows[..2].iter().map(resealed).collect();
+    let page = store::ReencryptionPage {
+        id,
+        owner,
+        from: 0,
+        to: c,
+        items: &items,
+        failed: 1,
+        now: NOW + 2,
+        lease_until: NOW + 60_002,
+    };
+    let written = store
+        .write_reencryption_page(&page)
+        .await
+        .expect("page")
+        .expect("held");
+    assert_eq!(written, [a]);
+    assert_eq!(
+        stored_tokens(&raw, "a").await,
+        owned([Some("k2"), Some("v2:a"), Some("v2:r"), None])
+    );
+    assert_eq!(
+        stored_tokens(&raw, "b").await,
+        owned([Some("k2"), Some("v2:fresh"), None, None])
+    );
+    assert_eq!(
+        stored_tokens(&raw, "c").await,
+        owned([Some("k1"), Some("a1"), None, None])
+    );
+    let run = store
+        .find_reencryption(id)
+        .await
+        .expect("find")
+        .expect("run");
+    assert_eq!(
+        (run.after_id, run.moved, run.changed, run.failed),
+        (c, 1, 1, 1)
+    );
+    assert_eq!(
+        (run.total, run.done(), run.remaining()),
+        (Some(3), 3, Some(0))
+    );
+    assert_eq!(
+        (run.updated_at, run.lease_until),
+        (NOW + 2, Some(NOW + 60_002))
+    );
+
+    // The same page again (its answer lost): nothing written or counted.
+    let again = store.write_reencryption_page(&page).await.expect("page");
+    assert_eq!(again, None);
+    let same = store
+        .find_reencryption(id)
+        .await
+        .expect("find")
+        .expect("run");
+    assert_eq!((same.moved, same.changed, same.failed), (1, 1, 1));
+
+    assert!(
+        store
+            .finish_reencryption(id, owner, 1, NOW + 3)
+            .await
+            .expect("finish")
+    );
+    let done = store
+        .find_reencryption(id)
+        .await
+        .expect("find")
+        .expect("run");
+    assert_eq!(done.status, store::ReencryptionStatus::Done);
+    assert_eq!(
+        (done.remaining_at_end, done.remaining(), done.finished_at),
+        (Some(1), Some(1), Some(NOW + 3))
+    );
+    assert_eq!((done.lease_owner, done.lease_until), (None, None));
+    assert!(
+        !store
+            .finish_reencryption(id, owner, 0, NOW + 4)
+            .await
+            .expect("finish again")
+    );
+    let listed = store.list_reencryptions(10).await.expect("list");
+    assert_eq!(listed, [done]);
+}
+
+/// One re-encryption runs at a time; it is held by one owner until its
+/// lease expires (or it is given back), taken by workers of its key only,
+/// and of many takers at once, one gets it. A page of an owner that lost
+/// it, or of a cancelled one, writes nothing.
+async fn a_reencryption_runs_alone_and_is_held_by_one_owner_at_a_time(store: SharedStore) {
+    let id = Uuid::new_v4();
+    store
+        .insert_reencryption(id, "k2", NOW)
+        .await
+        .expect("start");
+    assert!(matches!(
+        store
+            .insert_reencryption(Uuid::new_v4(), "k2", NOW + 1)
+            .await,
+        Err(StoreError::Conflict(Constraint::RunningReencryption))
+    ));
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let take = |owner: Uuid, key_id: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .take_reencryption(key_id, owner, now, now + 1_000)
+                .await
+                .expect("take")
+                .map(|r| (r.id, r.lease_owner))
+        }
+    };
+    // A worker whose current key is another has nothing to do.
+    assert_eq!(take(a, "k3", NOW).await, None);
+    assert_eq!(take(a, "k2", NOW).await, Some((id, Some(a))));
+    assert_eq!(take(b, "k2", NOW + 500).await, None);
+    assert_eq!(take(a, "k2", NOW + 600).await, Some((id, Some(a))));
+    // A's lease (until NOW + 1_600) has expired: B takes over.
+    assert_eq!(take(b, "k2", NOW + 1_600).await, Some((id, Some(b))));
+    let page = |owner: Uuid| store::ReencryptionPage {
+        id,
+        owner,
+        from: 0,
+        to: 0,
+        items: &[],
+        failed: 0,
+        now: NOW + 1_700,
+        lease_until: NOW + 2_700,
+    };
+    assert_eq!(
+        store.write_reencryption_page(&page(a)).await.expect("page"),
+        None
+    );
+    assert_eq!(
+        store.write_reencryption_page(&page(b)).await.expect("page"),
+        Some(Vec::new())
+    );
+    // Given back: free at once.
+    store.release_reencryption(id, b).await.expect("release");
+    assert_eq!(take(c, "k2", NOW + 1_800).await, Some((id, Some(c))));
+    store.release_reencryption(id, c).await.expect("release");
+
+    let takers: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(take(Uuid::new_v4(), "k2", NOW + 1_900)))
+        .collect();
+    let mut won = 0;
+    for t in takers {
+        won += usize::from(t.await.expect("taker").is_some());
+    }
+    assert_eq!(won, 1, "one of many takers at once");
+
+    assert!(
+        store
+            .cancel_reencryption(id, NOW + 2_000)
+            .await
+            .expect("cancel")
+    );
+    assert!(
+        !store
+            .cancel_reencryption(id, NOW + 2_001)
+            .await
+            .expect("cancel again")
+    );
+    let cancelled = store
+        .find_reencryption(id)
+        .await
+        .expect("find")
+        .expect("run");
+    assert_eq!(cancelled.status, store::ReencryptionStatus::Cancelled);
+    assert_eq!(cancelled.finished_at, Some(NOW + 2_000));
+    assert_eq!(take(a, "k2", NOW + 9_000).await, None);
+    // A new one may start once none runs.
+    let next = store
+        .insert_reencryption(Uuid::new_v4(), "k3", NOW + 3_000)
+        .await
+        .expect("a second one");
+    let listed = store.list_reencryptions(10).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [next.id, id]
+    );
+    assert_eq!(
+        store.find_reencryption(Uuid::new_v4()).await.expect("find"),
+        None
     );
 }

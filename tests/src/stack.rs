@@ -193,6 +193,8 @@ pub struct StackOptions {
     pub server_toml: String,
     /// Extra lines for `[queue]` (production mode).
     pub queue_toml: String,
+    /// Extra lines for `[worker]`.
+    pub worker_toml: String,
     /// Production mode: PostgreSQL and RabbitMQ through a [`Gate`] each,
     /// which a fault test closes and opens.
     pub gated: bool,
@@ -209,6 +211,7 @@ impl StackOptions {
             security_toml: String::new(),
             server_toml: "rate_limit_per_minute = 0\n".into(),
             queue_toml: String::new(),
+            worker_toml: String::new(),
             gated: false,
         }
     }
@@ -232,6 +235,8 @@ pub struct Stack {
     dir: tempfile::TempDir,
     worker_count: usize,
     api_restarts: usize,
+    /// Configurations written by [`Stack::set_keys`].
+    key_configs: usize,
 }
 
 /// The port the api says it listens on ("listening … port=N" in its
@@ -318,12 +323,17 @@ impl Stack {
                     queue_gate = Some(gate);
                 }
                 config.push_str(&format!(
-                    "[database]\nurl = {database_url:?}\nmax_connections = 8\n\n[queue]\namqp_url = {queue_url:?}\nname_prefix = {prefix:?}\nprefetch = 32\n{}\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n\n",
-                    opts.queue_toml
+                    "[database]\nurl = {database_url:?}\nmax_connections = 8\n\n[queue]\namqp_url = {queue_url:?}\nname_prefix = {prefix:?}\nprefetch = 32\n{}\n[worker]\nmetrics_bind = \"127.0.0.1:0\"\n{}\n\n",
+                    opts.queue_toml, opts.worker_toml
                 ));
                 Some(db)
             }
-            Mode::Embedded => None,
+            Mode::Embedded => {
+                if !opts.worker_toml.is_empty() {
+                    config.push_str(&format!("[worker]\n{}\n\n", opts.worker_toml));
+                }
+                None
+            }
         };
         let key = socialauth_common::crypto::generate_key();
         let key_line = match opts.mode {
@@ -374,6 +384,7 @@ impl Stack {
             dir,
             worker_count: 0,
             api_restarts: 0,
+            key_configs: 0,
         };
         if opts.mode == Mode::Production && opts.start_worker {
             stack.start_worker()?;
@@ -416,6 +427,70 @@ impl Stack {
         self.config_path = new_path;
         self.restart_api().await?;
         Ok(old_path)
+    }
+
+    /// The current key of the configuration (id, base64), the embedded
+    /// default's from its key file beside its database.
+    pub fn current_key(&self) -> anyhow::Result<(String, String)> {
+        let settings = socialauth_common::config::Settings::load(Some(&self.config_path))?;
+        let id = settings.security.encryption_key_id.clone();
+        let key = match &settings.security.encryption_key {
+            Some(key) => key.expose().clone(),
+            None => std::fs::read_to_string(self.dir.path().join("socialauth.db.key"))?
+                .trim()
+                .to_owned(),
+        };
+        Ok((id, key))
+    }
+
+    /// Configures the keys, as an operator does: `current` (id, base64)
+    /// and `previous` ones; the api restarts with them, and (production
+    /// mode) the workers are replaced by as many on the new configuration.
+    pub async fn set_keys(
+        &mut self,
+        current: (&str, &str),
+        previous: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let old = std::fs::read_to_string(&self.config_path)?;
+        let kept: Vec<&str> = old
+            .lines()
+            .filter(|l| {
+                ![
+                    "encryption_key ",
+                    "encryption_key_id ",
+                    "previous_encryption_keys ",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
+            })
+            .collect();
+        let previous = previous
+            .iter()
+            .map(|(id, key)| format!("{id} = {key:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let keys = format!(
+            "[security]\nencryption_key = {:?}\nencryption_key_id = {:?}\n\
+             previous_encryption_keys = {{ {previous} }}",
+            current.1, current.0
+        );
+        let config = kept.join("\n").replacen("[security]", &keys, 1);
+        self.key_configs += 1;
+        let path = self
+            .dir
+            .path()
+            .join(format!("socialauth-keys-{}.toml", self.key_configs));
+        std::fs::write(&path, config)?;
+        self.config_path = path;
+        self.restart_api().await?;
+        if self.mode == Mode::Production {
+            let workers = self.workers.len();
+            self.stop_workers().await;
+            for _ in 0..workers {
+                self.start_worker()?;
+            }
+        }
+        Ok(())
     }
 
     /// Restarts the api with the current configuration file (it listens on

@@ -8,6 +8,7 @@ use crate::stack::{Mode, Stack, StackOptions};
 use anyhow::Context;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use socialauth_common::crypto::TokenColumn;
 
 /// Where the app wants its users back (nothing listens there: the scripted
 /// user stops at the redirect).
@@ -380,7 +381,7 @@ impl World {
     ) -> anyhow::Result<(String, Option<String>)> {
         let config_path = &self.stack.config_path;
         let settings = socialauth_common::config::Settings::load(Some(config_path))?;
-        let cipher = if settings.is_embedded() {
+        let cipher = if settings.is_embedded() && settings.security.encryption_key.is_none() {
             // The embedded default keeps its key beside its database.
             let dir = config_path.parent().unwrap_or(std::path::Path::new("."));
             let key = std::fs::read_to_string(dir.join("socialauth.db.key"))?;
@@ -399,14 +400,28 @@ impl World {
             .find(|s| s.account.id == account_id)
             .context("no such link")?;
         let key_id = link.tokens.key_id.clone().unwrap_or_default();
-        let open = |data: &str| {
-            cipher.decrypt(&socialauth_common::crypto::Sealed {
+        let open = |data: &str, column| {
+            let sealed = socialauth_common::crypto::Sealed {
                 key_id: key_id.clone(),
                 data: data.to_owned(),
-            })
+            };
+            let binding = socialauth_common::crypto::Binding::Account {
+                provider: &link.account.provider,
+                uid: &link.account.uid,
+                column,
+            };
+            cipher.open(&sealed, binding)
         };
-        let access = open(link.tokens.access_token.as_deref().unwrap_or_default())?;
-        let refresh = link.tokens.refresh_token.as_deref().map(open).transpose()?;
+        let access = open(
+            link.tokens.access_token.as_deref().unwrap_or_default(),
+            TokenColumn::AccessToken,
+        )?;
+        let refresh = link
+            .tokens
+            .refresh_token
+            .as_deref()
+            .map(|r| open(r, TokenColumn::RefreshToken))
+            .transpose()?;
         Ok((access, refresh))
     }
 }

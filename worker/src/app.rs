@@ -79,6 +79,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.cleanup.clone(),
         stop_rx.clone(),
     ));
+    tokio::spawn(crate::reencrypt::run(
+        Arc::new(deps.clone()),
+        settings.reencrypt.clone(),
+        stop_rx.clone(),
+    ));
+    tokio::spawn(crate::health::run(Arc::new(deps.clone()), stop_rx.clone()));
     if settings.refresh.campaign_stall_secs > 0 {
         let stall =
             std::time::Duration::from_secs(settings.refresh.campaign_stall_secs.unsigned_abs());

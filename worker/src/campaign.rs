@@ -262,6 +262,7 @@ async fn run_page(
     let (tx, rx) = mpsc::unbounded_channel::<CampaignItem>();
     let mut page = Page {
         deps,
+        provider: provider.cloned(),
         can_refresh: deps.catalogue.refreshes(job.provider.as_str()),
         expiring_before: campaign.expiring_before,
         budgets,
@@ -346,6 +347,7 @@ async fn run_page(
 /// One run of a page: what its chunks share.
 struct Page<'a> {
     deps: &'a Deps,
+    provider: Option<Arc<socialauth_common::catalogue::ProviderConfig>>,
     can_refresh: bool,
     expiring_before: i64,
     budgets: Vec<Budget>,
@@ -377,6 +379,19 @@ impl Page<'_> {
         let deps = self.deps;
         if self.writer.is_finished() || !self.watch.still_running(deps).await? {
             return Ok(None);
+        }
+        // While the provider's breaker is open its calls fail at once: the
+        // page waits for it rather than fail its accounts.
+        while let Some(wait) = self
+            .provider
+            .as_ref()
+            .and_then(|p| deps.providers.paused_for(p))
+        {
+            let until = tokio::time::Instant::now()
+                + wait.clamp(Duration::from_millis(100), Duration::from_secs(1));
+            if deps.is_stopping() || !self.watch.sleep_until(deps, until).await? {
+                return Ok(None);
+            }
         }
         let mut slots = Vec::new();
         if reserve_first {
@@ -660,45 +675,92 @@ async fn write_outcomes(
 ///
 /// [`Store::touch_campaign`]: socialauth_common::store::Store::touch_campaign
 pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
-    let Some(publisher) = deps.publisher.as_ref() else {
-        return 0;
-    };
     let now = now_ms();
-    let stalled = deps
-        .store
-        .find_stalled_campaigns(now.saturating_sub(stall_ms), REVIVE_LOOK)
-        .await;
-    let campaigns = match stalled {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(error = %e, "could not look for stalled campaigns");
-            return 0;
-        }
-    };
     let mut revived = 0;
-    for c in &campaigns {
-        match deps.store.touch_campaign(c.id, c.updated_at, now).await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                warn!(campaign = %c.id, error = %e, "could not take on a stalled campaign");
-                continue;
-            }
-        }
-        let job = Job::CampaignPlan(CampaignPlanJob {
-            campaign_id: c.id,
-            republish: true,
-        });
-        match publisher.submit(&JobEnvelope::new(job, None)).await {
-            Ok(_) => {
-                tracing::info!(campaign = %c.id, "a stalled campaign is planned again");
-                metrics::counter!("socialauth_campaigns_revived_total").increment(1);
-                revived += 1;
-            }
-            Err(e) => warn!(campaign = %c.id, error = %e, "could not revive a campaign"),
+    for c in &stalled(deps, now.saturating_sub(stall_ms)).await {
+        if take_on(deps, c, now).await {
+            revived += 1;
         }
     }
     revived
+}
+
+/// At the start of a process that runs alone on its database (the
+/// embedded default), every running campaign belongs to a process that
+/// stopped: each is planned again. One the stopped process still wrote to
+/// a moment ago (it was being killed while this one started) is looked at
+/// again every second for at most `window`, until it is taken on. The
+/// number revived.
+pub async fn revive_at_start(deps: &Deps, window: Duration) -> usize {
+    let until = Instant::now() + window;
+    let mut taken: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+    // Only what was running at the start: a campaign started since is
+    // this process's own.
+    let mut running: Option<std::collections::HashSet<Uuid>> = None;
+    loop {
+        let now = now_ms();
+        let mut missed = false;
+        let found = stalled(deps, now).await;
+        let running = running.get_or_insert_with(|| found.iter().map(|c| c.id).collect());
+        for c in found {
+            if taken.contains(&c.id) || !running.contains(&c.id) {
+                continue;
+            }
+            if take_on(deps, &c, now).await {
+                taken.insert(c.id);
+            } else {
+                missed = true;
+            }
+        }
+        if !missed || Instant::now() >= until {
+            return taken.len();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Running campaigns with nothing written since `before` (none when the
+/// store cannot say).
+async fn stalled(deps: &Deps, before: i64) -> Vec<Campaign> {
+    match deps.store.find_stalled_campaigns(before, REVIVE_LOOK).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "could not look for stalled campaigns");
+            Vec::new()
+        }
+    }
+}
+
+/// Takes on `c` (compare-and-set on its `updated_at`) and plans it again;
+/// false when another process wrote to it since it was read, or it could
+/// not be published.
+async fn take_on(deps: &Deps, c: &Campaign, now: i64) -> bool {
+    let Some(publisher) = deps.publisher.as_ref() else {
+        return false;
+    };
+    match deps.store.touch_campaign(c.id, c.updated_at, now).await {
+        Ok(true) => {}
+        Ok(false) => return false,
+        Err(e) => {
+            warn!(campaign = %c.id, error = %e, "could not take on a stalled campaign");
+            return false;
+        }
+    }
+    let job = Job::CampaignPlan(CampaignPlanJob {
+        campaign_id: c.id,
+        republish: true,
+    });
+    match publisher.submit(&JobEnvelope::new(job, None)).await {
+        Ok(_) => {
+            tracing::info!(campaign = %c.id, "a stalled campaign is planned again");
+            metrics::counter!("socialauth_campaigns_revived_total").increment(1);
+            true
+        }
+        Err(e) => {
+            warn!(campaign = %c.id, error = %e, "could not revive a campaign");
+            false
+        }
+    }
 }
 
 /// [`revive`] every quarter of `stall` (at most every minute, with

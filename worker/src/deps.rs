@@ -89,10 +89,16 @@ impl Deps {
         Self {
             store,
             catalogue,
-            providers: ProviderClient::new(
+            providers: ProviderClient::with_breaker(
                 Duration::from_millis(settings.worker.http_timeout_ms),
                 settings.worker.max_attempts,
-            ),
+                crate::providers::BreakerSettings {
+                    failures: settings.worker.breaker_failures,
+                    open_for: Duration::from_secs(settings.worker.breaker_open_secs.max(1)),
+                    budget_wait: Duration::from_millis(settings.worker.budget_wait_ms),
+                },
+            )
+            .expect("the provider HTTP client could not be built"),
             secrets: cipher.job_secrets().clone(),
             cipher,
             policy: Policy::from_settings(settings),

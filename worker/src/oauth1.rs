@@ -6,6 +6,7 @@ use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderClient;
 use socialauth_common::catalogue::Protocol;
+use socialauth_common::crypto::Binding;
 use socialauth_common::jobs::{JobError, JobResult, RequestTokenJob, RequestTokenResult};
 use socialauth_common::now_ms;
 use socialauth_common::store::NewOAuth1RequestToken;
@@ -35,7 +36,13 @@ async fn obtain(deps: &Deps, job: &RequestTokenJob) -> Result<RequestTokenResult
         .request_token(provider, &job.callback)
         .await?;
     let authorization_url = ProviderClient::oauth1_authorization_url(provider, &token.oauth_token)?;
-    let sealed = deps.cipher.encrypt(token.oauth_token_secret.expose());
+    let sealed = deps.cipher.seal(
+        token.oauth_token_secret.expose(),
+        Binding::RequestToken {
+            provider: provider.name.as_str(),
+            oauth_token: &token.oauth_token,
+        },
+    );
     let now = now_ms();
     deps.store
         .insert_oauth1_request_token(&NewOAuth1RequestToken {

@@ -10,11 +10,12 @@ use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderError;
 use backon::Retryable;
-use socialauth_common::crypto::Sealed;
+use socialauth_common::crypto::{Binding, Sealed, TokenColumn};
 use socialauth_common::jobs::{JobError, JobResult, RefreshJob, RefreshResult};
 use socialauth_common::now_ms;
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{SealedTokens, StoreError, StoredAccount};
+use socialauth_common::types::SocialAccount;
 use std::time::Duration;
 use tracing::warn;
 use uuid::Uuid;
@@ -311,8 +312,7 @@ pub(crate) async fn grant(deps: &Deps, leased: &StoredAccount) -> Result<Grant, 
     let Some(provider) = deps.catalogue.get(&leased.account.provider) else {
         return Ok(Grant::Failed(JobError::InvalidProvider.into()));
     };
-    let Some(refresh_token) = open(deps, &leased.tokens, leased.tokens.refresh_token.as_ref())
-    else {
+    let Some(refresh_token) = open(deps, leased, TokenColumn::RefreshToken) else {
         return Ok(Grant::Failed(JobError::RefreshNotSupported.into()));
     };
     match deps.providers.refresh(provider, &refresh_token).await {
@@ -330,11 +330,14 @@ pub(crate) async fn grant(deps: &Deps, leased: &StoredAccount) -> Result<Grant, 
             let expires_at = fresh
                 .expires_at
                 .unwrap_or_else(|| now.saturating_add(lifetime));
-            let access = deps.cipher.encrypt(fresh.access_token.expose());
+            let seal = |value: &Secret, column| {
+                let binding = binding(&leased.account, column);
+                deps.cipher.seal(value.expose(), binding).data
+            };
             let sealed = SealedTokens {
-                key_id: Some(access.key_id.clone()),
-                access_token: Some(access.data),
-                refresh_token: Some(deps.cipher.encrypt(refresh.expose()).data),
+                key_id: Some(deps.cipher.current_key_id().to_owned()),
+                access_token: Some(seal(&fresh.access_token, TokenColumn::AccessToken)),
+                refresh_token: Some(seal(refresh, TokenColumn::RefreshToken)),
                 token_secret: None,
                 expires_at: Some(expires_at),
             };
@@ -350,10 +353,13 @@ pub(crate) async fn grant(deps: &Deps, leased: &StoredAccount) -> Result<Grant, 
         Err(ProviderError::Refused(reason)) => {
             // Spent by someone else (a sign-in stored new tokens while we
             // held the lease)? Then the link is fine.
+            // Compared opened: a re-encryption rewrites the ciphertext of
+            // the same token.
             let now = deps.store.find_stored_account(account_id).await?;
-            let replaced = now
-                .as_ref()
-                .is_some_and(|s| s.tokens.refresh_token != leased.tokens.refresh_token);
+            let replaced = now.as_ref().is_some_and(|s| {
+                open(deps, s, TokenColumn::RefreshToken).map(|t| t.expose().to_owned())
+                    != Some(refresh_token.expose().to_owned())
+            });
             if replaced {
                 return Ok(Grant::Replaced);
             }
@@ -370,8 +376,8 @@ fn hand(
     stored: &StoredAccount,
     refreshed: bool,
 ) -> Result<RefreshResult, WorkerError> {
-    let access = open(deps, &stored.tokens, stored.tokens.access_token.as_ref())
-        .ok_or(JobError::RefreshNotSupported)?;
+    let access =
+        open(deps, stored, TokenColumn::AccessToken).ok_or(JobError::RefreshNotSupported)?;
     Ok(RefreshResult {
         access_token: Some(access),
         expires_at: stored.tokens.expires_at,
@@ -380,21 +386,36 @@ fn hand(
 }
 
 /// One of a link's sealed tokens, opened with the key its row names.
-fn open(deps: &Deps, tokens: &SealedTokens, sealed: Option<&String>) -> Option<Secret> {
-    let key_id = tokens.key_id.clone()?;
+fn open(deps: &Deps, stored: &StoredAccount, column: TokenColumn) -> Option<Secret> {
+    let tokens = &stored.tokens;
+    let data = match column {
+        TokenColumn::AccessToken => tokens.access_token.as_ref(),
+        TokenColumn::RefreshToken => tokens.refresh_token.as_ref(),
+        TokenColumn::TokenSecret => tokens.token_secret.as_ref(),
+    }?;
+    let sealed = Sealed {
+        key_id: tokens.key_id.clone()?,
+        data: data.clone(),
+    };
     deps.cipher
-        .decrypt(&Sealed {
-            key_id,
-            data: sealed?.clone(),
-        })
+        .open(&sealed, binding(&stored.account, column))
         .ok()
         .map(Secret::new)
+}
+
+/// Where a link's token is stored: its identity and the column.
+fn binding(account: &SocialAccount, column: TokenColumn) -> Binding<'_> {
+    Binding::Account {
+        provider: &account.provider,
+        uid: &account.uid,
+        column,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socialauth_common::types::{SocialAccount, UserId};
+    use socialauth_common::types::UserId;
 
     fn link(
         access: bool,

@@ -6,7 +6,7 @@
 
 use crate::deps::Deps;
 use crate::providers::TokenKind;
-use socialauth_common::crypto::Sealed;
+use socialauth_common::crypto::{Binding, Sealed, TokenColumn};
 use socialauth_common::jobs::{JobResult, RevocationResult, RevokeJob};
 use socialauth_common::secret::Secret;
 use tracing::{info, warn};
@@ -37,12 +37,20 @@ async fn run(deps: &Deps, job: &RevokeJob) -> &'static str {
         return "not_supported";
     };
     let sealed = [
-        (&job.refresh_token_enc, TokenKind::Refresh),
-        (&job.access_token_enc, TokenKind::Access),
+        (
+            &job.refresh_token_enc,
+            TokenKind::Refresh,
+            TokenColumn::RefreshToken,
+        ),
+        (
+            &job.access_token_enc,
+            TokenKind::Access,
+            TokenColumn::AccessToken,
+        ),
     ];
     let tokens: Vec<_> = sealed
         .into_iter()
-        .filter_map(|(data, kind)| data.as_ref().map(|d| (d, kind)))
+        .filter_map(|(data, kind, column)| data.as_ref().map(|d| (d, kind, column)))
         .collect();
     if tokens.is_empty() {
         return "no_token";
@@ -56,14 +64,18 @@ async fn run(deps: &Deps, job: &RevokeJob) -> &'static str {
         }
     };
     let mut failed = false;
-    for (data, kind) in tokens {
+    for (data, kind, column) in tokens {
+        let binding = Binding::Account {
+            provider: job.provider.as_str(),
+            uid: job.uid.as_deref().unwrap_or_default(),
+            column,
+        };
         let opened = job.key_id.as_ref().and_then(|key_id| {
-            deps.cipher
-                .decrypt(&Sealed {
-                    key_id: key_id.clone(),
-                    data: data.clone(),
-                })
-                .ok()
+            let sealed = Sealed {
+                key_id: key_id.clone(),
+                data: data.clone(),
+            };
+            deps.cipher.open(&sealed, binding).ok()
         });
         let Some(token) = opened.map(Secret::new) else {
             failed = true;

@@ -8,7 +8,7 @@ mod support;
 
 use async_trait::async_trait;
 use serde_json::json;
-use socialauth_common::crypto::TokenCipher;
+use socialauth_common::crypto::{Binding, TokenCipher, TokenColumn};
 use socialauth_common::jobs::{CampaignPlanJob, Job, JobEnvelope, JobResult};
 use socialauth_common::now_ms;
 use socialauth_common::queue::{JobQueue, QueueError, ReplyWaiter};
@@ -104,17 +104,24 @@ async fn links(store: &SharedStore, cipher: &TokenCipher, kinds: &[&str]) {
             })
             .await
             .expect("user");
-        let access = cipher.encrypt("old-access");
+        let uid = i.to_string();
+        let place = |column| Binding::Account {
+            provider: "acme",
+            uid: &uid,
+            column,
+        };
+        let access = cipher.seal("old-access", place(TokenColumn::AccessToken));
+        let refresh = cipher.seal(&format!("{kind}-{i}"), place(TokenColumn::RefreshToken));
         tx.insert_social_account(&NewSocialAccount {
             user_id: user.id,
             provider: "acme".into(),
-            uid: i.to_string(),
+            uid: uid.clone(),
             email: None,
             extra_data: "{}".into(),
             tokens: SealedTokens {
                 key_id: Some(access.key_id),
                 access_token: Some(access.data),
-                refresh_token: Some(cipher.encrypt(&format!("{kind}-{i}")).data),
+                refresh_token: Some(refresh.data),
                 token_secret: None,
                 expires_at: Some(now_ms() - 1_000),
             },

@@ -11,11 +11,11 @@ use openidconnect::{AdditionalClaims, IdToken, IdTokenClaims, JsonWebKeyId, Priv
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socialauth_common::catalogue::{
-    DEFAULT_ID_TOKEN_ALGS, ProfileMapping, Protocol, ProviderConfig,
+    DEFAULT_ID_TOKEN_ALGS, ProfileMapping, Protocol, ProviderConfig, RequestBudget,
 };
 use socialauth_common::secret::Secret;
 use socialauth_common::types::ProviderName;
-use socialauth_worker::providers::{ProviderClient, ProviderError, ProviderLogin};
+use socialauth_worker::providers::{BreakerSettings, ProviderClient, ProviderError, ProviderLogin};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use url::Url;
@@ -62,6 +62,9 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         token_login: Default::default(),
         token_endpoint_auth_method: None,
         refresh: Default::default(),
+        budget: None,
+        allowed_redirect_uris: None,
+        require_iss: false,
     }
 }
 
@@ -323,6 +326,112 @@ async fn token_endpoint_429_is_unavailable_and_not_retried() {
         .expect_err("429");
 
     assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+}
+
+/// A provider that keeps answering 429 with `Retry-After: 40`: its breaker
+/// opens after two refusals and stays open for the 40 s it asked for (not
+/// the configured 1 s); the calls meanwhile fail without a request, and a
+/// provider refusing a code (400) is an answer, not a failure.
+#[tokio::test]
+async fn a_provider_asking_to_retry_after_a_while_is_left_alone_that_long() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/login/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "40"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = ProviderClient::with_breaker(
+        Duration::from_secs(2),
+        3,
+        BreakerSettings {
+            failures: 2,
+            open_for: Duration::from_secs(1),
+            budget_wait: Duration::ZERO,
+        },
+    )
+    .expect("client");
+    let p = github_like(&server);
+    for _ in 0..2 {
+        let err = exchange(&c, &p).await.expect_err("429");
+        assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+    }
+    let paused = c.paused_for(&p).expect("open");
+    assert!(paused > Duration::from_secs(35), "{paused:?}");
+    let started = Instant::now();
+    let err = exchange(&c, &p).await.expect_err("open");
+    assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(50));
+    assert_eq!(requests_to(&server, "/login/oauth/access_token").await, 2);
+
+    // Refusals are answers: another provider refusing codes stays closed.
+    let refusing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/login/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
+        .mount(&refusing)
+        .await;
+    let q = ProviderConfig {
+        name: ProviderName::parse("other").expect("name"),
+        ..github_like(&refusing)
+    };
+    for _ in 0..5 {
+        let err = exchange(&c, &q).await.expect_err("refused");
+        assert!(matches!(err, ProviderError::Refused(_)), "{err:?}");
+    }
+    assert_eq!(c.paused_for(&q), None);
+    assert_eq!(requests_to(&refusing, "/login/oauth/access_token").await, 5);
+}
+
+/// A budget of 2 requests a second with a burst of 2: the third call in a
+/// row waits for its token within the allowed wait, a fourth with no wait
+/// allowed fails at once without a request.
+#[tokio::test]
+async fn a_provider_budget_spaces_requests_and_refuses_past_its_wait() {
+    let server = MockServer::start().await;
+    mount_token_ok(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(octocat()))
+        .mount(&server)
+        .await;
+    let budgeted = |wait: Duration| {
+        ProviderClient::with_breaker(
+            Duration::from_secs(2),
+            3,
+            BreakerSettings {
+                failures: 5,
+                open_for: Duration::from_secs(30),
+                budget_wait: wait,
+            },
+        )
+        .expect("client")
+    };
+    let p = ProviderConfig {
+        budget: Some(RequestBudget {
+            per_second: 4,
+            burst: 2,
+        }),
+        ..github_like(&server)
+    };
+    // One login is two requests (token, userinfo): the burst.
+    let c = budgeted(Duration::from_secs(1));
+    exchange(&c, &p).await.expect("first");
+    let started = Instant::now();
+    exchange(&c, &p)
+        .await
+        .expect("second, after waiting for tokens");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let c = budgeted(Duration::ZERO);
+    exchange(&c, &p).await.expect("first");
+    let err = exchange(&c, &p).await.expect_err("over budget");
+    assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+    assert_eq!(requests_to(&server, "/login/oauth/access_token").await, 3);
 }
 
 #[tokio::test]

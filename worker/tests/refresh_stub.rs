@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::json;
-use socialauth_common::crypto::TokenCipher;
+use socialauth_common::crypto::{Binding, TokenCipher, TokenColumn};
 use socialauth_common::jobs::{JobError, JobResult, RefreshJob};
 use socialauth_common::now_ms;
 use socialauth_common::store::{NewSocialAccount, NewUser, SealedTokens, SharedStore};
@@ -28,12 +28,21 @@ struct Setup {
     _server: MockServer,
 }
 
+/// Where the link's (`acme`, `42`) token of `column` is stored.
+fn place(column: TokenColumn) -> Binding<'static> {
+    Binding::Account {
+        provider: "acme",
+        uid: "42",
+        column,
+    }
+}
+
 fn sealed(cipher: &TokenCipher, access: &str, refresh: &str, expires_at: i64) -> SealedTokens {
-    let a = cipher.encrypt(access);
+    let a = cipher.seal(access, place(TokenColumn::AccessToken));
     SealedTokens {
         key_id: Some(a.key_id),
         access_token: Some(a.data),
-        refresh_token: Some(cipher.encrypt(refresh).data),
+        refresh_token: Some(cipher.seal(refresh, place(TokenColumn::RefreshToken)).data),
         token_secret: None,
         expires_at: Some(expires_at),
     }
@@ -167,11 +176,12 @@ async fn stored(s: &Setup) -> socialauth_common::store::StoredAccount {
 /// The stored refresh token of the link, opened.
 async fn stored_refresh_token(s: &Setup) -> String {
     let link = stored(s).await;
+    let sealed = socialauth_common::crypto::Sealed {
+        key_id: link.tokens.key_id.unwrap_or_default(),
+        data: link.tokens.refresh_token.unwrap_or_default(),
+    };
     s.cipher
-        .decrypt(&socialauth_common::crypto::Sealed {
-            key_id: link.tokens.key_id.unwrap_or_default(),
-            data: link.tokens.refresh_token.unwrap_or_default(),
-        })
+        .open(&sealed, place(TokenColumn::RefreshToken))
         .expect("open")
 }
 

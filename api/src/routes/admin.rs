@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, ApiPath, ApiQuery, FormOrJson};
 use crate::service::admin::{self, AuditPage, AuditParams};
 use crate::service::campaigns::{self, CampaignList, CampaignView, StartCampaign};
+use crate::service::reencrypt::{self, ReencryptionList, ReencryptionView};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -16,6 +17,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit))
         .routes(routes!(start_campaign, list_campaigns))
         .routes(routes!(campaign, cancel_campaign))
+        .routes(routes!(start_reencryption, list_reencryptions))
+        .routes(routes!(reencryption, cancel_reencryption))
 }
 
 /// Start a refresh campaign: every account with a refresh token whose
@@ -122,6 +125,109 @@ async fn cancel_campaign(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     Ok(Json(campaigns::cancel(&state, &id).await?))
+}
+
+/// Start a re-encryption: every provider token stored with a link is
+/// opened and sealed again with this api's current key
+/// (`[security] encryption_key_id`) in the current format (AES-256-GCM-SIV
+/// bound to its link and column), page by page; workers whose current key
+/// it is do the work, and a write never replaces tokens a refresh or a
+/// sign-in stored meanwhile. Start it once every api and worker runs with
+/// the new key (the old one under `previous_encryption_keys`); once it is
+/// `done` with `remaining` 0, the old key may be removed.
+#[utoipa::path(
+    post,
+    path = "/admin/reencrypt",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 202, body = ReencryptionView, description = "Started: follow it at `/admin/reencrypt/{id}`"),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 409, description = "`{\"non_field_errors\": [\"reencryption_running\"]}` (one at a time: see `GET /admin/reencrypt`)"),
+    )
+)]
+async fn start_reencryption(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<ReencryptionView>,
+    ),
+    ApiError,
+> {
+    let view = reencrypt::start(&state).await?;
+    let location = format!("/admin/reencrypt/{}", view.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    ))
+}
+
+/// The newest re-encryptions first (at most 20).
+#[utoipa::path(
+    get,
+    path = "/admin/reencrypt",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = ReencryptionList),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+    )
+)]
+async fn list_reencryptions(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<ReencryptionList>, ApiError> {
+    Ok(Json(reencrypt::list(&state).await?))
+}
+
+/// A re-encryption's progress: `total` links due (once a worker took it
+/// up), how many were `moved`, `changed` meanwhile by a refresh or a
+/// sign-in, or `failed` to open, and how many are `remaining`.
+#[utoipa::path(
+    get,
+    path = "/admin/reencrypt/{id}",
+    tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The re-encryption's id")),
+    responses(
+        (status = 200, body = ReencryptionView),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+    )
+)]
+async fn reencryption(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReencryptionView>, ApiError> {
+    Ok(Json(reencrypt::status(&state, &id).await?))
+}
+
+/// Cancel a running re-encryption: its worker stops before its next page;
+/// what was moved stays moved (every token opens either way).
+#[utoipa::path(
+    delete,
+    path = "/admin/reencrypt/{id}",
+    tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The re-encryption's id")),
+    responses(
+        (status = 200, body = ReencryptionView, description = "Cancelled"),
+        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+        (status = 409, description = "`{\"non_field_errors\": [\"reencryption_not_running\"]}` (it is done)"),
+    )
+)]
+async fn cancel_reencryption(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReencryptionView>, ApiError> {
+    Ok(Json(reencrypt::cancel(&state, &id).await?))
 }
 
 /// The audit log, newest first: links made and refused, automatic links,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod jobs;
 pub mod ops;
+pub mod providers;
 pub mod redirect_flow;
 pub mod social_auth;
 pub mod token_login;
@@ -67,6 +68,7 @@ pub fn openapi_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(accounts::router())
         .merge(admin::router())
         .merge(ops::router())
+        .merge(providers::router())
         .split_for_parts()
 }
 
@@ -85,6 +87,11 @@ pub fn router(state: AppState) -> Router {
                 async move { ([(header::CONTENT_TYPE, "application/json")], doc) }
             }),
         )
+        // A route asked with a method it does not take: 405 in JSON, with
+        // its `Allow` header (axum's own answer has no body).
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            crate::error::ApiError::MethodNotAllowed(method.to_string())
+        })
         .route_layer(axum::middleware::from_fn(http_metrics::track))
         .fallback(|| async { crate::error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))

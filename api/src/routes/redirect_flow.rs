@@ -4,11 +4,12 @@ use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, FormOrJson, RequestId};
 use crate::service::flows::LoginOutcome;
 use crate::service::redirect_flow::{self, CallbackForm};
+use crate::service::state_cookie;
 use crate::service::views::{AuthorizationUrl, JobAccepted, TokenResponse};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -41,7 +42,7 @@ async fn authorize_url(
     ApiPath(provider): ApiPath<String>,
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
     RequestId(request_id): RequestId,
-) -> Result<Json<AuthorizationUrl>, ApiError> {
+) -> Result<Response, ApiError> {
     let authorization_url = redirect_flow::authorization_url(
         &state,
         &provider,
@@ -50,7 +51,12 @@ async fn authorize_url(
         None,
     )
     .await?;
-    Ok(Json(AuthorizationUrl { authorization_url }))
+    let cookie = state_cookie::set_cookie(&state, &provider, &authorization_url);
+    let mut response = Json(AuthorizationUrl { authorization_url }).into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 /// Finish a login with the provider's `code` and `state` (JSON or form).
@@ -70,8 +76,10 @@ async fn complete_login(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
     RequestId(request_id): RequestId,
+    headers: HeaderMap,
     FormOrJson(form): FormOrJson<CallbackForm>,
 ) -> Result<Response, ApiError> {
+    state_cookie::check(&state, &provider, &headers, form.state.as_ref())?;
     let outcome = redirect_flow::complete(&state, &provider, form, request_id).await?;
     Ok(login_response(outcome, Some(StatusCode::CREATED)))
 }

@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, Flow};
 use crate::extract::AuthUser;
-use crate::service::flows::{parse_email, provider};
+use crate::service::flows::{check_iss, parse_email, provider};
 use crate::service::jobs::{Submitted, submit_envelope};
 use crate::service::redirect_flow::{self, CallbackForm, take_state};
 use crate::service::required::Required;
@@ -60,9 +60,13 @@ pub async fn associate(
     request_id: Option<String>,
 ) -> Result<Associated, ApiError> {
     let provider = provider(state, provider_name)?;
+    crate::service::providers::ensure_available(state, &provider, Flow::Djoser).await?;
     // Nothing but the provider's answer is taken: an email or a referral
     // code means nothing to a user who exists already.
     parse_email(form.email.as_deref())?;
+    if provider.protocol != Protocol::OAuth1 {
+        check_iss(&provider, form.iss.as_deref())?;
+    }
     let job_id = Uuid::new_v4();
     let state_hash = form
         .state
@@ -203,6 +207,7 @@ async fn revoke_later(
         provider: provider.clone(),
         user_id: link.account.user_id,
         account_id: link.account.id,
+        uid: Some(link.account.uid.clone()),
         key_id: tokens.key_id,
         access_token_enc: tokens.access_token,
         refresh_token_enc: tokens.refresh_token,

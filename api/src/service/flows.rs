@@ -22,13 +22,55 @@ pub fn provider(state: &AppState, name: &str) -> Result<Arc<ProviderConfig>, Api
         .ok_or(ApiError::InvalidProvider)
 }
 
-/// Checks `redirect_uri` against the allow-list.
-pub fn redirect_uri(state: &AppState, raw: Option<&str>) -> Result<RedirectUri, ApiError> {
+/// Microsoft's tenants whose logins come from many issuers.
+const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
+
+/// Checks `redirect_uri` against the provider's allow-list, else the
+/// global one.
+pub fn redirect_uri(
+    state: &AppState,
+    provider: &ProviderConfig,
+    raw: Option<&str>,
+) -> Result<RedirectUri, ApiError> {
     let raw = raw
         .filter(|r| !r.is_empty())
         .ok_or(ApiError::NonField("redirect_uri_required"))?;
-    RedirectUri::parse_allowed(raw, &state.settings.security.allowed_redirect_uris)
-        .ok_or(ApiError::NonField("redirect_uri_not_allowed"))
+    let allowed = provider
+        .allowed_redirect_uris
+        .as_ref()
+        .unwrap_or(&state.settings.security.allowed_redirect_uris);
+    RedirectUri::parse_allowed(raw, allowed).ok_or(ApiError::NonField("redirect_uri_not_allowed"))
+}
+
+/// RFC 9207: the `iss` of an authorization response, when there is one,
+/// must be the provider's issuer (a response of another provider, sent
+/// here by a mix-up attack, is refused before its code goes anywhere);
+/// a provider with `require_iss` must send it. A provider whose issuer we
+/// do not know — a plain OAuth2 provider without `issuer`, a multi-tenant
+/// one (`microsoft` with `common`: each tenant answers with its own) —
+/// cannot be checked, and with `require_iss` is refused. 400
+/// `invalid_iss`.
+pub fn check_iss(provider: &ProviderConfig, iss: Option<&str>) -> Result<(), ApiError> {
+    let known = provider.issuer.as_ref().filter(|_| {
+        provider
+            .tenant
+            .as_deref()
+            .is_none_or(|t| !MULTI_TENANT.contains(&t))
+    });
+    match (iss.filter(|i| !i.is_empty()), known) {
+        (_, None) if provider.require_iss => Err(ApiError::NonField("invalid_iss")),
+        (Some(iss), Some(issuer)) => {
+            let ours = issuer.as_str();
+            // A configured issuer may have gained a `/` when it was parsed.
+            if iss == ours || Some(iss) == ours.strip_suffix('/') {
+                Ok(())
+            } else {
+                Err(ApiError::NonField("invalid_iss"))
+            }
+        }
+        (None, _) if provider.require_iss => Err(ApiError::NonField("invalid_iss")),
+        _ => Ok(()),
+    }
 }
 
 /// OAuth 1.0a step 1, through a worker: a request token whose secret the

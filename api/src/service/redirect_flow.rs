@@ -6,7 +6,7 @@
 
 use crate::error::{ApiError, Flow};
 use crate::service::flows::{
-    LoginOutcome, finish, finish_job, parse_email, provider, redirect_uri, request_token,
+    LoginOutcome, check_iss, finish, finish_job, parse_email, provider, redirect_uri, request_token,
 };
 use crate::service::jobs::{Submitted, submit};
 use crate::service::required::Required;
@@ -38,7 +38,8 @@ pub async fn authorization_url(
     for_user: Option<UserId>,
 ) -> Result<String, ApiError> {
     let provider = provider(state, provider_name)?;
-    let redirect_uri = redirect_uri(state, raw_redirect_uri)?;
+    crate::service::providers::ensure_available(state, &provider, Flow::Djoser).await?;
+    let redirect_uri = redirect_uri(state, &provider, raw_redirect_uri)?;
     if provider.protocol == Protocol::OAuth1 {
         let token = request_token(
             state,
@@ -149,6 +150,9 @@ pub struct CallbackForm {
     pub oauth_token: Option<String>,
     #[schema(value_type = Option<String>)]
     pub oauth_verifier: Option<Secret>,
+    /// RFC 9207: the `iss` of the provider's answer, when it sent one;
+    /// checked against the provider's issuer.
+    pub iss: Option<String>,
 }
 
 pub async fn complete(
@@ -158,10 +162,12 @@ pub async fn complete(
     request_id: Option<String>,
 ) -> Result<LoginOutcome, ApiError> {
     let provider = provider(state, provider_name)?;
+    crate::service::providers::ensure_available(state, &provider, Flow::Djoser).await?;
     if provider.protocol == Protocol::OAuth1 {
         return complete_oauth1(state, &provider, form, request_id).await;
     }
     let email = parse_email(form.email.as_deref())?;
+    check_iss(&provider, form.iss.as_deref())?;
     let job_id = Uuid::new_v4();
     let state_hash = form.state.as_ref().map(|s| hash_token(s.expose()));
     let credential = take_state(state, &provider, form.code, form.state, job_id, None).await?;

@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, Flow};
 use crate::service::flows::{
-    LoginOutcome, finish, parse_email, provider, redirect_uri, request_token,
+    LoginOutcome, check_iss, finish, parse_email, provider, redirect_uri, request_token,
 };
 use crate::service::required::{Required, present};
 use crate::state::AppState;
@@ -36,6 +36,9 @@ pub struct SocialAuthForm {
     pub partial_token: Option<Secret>,
     pub email: Option<String>,
     pub referral_code: Option<String>,
+    /// RFC 9207: the `iss` of the provider's authorization response, when
+    /// it sent one; checked against the provider's issuer.
+    pub iss: Option<String>,
 }
 
 /// OAuth1 step 1's answer. `Debug` shows the secret as `[redacted]`.
@@ -62,6 +65,14 @@ pub async fn handle(
     let mut need = Required::default();
     let name = need.field("provider", form.provider);
     let provider = provider(state, &need.check(|| name)?)?;
+    // A partial login resumes without the provider.
+    if form
+        .partial_token
+        .as_ref()
+        .is_none_or(|t| t.expose().is_empty())
+    {
+        crate::service::providers::ensure_available(state, &provider, Flow::SocialAuth).await?;
+    }
     let email = parse_email(form.email.as_deref())?;
     let referral_code = form.referral_code.clone().filter(|r| !r.is_empty());
 
@@ -70,7 +81,7 @@ pub async fn handle(
     } else if provider.protocol == Protocol::OAuth1 {
         if form.oauth_token.is_none() && form.oauth_verifier.is_none() {
             // Step 1.
-            let callback = redirect_uri(state, form.redirect_uri.as_deref())?;
+            let callback = redirect_uri(state, &provider, form.redirect_uri.as_deref())?;
             let token = request_token(
                 state,
                 &provider,
@@ -105,7 +116,8 @@ pub async fn handle(
         let raw_redirect = need.field("redirect_uri", form.redirect_uri);
         let verifier = need.field_if(provider.require_pkce, "code_verifier", form.code_verifier);
         let (code, raw_redirect) = need.check(|| Some((code?, raw_redirect?)))?;
-        let redirect = redirect_uri(state, Some(&raw_redirect))?;
+        check_iss(&provider, form.iss.as_deref())?;
+        let redirect = redirect_uri(state, &provider, Some(&raw_redirect))?;
         LoginCredential::AuthorizationCode {
             code,
             redirect_uri: redirect.as_str().to_owned(),

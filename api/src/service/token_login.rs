@@ -49,6 +49,7 @@ pub async fn handle(
     request_id: Option<String>,
 ) -> Result<LoginOutcome, ApiError> {
     let provider = provider(state, provider_name)?;
+    crate::service::providers::ensure_available(state, &provider, Flow::SocialAuth).await?;
     let credential = match (present(form.access_token), present(form.id_token)) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::fields(&["access_token", "id_token"], ONE_TOKEN));

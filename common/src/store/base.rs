@@ -94,6 +94,7 @@ fn constraint_named(name: &str) -> Constraint {
         "social_accounts_provider_uid_key" | "social_accounts.provider, social_accounts.uid" => {
             Constraint::SocialAccountIdentity
         }
+        "reencryptions_one_running_idx" | "reencryptions.status" => Constraint::RunningReencryption,
         _ => Constraint::Other,
     }
 }
@@ -146,6 +147,7 @@ mod tests {
                 "social_accounts_provider_uid_key",
                 "social_accounts.provider, social_accounts.uid",
             ),
+            ("reencryptions_one_running_idx", "reencryptions.status"),
         ];
         for (pg, sqlite) in pairs {
             assert_ne!(constraint_named(pg), Constraint::Other, "{pg}");

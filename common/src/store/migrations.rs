@@ -33,6 +33,8 @@ pub(super) fn postgres() -> Migrator {
         7 "refresh campaigns" "0007_refresh_campaigns.sql",
         8 "campaign indexes" "0008_campaign_indexes.sql",
         9 "job deliveries" "0009_job_deliveries.sql",
+        10 "provider health" "0010_provider_health.sql",
+        11 "reencryptions" "0011_reencryptions.sql",
     )
 }
 
@@ -47,6 +49,8 @@ pub(super) fn sqlite() -> Migrator {
         7 "refresh campaigns" "0007_refresh_campaigns.sql",
         8 "campaign indexes" "0008_campaign_indexes.sql",
         9 "job deliveries" "0009_job_deliveries.sql",
+        10 "provider health" "0010_provider_health.sql",
+        11 "reencryptions" "0011_reencryptions.sql",
     )
 }
 

@@ -17,7 +17,9 @@ mod login_flows;
 mod logins;
 mod migrations;
 mod oauth_states;
+mod provider_health;
 mod purge;
+mod reencryption;
 mod social_accounts;
 mod sql;
 mod state_batch;
@@ -30,6 +32,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub use provider_health::ProviderHealth;
 pub use purge::Purge;
 pub use sql::{PG_BATCH_STATEMENTS, PG_SESSION_SETTINGS, PgStore, SqliteStore};
 
@@ -40,6 +43,8 @@ pub enum Constraint {
     UserEmail,
     UserReferralCode,
     SocialAccountIdentity,
+    /// A re-encryption is running already (one at a time).
+    RunningReencryption,
     Other,
 }
 
@@ -405,6 +410,100 @@ impl std::fmt::Debug for CampaignItem {
             .field("tokens", &self.tokens.is_some())
             .finish()
     }
+}
+
+/// A re-encryption's status: running, done or cancelled, as a campaign's.
+pub type ReencryptionStatus = CampaignStatus;
+
+/// A re-encryption as stored: every link's sealed tokens moved to
+/// `key_id` and the current format, page by page in link id order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reencryption {
+    pub id: Uuid,
+    /// The key every token moves to.
+    pub key_id: String,
+    pub status: ReencryptionStatus,
+    /// Links due when a worker first took it (`None` until then).
+    pub total: Option<i64>,
+    /// The last link id handled.
+    pub after_id: i64,
+    /// Links sealed again.
+    pub moved: i64,
+    /// Links rewritten meanwhile (by a refresh or a sign-in), left as they
+    /// were written.
+    pub changed: i64,
+    /// Links whose tokens could not be opened, left as they were.
+    pub failed: i64,
+    /// Links still due when it finished.
+    pub remaining_at_end: Option<i64>,
+    pub lease_owner: Option<Uuid>,
+    pub lease_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl Reencryption {
+    /// Links handled.
+    pub fn done(&self) -> i64 {
+        self.moved + self.changed + self.failed
+    }
+
+    /// Links still due: once done, as counted at its end; before, the
+    /// total less those handled (`None` until the total is counted).
+    pub fn remaining(&self) -> Option<i64> {
+        match (self.status, self.remaining_at_end) {
+            (ReencryptionStatus::Done, Some(left)) => Some(left),
+            _ => self.total.map(|t| t.saturating_sub(self.done()).max(0)),
+        }
+    }
+}
+
+/// A link's tokens sealed again: as they were read (the write holds only
+/// while they still are) and as they are to be. `Debug` shows neither's
+/// ciphertext.
+#[derive(Clone)]
+pub struct Resealed {
+    pub account_id: i64,
+    pub old: SealedTokens,
+    pub new: SealedTokens,
+}
+
+impl std::fmt::Debug for Resealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resealed")
+            .field("account_id", &self.account_id)
+            .field("old_key_id", &self.old.key_id)
+            .field("new_key_id", &self.new.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of a re-encryption, written in one transaction by the owner of
+/// its lease.
+#[derive(Debug, Clone, Copy)]
+pub struct ReencryptionPage<'a> {
+    pub id: Uuid,
+    pub owner: Uuid,
+    /// Where the page starts: the run's `after_id` as read.
+    pub from: i64,
+    /// Where it ends: its last link id.
+    pub to: i64,
+    pub items: &'a [Resealed],
+    /// Links of the page whose tokens could not be opened.
+    pub failed: i64,
+    pub now: i64,
+    /// The lease held on until then.
+    pub lease_until: i64,
+}
+
+/// How many links have their tokens under a key in a format (`v1`, `v2`:
+/// [`crate::crypto::SealFormat`]; `v1` when any of a link's columns is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCount {
+    pub key_id: String,
+    pub format: String,
+    pub links: i64,
 }
 
 /// What the pipeline asks the store before it decides a login.
@@ -908,6 +1007,70 @@ pub trait Store: Send + Sync + 'static {
         items: &[CampaignItem],
         now: i64,
     ) -> Result<CampaignCounts, StoreError>;
+    /// Records a re-encryption to key `key_id`, running;
+    /// `Conflict(RunningReencryption)` when one is running already.
+    async fn insert_reencryption(
+        &self,
+        id: Uuid,
+        key_id: &str,
+        now: i64,
+    ) -> Result<Reencryption, StoreError>;
+    async fn find_reencryption(&self, id: Uuid) -> Result<Option<Reencryption>, StoreError>;
+    /// The newest first, at most `limit`.
+    async fn list_reencryptions(&self, limit: u32) -> Result<Vec<Reencryption>, StoreError>;
+    /// Stops a running re-encryption; false when it is not running.
+    async fn cancel_reencryption(&self, id: Uuid, now: i64) -> Result<bool, StoreError>;
+    /// Takes the running re-encryption to key `key_id` for `owner` until
+    /// `until`, when nobody holds it at `now` (or `owner` does): one taker
+    /// of many gets it.
+    async fn take_reencryption(
+        &self,
+        key_id: &str,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Reencryption>, StoreError>;
+    /// Sets the total of a re-encryption `owner` holds, once; false when
+    /// it was set already or `owner` no longer holds it.
+    async fn set_reencryption_total(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        total: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives back the lease `owner` holds (a stopping worker).
+    async fn release_reencryption(&self, id: Uuid, owner: Uuid) -> Result<(), StoreError>;
+    /// The links due for a move to key `key_id` (another key, or a column
+    /// in an older format) after link id `after`, with their sealed
+    /// tokens, in id order, at most `limit`.
+    async fn find_reencryption_due(
+        &self,
+        key_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAccount>, StoreError>;
+    /// A page of a re-encryption, in one transaction: each link's tokens
+    /// replaced only while they are still as read (a refresh or a sign-in
+    /// that wrote meanwhile keeps what it wrote), the run's place moved
+    /// from `page.from` to `page.to` and its counts raised (moved: written,
+    /// changed: not written, failed as given). The links written; `None`,
+    /// and nothing written, when `page.owner` no longer holds the running
+    /// re-encryption at `page.from`.
+    async fn write_reencryption_page(
+        &self,
+        page: &ReencryptionPage<'_>,
+    ) -> Result<Option<Vec<i64>>, StoreError>;
+    /// Ends a re-encryption `owner` holds as done, `remaining` links still
+    /// due; false when it no longer held it.
+    async fn finish_reencryption(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        remaining: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Links with sealed tokens, by key id and format.
+    async fn count_sealed_tokens(&self) -> Result<Vec<SealedCount>, StoreError>;
     /// Reserves `span_us` of the rate budget `key` (shared by every
     /// process): the time (µs) the reservation starts, the budget's next
     /// free time or `now_us` when it is idle.
@@ -926,6 +1089,16 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes at most `limit` rows of `what` older than `before` (its
     /// expiry, or last write for jobs); returns how many.
     async fn purge(&self, what: Purge, before: i64, limit: i64) -> Result<u64, StoreError>;
+    /// Records `provider`'s breaker as a worker saw it change: open until
+    /// `open_until` (ms), or closed (`None`).
+    async fn put_provider_health(
+        &self,
+        provider: &str,
+        open_until: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Every provider's last recorded breaker state.
+    async fn list_provider_health(&self) -> Result<Vec<ProviderHealth>, StoreError>;
     /// Counts one more redelivery of job `id` (the broker handed it out
     /// again); returns how many there have been.
     async fn count_redelivery(&self, id: Uuid, now: i64) -> Result<i64, StoreError>;

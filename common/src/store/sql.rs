@@ -19,8 +19,9 @@ use super::{
     NewSocialAccount, NewUser, OAuth1RequestToken, OAuthState, OAuthStateTake, PartialLogin,
     PlanStep, SealedTokens, Store, StoreError, StoreOptions, StoreTx, StoredAccount,
     TakenOAuthState, UserId, Written, audit, auth_tokens, campaigns, jobs, login_flows, migrations,
-    oauth_states, social_accounts, users, write_in_transaction,
+    oauth_states, provider_health, social_accounts, users, write_in_transaction,
 };
+use super::{Reencryption, ReencryptionPage, Resealed, SealedCount, reencryption};
 use crate::jobs::{JobKind, JobResult};
 use crate::types::{SocialAccount, User};
 use async_trait::async_trait;
@@ -45,7 +46,7 @@ pub const PG_SESSION_SETTINGS: &str = "SET enable_seqscan = off";
 /// The PostgreSQL store's statements over arrays (its batches), by name:
 /// each must read the rows of its batch through index conditions whatever
 /// the tables' statistics, since their plans are made once per session.
-pub const PG_BATCH_STATEMENTS: [(&str, &str); 10] = [
+pub const PG_BATCH_STATEMENTS: [(&str, &str); 11] = [
     ("login facts", super::logins::FIND_FACTS_PG),
     ("login writes", super::logins::WRITE_LOGINS_PG),
     ("plain login writes", super::logins::WRITE_PLAIN_LOGINS_PG),
@@ -56,6 +57,7 @@ pub const PG_BATCH_STATEMENTS: [(&str, &str); 10] = [
     ("campaign tokens", super::campaigns::STORE_REFRESHED_PG),
     ("campaign lease ends", super::campaigns::END_LEASES_PG),
     ("campaign outcomes", super::campaigns::RECORD_OUTCOMES_PG),
+    ("re-encryption writes", super::reencryption::RESEAL_MANY_PG),
 ];
 
 /// PostgreSQL, the production store.
@@ -458,6 +460,64 @@ impl SqliteStore {
                 .map_err(map_err)?;
             if let Some(row) = row {
                 written.push(super::base::SqlRow::text(&row, "outcome")?);
+            }
+        }
+        Ok(written)
+    }
+}
+
+impl PgStore {
+    /// [`reencryption::RESEAL_MANY_PG`]: the links written.
+    async fn reseal(
+        tx: &mut Transaction<'static, Postgres>,
+        items: &[Resealed],
+    ) -> Result<Vec<i64>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: fn(&Resealed) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
+        let rows = sqlx::query(reencryption::RESEAL_MANY_PG)
+            .bind(items.iter().map(|i| i.account_id).collect::<Vec<_>>())
+            .bind(column(|i| i.old.key_id.clone()))
+            .bind(column(|i| i.old.access_token.clone()))
+            .bind(column(|i| i.old.refresh_token.clone()))
+            .bind(column(|i| i.old.token_secret.clone()))
+            .bind(column(|i| i.new.key_id.clone()))
+            .bind(column(|i| i.new.access_token.clone()))
+            .bind(column(|i| i.new.refresh_token.clone()))
+            .bind(column(|i| i.new.token_secret.clone()))
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| super::base::SqlRow::int(r, "id"))
+            .collect()
+    }
+}
+
+impl SqliteStore {
+    /// [`reencryption::RESEAL`] for each link: the links written.
+    async fn reseal(
+        tx: &mut Transaction<'static, Sqlite>,
+        items: &[Resealed],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut written = Vec::with_capacity(items.len());
+        for item in items {
+            let row = sqlx::query(reencryption::RESEAL)
+                .bind(item.account_id)
+                .bind(item.old.key_id.as_deref())
+                .bind(item.old.access_token.as_deref())
+                .bind(item.old.refresh_token.as_deref())
+                .bind(item.old.token_secret.as_deref())
+                .bind(item.new.key_id.as_deref())
+                .bind(item.new.access_token.as_deref())
+                .bind(item.new.refresh_token.as_deref())
+                .bind(item.new.token_secret.as_deref())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            if row.is_some() {
+                written.push(item.account_id);
             }
         }
         Ok(written)
@@ -1116,6 +1176,168 @@ macro_rules! impl_store {
                 Ok(counts)
             }
 
+            async fn insert_reencryption(
+                &self,
+                id: Uuid,
+                key_id: &str,
+                now: i64,
+            ) -> Result<Reencryption, StoreError> {
+                let row = sqlx::query(reencryption::INSERT)
+                    .bind(id.to_string())
+                    .bind(key_id)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                reencryption::from_row(&row)
+            }
+
+            async fn find_reencryption(&self, id: Uuid) -> Result<Option<Reencryption>, StoreError> {
+                let row = sqlx::query(reencryption::FIND)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(reencryption::from_row).transpose()
+            }
+
+            async fn list_reencryptions(&self, limit: u32) -> Result<Vec<Reencryption>, StoreError> {
+                let rows = sqlx::query(reencryption::LIST)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(reencryption::from_row).collect()
+            }
+
+            async fn cancel_reencryption(&self, id: Uuid, now: i64) -> Result<bool, StoreError> {
+                let row = sqlx::query(reencryption::CANCEL)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn take_reencryption(
+                &self,
+                key_id: &str,
+                owner: Uuid,
+                now: i64,
+                until: i64,
+            ) -> Result<Option<Reencryption>, StoreError> {
+                let row = sqlx::query(reencryption::TAKE)
+                    .bind(owner.to_string())
+                    .bind(now)
+                    .bind(until)
+                    .bind(key_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(reencryption::from_row).transpose()
+            }
+
+            async fn set_reencryption_total(
+                &self,
+                id: Uuid,
+                owner: Uuid,
+                total: i64,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(reencryption::SET_TOTAL)
+                    .bind(id.to_string())
+                    .bind(owner.to_string())
+                    .bind(total)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn release_reencryption(&self, id: Uuid, owner: Uuid) -> Result<(), StoreError> {
+                sqlx::query(reencryption::RELEASE)
+                    .bind(id.to_string())
+                    .bind(owner.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_reencryption_due(
+                &self,
+                key_id: &str,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredAccount>, StoreError> {
+                let rows = sqlx::query(reencryption::PAGE)
+                    .bind(after)
+                    .bind(key_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(social_accounts::stored_from_row).collect()
+            }
+
+            async fn write_reencryption_page(
+                &self,
+                page: &ReencryptionPage<'_>,
+            ) -> Result<Option<Vec<i64>>, StoreError> {
+                // Rows locked in one order by every writer.
+                let mut items = page.items.to_vec();
+                items.sort_by_key(|i| i.account_id);
+                let mut tx = self.pool.begin_with($begin).await.map_err(map_err)?;
+                let written = Self::reseal(&mut tx, &items).await?;
+                let moved = written.len() as i64;
+                let changed = items.len() as i64 - moved;
+                let advanced = sqlx::query(reencryption::ADVANCE)
+                    .bind(page.id.to_string())
+                    .bind(page.owner.to_string())
+                    .bind(page.from)
+                    .bind(page.to)
+                    .bind(moved)
+                    .bind(changed)
+                    .bind(page.failed)
+                    .bind(page.now)
+                    .bind(page.lease_until)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if advanced.is_none() {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Ok(None);
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(Some(written))
+            }
+
+            async fn finish_reencryption(
+                &self,
+                id: Uuid,
+                owner: Uuid,
+                remaining: i64,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(reencryption::FINISH)
+                    .bind(id.to_string())
+                    .bind(owner.to_string())
+                    .bind(remaining)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn count_sealed_tokens(&self) -> Result<Vec<SealedCount>, StoreError> {
+                let rows = sqlx::query(reencryption::COUNT_SEALED)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(reencryption::count_from_row).collect()
+            }
+
             async fn reserve_rate(
                 &self,
                 key: &str,
@@ -1253,6 +1475,41 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_err)?;
                 Ok(done.rows_affected())
+            }
+
+            async fn put_provider_health(
+                &self,
+                provider: &str,
+                open_until: Option<i64>,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(provider_health::PUT)
+                    .bind(provider)
+                    .bind(open_until)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn list_provider_health(
+                &self,
+            ) -> Result<Vec<super::ProviderHealth>, StoreError> {
+                use super::base::SqlRow;
+                let rows = sqlx::query(provider_health::LIST)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(super::ProviderHealth {
+                            provider: row.text("provider")?,
+                            open_until: row.opt_int("open_until")?,
+                            updated_at: row.int("updated_at")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn count_redelivery(&self, id: Uuid, now: i64) -> Result<i64, StoreError> {

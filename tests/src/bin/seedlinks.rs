@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use socialauth_common::bootstrap;
 use socialauth_common::config::Settings;
+use socialauth_common::crypto::{Binding, TokenColumn};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -68,11 +69,27 @@ async fn main() -> anyhow::Result<()> {
         let mut refresh = Vec::with_capacity(users.len());
         let mut key_id = String::new();
         for (id, username) in users {
-            let sealed_access = cipher.encrypt(&format!("at.{username}.seed"));
+            // Each link's uid is its username.
+            let place = |column| Binding::Account {
+                provider: &args.provider,
+                uid: &username,
+                column,
+            };
+            let sealed_access = cipher.seal(
+                &format!("at.{username}.seed"),
+                place(TokenColumn::AccessToken),
+            );
             key_id = sealed_access.key_id.clone();
             ids.push(id);
             access.push(sealed_access.data);
-            refresh.push(cipher.encrypt(&format!("rt.{username}.seed")).data);
+            refresh.push(
+                cipher
+                    .seal(
+                        &format!("rt.{username}.seed"),
+                        place(TokenColumn::RefreshToken),
+                    )
+                    .data,
+            );
             uids.push(username);
         }
         sqlx::query(INSERT_LINKS)

@@ -11,7 +11,7 @@ use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderLogin;
 use socialauth_common::catalogue::ProviderConfig;
-use socialauth_common::crypto::{Sealed, hash_token};
+use socialauth_common::crypto::{Binding, Sealed, hash_token};
 use socialauth_common::jobs::{JobError, LoginCredential, SuppliedName};
 use socialauth_common::now_ms;
 use socialauth_common::redemption::{CODE_MEMORY_MS, retry_of};
@@ -320,12 +320,17 @@ async fn request_token_secret(
         .await?
         .filter(|t| t.provider == provider && t.expires_at > now && t.user_id == bound_to)
         .ok_or(JobError::InvalidCredentials)?;
+    let binding = Binding::RequestToken {
+        provider,
+        oauth_token,
+    };
+    let sealed = Sealed {
+        key_id: stored.token_key_id,
+        data: stored.token_secret_enc,
+    };
     let secret = deps
         .cipher
-        .decrypt(&Sealed {
-            key_id: stored.token_key_id,
-            data: stored.token_secret_enc,
-        })
+        .open(&sealed, binding)
         .map_err(|_| JobError::InvalidCredentials)?;
     if let Some(echoed) = echoed
         && !bool::from(echoed.expose().as_bytes().ct_eq(secret.as_bytes()))

@@ -6,7 +6,7 @@ use crate::deps::Deps;
 use crate::error::WorkerError;
 use crate::providers::ProviderLogin;
 use serde::{Deserialize, Serialize};
-use socialauth_common::crypto::{Sealed, hash_token};
+use socialauth_common::crypto::{Binding, Sealed, hash_token};
 use socialauth_common::jobs::JobError;
 use socialauth_common::now_ms;
 use socialauth_common::secret::Secret;
@@ -66,8 +66,14 @@ pub async fn keep(deps: &Deps, ctx: &LoginContext) -> Result<Kept, WorkerError> 
         raw: ctx.login.raw.clone(),
     };
     let json = serde_json::to_string(&answer).map_err(|_| JobError::Internal)?;
-    let sealed = deps.cipher.encrypt(&json);
     let issued = deps.secrets.partial_token(ctx.job_id);
+    let sealed = deps.cipher.seal(
+        &json,
+        Binding::PartialLogin {
+            provider: ctx.provider.as_str(),
+            token_hash: &issued.hash,
+        },
+    );
     let now = now_ms();
     deps.store
         .insert_partial_login(&NewPartialLogin {
@@ -92,19 +98,22 @@ pub async fn load(
     provider: &str,
     token: &Secret,
 ) -> Result<ProviderLogin, WorkerError> {
-    let found: Option<PartialLogin> = deps
-        .store
-        .find_partial_login(&hash_token(token.expose()), now_ms())
-        .await?;
+    let token_hash = hash_token(token.expose());
+    let found: Option<PartialLogin> = deps.store.find_partial_login(&token_hash, now_ms()).await?;
     let partial = found
         .filter(|p| p.provider == provider)
         .ok_or(JobError::InvalidPartialToken)?;
+    let sealed = Sealed {
+        key_id: partial.token_key_id,
+        data: partial.data_enc,
+    };
+    let binding = Binding::PartialLogin {
+        provider,
+        token_hash: &token_hash,
+    };
     let json = deps
         .cipher
-        .decrypt(&Sealed {
-            key_id: partial.token_key_id,
-            data: partial.data_enc,
-        })
+        .open(&sealed, binding)
         .map_err(|_| JobError::InvalidPartialToken)?;
     let answer: Answer = serde_json::from_str(&json).map_err(|_| JobError::InvalidPartialToken)?;
     Ok(ProviderLogin {

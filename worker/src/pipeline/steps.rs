@@ -7,7 +7,7 @@ use crate::deps::{Deps, Policy};
 use crate::error::WorkerError;
 use socialauth_common::catalogue::ProviderConfig;
 use socialauth_common::config::LinkingPolicy;
-use socialauth_common::crypto::{self, Issued};
+use socialauth_common::crypto::{self, Binding, Issued, TokenColumn};
 use socialauth_common::jobs::{JobError, JobResult, LoginResult};
 use socialauth_common::now_ms;
 use socialauth_common::store::{
@@ -511,7 +511,7 @@ pub fn new_link(deps: &Deps, ctx: &LoginContext, now: i64) -> NewSocialAccount {
         uid: ctx.login.profile.uid.clone(),
         email: ctx.login.profile.email.clone(),
         extra_data: serde_json::to_string(&ctx.login.profile).unwrap_or_else(|_| "{}".into()),
-        tokens: seal(deps, &ctx.login.tokens),
+        tokens: seal(deps, ctx, &ctx.login.tokens),
         created_at: now,
     }
 }
@@ -522,18 +522,38 @@ pub fn app_token(deps: &Deps, ctx: &LoginContext) -> Issued {
     deps.secrets.app_token(ctx.job_id)
 }
 
-/// The provider's tokens, each sealed on its own.
-fn seal(deps: &Deps, tokens: &ProviderTokens) -> SealedTokens {
-    let access = (!tokens.access_token.expose().is_empty())
-        .then(|| deps.cipher.encrypt(tokens.access_token.expose()));
-    let sealed = |t: &Option<socialauth_common::secret::Secret>| {
-        t.as_ref().map(|t| deps.cipher.encrypt(t.expose()).data)
+/// The provider's tokens, each sealed on its own for its column of the
+/// identity's link (bound to the identity: a new link's row id is not
+/// known yet), all under the current key.
+fn seal(deps: &Deps, ctx: &LoginContext, tokens: &ProviderTokens) -> SealedTokens {
+    let sealed = |value: Option<&str>, column| {
+        value.map(|v| {
+            let binding = Binding::Account {
+                provider: ctx.provider.as_str(),
+                uid: &ctx.login.profile.uid,
+                column,
+            };
+            deps.cipher.seal(v, binding).data
+        })
     };
+    let access = Some(tokens.access_token.expose().as_str()).filter(|t| !t.is_empty());
+    let access_token = sealed(access, TokenColumn::AccessToken);
+    let refresh_token = sealed(
+        tokens.refresh_token.as_ref().map(|t| t.expose().as_str()),
+        TokenColumn::RefreshToken,
+    );
+    let token_secret = sealed(
+        tokens.token_secret.as_ref().map(|t| t.expose().as_str()),
+        TokenColumn::TokenSecret,
+    );
+    // A key id names the key of whatever is sealed; none: no tokens at
+    // all (a known link keeps its stored ones).
+    let any = access_token.is_some() || refresh_token.is_some() || token_secret.is_some();
     SealedTokens {
-        key_id: access.as_ref().map(|s| s.key_id.clone()),
-        access_token: access.map(|s| s.data),
-        refresh_token: sealed(&tokens.refresh_token),
-        token_secret: sealed(&tokens.token_secret),
+        key_id: any.then(|| deps.cipher.current_key_id().to_owned()),
+        access_token,
+        refresh_token,
+        token_secret,
         expires_at: tokens.expires_at,
     }
 }

@@ -11,11 +11,13 @@
 //! exchange ([`RetryPolicy::ConnectOnly`]) only when the connection could not
 //! be made, so the single-use code never reached the provider.
 
+use super::guard::{Admission, Guard, Observed, Refusal};
 use backon::{ExponentialBuilder, Retryable};
 use oauth2::http::{self, HeaderMap, StatusCode, header};
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -49,6 +51,9 @@ pub(crate) enum HttpError {
     Transport(String),
     #[error("request could not be built")]
     InvalidRequest,
+    /// Not sent: the provider's breaker is open or its budget is spent.
+    #[error("not sent: {}", .0.reason())]
+    Refused(Refusal),
 }
 
 /// The backoff between attempts.
@@ -71,11 +76,22 @@ impl RetrySettings {
 }
 
 /// The shared reqwest client (no redirects, connect + overall timeouts, a
-/// `User-Agent`) with the retry settings. Cheap to clone.
-#[derive(Debug, Clone)]
+/// `User-Agent`) with the retry settings, and the guard of the provider it
+/// is sending to ([`Http::guarded`]). Cheap to clone.
+#[derive(Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
     retry: RetrySettings,
+    guard: Option<Arc<Guard>>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("retry", &self.retry)
+            .field("guarded", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long an idle connection to a provider is kept for reuse.
@@ -118,9 +134,15 @@ pub(crate) fn is_transient_status(status: StatusCode) -> bool {
         || status == StatusCode::REQUEST_TIMEOUT
 }
 
-/// `Retry-After` in seconds, capped. (The HTTP-date form is not used by the
-/// providers we know and falls back to the backoff.)
+/// `Retry-After` in seconds, capped: how long a retry waits. (The
+/// HTTP-date form is not used by the providers we know and falls back to
+/// the backoff.)
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    Some(asked_to_wait(headers)?.min(RETRY_AFTER_CAP))
+}
+
+/// `Retry-After` in seconds, as the provider sent it.
+fn asked_to_wait(headers: &HeaderMap) -> Option<Duration> {
     let secs: u64 = headers
         .get(header::RETRY_AFTER)?
         .to_str()
@@ -128,7 +150,23 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    Some(Duration::from_secs(secs).min(RETRY_AFTER_CAP))
+    Some(Duration::from_secs(secs))
+}
+
+/// How a request went, for the provider's breaker.
+fn observed(result: &Result<HttpResponse, HttpError>) -> Observed {
+    match result {
+        Ok(r) if is_transient_status(r.status()) => Observed::Failed {
+            retry_after: asked_to_wait(r.headers()),
+        },
+        Ok(_) => Observed::Answered,
+        Err(HttpError::Connect | HttpError::Timeout | HttpError::Transport(_)) => {
+            Observed::Failed { retry_after: None }
+        }
+        Err(HttpError::TooLarge | HttpError::InvalidRequest | HttpError::Refused(_)) => {
+            Observed::Neutral
+        }
+    }
 }
 
 impl Http {
@@ -144,7 +182,20 @@ impl Http {
             .timeout(timeout)
             .user_agent("socialauth")
             .build()?;
-        Ok(Self { client, retry })
+        Ok(Self {
+            client,
+            retry,
+            guard: None,
+        })
+    }
+
+    /// This client, every request of it admitted by `guard` first and
+    /// reported to it after.
+    pub(crate) fn guarded(&self, guard: Arc<Guard>) -> Self {
+        Self {
+            guard: Some(guard),
+            ..self.clone()
+        }
     }
 
     /// Sends `request` with the retries `policy` allows. An HTTP error status
@@ -184,7 +235,23 @@ impl Http {
     ) -> Result<HttpResponse, HttpError> {
         let attempt = || async {
             let request = build().map_err(Attempt::Failed)?;
-            let response = self.send_once(request).await.map_err(Attempt::Failed)?;
+            if let Some(guard) = &self.guard {
+                // A request that spends a single-use credential may be
+                // refused before it goes; one that follows it waits.
+                let admission = match policy {
+                    RetryPolicy::ConnectOnly => Admission::Bounded,
+                    RetryPolicy::Idempotent => Admission::Patient,
+                };
+                guard
+                    .admit(admission)
+                    .await
+                    .map_err(|r| Attempt::Failed(HttpError::Refused(r)))?;
+            }
+            let result = self.send_once(request).await;
+            if let Some(guard) = &self.guard {
+                guard.record(observed(&result));
+            }
+            let response = result.map_err(Attempt::Failed)?;
             if policy == RetryPolicy::Idempotent && is_transient_status(response.status()) {
                 return Err(Attempt::Status(response));
             }

@@ -24,6 +24,7 @@
 //! accepted the credentials and then answered something broken, which says
 //! nothing about the user's code and is worth reporting as an outage.
 
+mod guard;
 mod http;
 mod oauth1;
 mod oauth2;
@@ -33,6 +34,7 @@ mod revoke;
 mod shared;
 mod token;
 
+pub use self::guard::{BreakerSettings, BreakerState};
 pub use self::oauth1::RequestToken;
 pub use self::oidc::NonceProblem;
 pub use self::revoke::TokenKind;
@@ -44,6 +46,7 @@ use socialauth_common::catalogue::{Protocol, ProviderConfig};
 use socialauth_common::jobs::DiscoveredEndpoints;
 use socialauth_common::secret::Secret;
 use socialauth_common::types::{Profile, ProviderTokens};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +137,26 @@ pub struct ProviderClient {
 struct Inner {
     http: Http,
     discovery: oidc::DiscoveryCache,
+    breaker: BreakerSettings,
+    guards: std::sync::Mutex<HashMap<String, Arc<guard::Guard>>>,
+}
+
+impl Inner {
+    /// The HTTP client for calls to `p`, behind `p`'s breaker and budget.
+    fn http(&self, p: &ProviderConfig) -> Http {
+        self.http.guarded(self.guard(p))
+    }
+
+    fn guard(&self, p: &ProviderConfig) -> Arc<guard::Guard> {
+        let mut guards = self
+            .guards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guards
+            .entry(p.name.as_str().to_owned())
+            .or_insert_with(|| Arc::new(guard::Guard::new(p.name.as_str(), self.breaker, p.budget)))
+            .clone()
+    }
 }
 
 impl fmt::Debug for ProviderClient {
@@ -155,18 +178,29 @@ impl ProviderClient {
 
     /// Like [`ProviderClient::new`], reporting a client that cannot be built.
     pub fn try_new(timeout: Duration, max_attempts: u32) -> Result<Self, ProviderError> {
+        Self::with_breaker(timeout, max_attempts, BreakerSettings::default())
+    }
+
+    /// Like [`ProviderClient::try_new`], with each provider's breaker and
+    /// budget wait set by `breaker`.
+    pub fn with_breaker(
+        timeout: Duration,
+        max_attempts: u32,
+        breaker: BreakerSettings,
+    ) -> Result<Self, ProviderError> {
         let retry = RetrySettings {
             max_attempts: max_attempts.max(1),
             min_delay: DEFAULT_MIN_DELAY,
             max_delay: DEFAULT_MAX_DELAY,
         };
-        Self::build(timeout, retry, DISCOVERY_TTL)
+        Self::build(timeout, retry, DISCOVERY_TTL, breaker)
     }
 
     fn build(
         timeout: Duration,
         retry: RetrySettings,
         discovery_ttl: Duration,
+        breaker: BreakerSettings,
     ) -> Result<Self, ProviderError> {
         let http = Http::new(timeout, retry).map_err(|e| {
             ProviderError::Misconfigured(format!("HTTP client: {}", e.without_url()))
@@ -175,8 +209,41 @@ impl ProviderClient {
             inner: Arc::new(Inner {
                 http,
                 discovery: oidc::DiscoveryCache::new(discovery_ttl),
+                breaker,
+                guards: std::sync::Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Each provider this process has called, with its breaker's state and
+    /// a version that changes with it.
+    pub fn breaker_states(&self) -> Vec<(String, BreakerState, u64)> {
+        let guards: Vec<(String, Arc<guard::Guard>)> = self
+            .inner
+            .guards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(name, g)| (name.clone(), g.clone()))
+            .collect();
+        guards
+            .into_iter()
+            .map(|(name, g)| {
+                let (state, version) = g.state();
+                (name, state, version)
+            })
+            .collect()
+    }
+
+    /// How long `p`'s calls will fail at once, when its breaker is open in
+    /// this process.
+    pub fn paused_for(&self, p: &ProviderConfig) -> Option<Duration> {
+        match self.inner.guard(p).state().0 {
+            BreakerState::Open { until } => {
+                Some(until.saturating_duration_since(std::time::Instant::now()))
+            }
+            BreakerState::Closed | BreakerState::HalfOpen => None,
+        }
     }
 
     /// The endpoint to send the user to. OIDC: the discovery document's

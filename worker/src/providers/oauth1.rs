@@ -318,7 +318,7 @@ pub(super) async fn request_token(
     };
     measured(p.name.as_str(), "request_token", async {
         let response = inner
-            .http
+            .http(p)
             .send_each(
                 || signing.request(Method::POST, &endpoint, "*/*"),
                 RetryPolicy::Idempotent,
@@ -387,7 +387,7 @@ pub(super) async fn exchange_verifier(
     };
     let answer = measured(provider, "access_token", async {
         let response = inner
-            .http
+            .http(p)
             .send_each(
                 || signing.request(Method::POST, &access_endpoint, "*/*"),
                 RetryPolicy::ConnectOnly,
@@ -406,7 +406,7 @@ pub(super) async fn exchange_verifier(
             };
             measured(provider, "userinfo", async {
                 let response = inner
-                    .http
+                    .http(p)
                     .send_each(
                         || signing.request(Method::GET, endpoint, "application/json"),
                         RetryPolicy::Idempotent,

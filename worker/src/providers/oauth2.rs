@@ -52,7 +52,7 @@ pub(super) async fn exchange_code(
     }
 
     let provider = p.name.as_str();
-    let adapter = Adapter::new(inner.http.clone(), RetryPolicy::ConnectOnly);
+    let adapter = Adapter::new(inner.http(p), RetryPolicy::ConnectOnly);
     let token = measured(provider, "token", async {
         request
             .request_async(&adapter)
@@ -65,7 +65,7 @@ pub(super) async fn exchange_code(
     let raw = measured(
         provider,
         "userinfo",
-        fetch_userinfo(&inner.http, userinfo_url, access_token),
+        fetch_userinfo(&inner.http(p), userinfo_url, access_token),
     )
     .await?;
     login_from(

@@ -385,7 +385,7 @@ pub(super) async fn discover(
     inner: &Inner,
     p: &ProviderConfig,
 ) -> Result<DiscoveredEndpoints, ProviderError> {
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     Ok(DiscoveredEndpoints {
         authorization_endpoint: metadata.authorization_endpoint().to_string(),
     })
@@ -591,7 +591,7 @@ async fn verify_fresh(
     match verify(metadata, p, id_token) {
         Err(ClaimsVerificationError::SignatureVerification(e)) if may_be_rotated_keys(&e) => {
             tracing::info!("id_token signature did not verify: fetching the provider's keys again");
-            let fresh = inner.discovery.refresh(&inner.http, p, metadata).await?;
+            let fresh = inner.discovery.refresh(&inner.http(p), p, metadata).await?;
             verify(&fresh, p, id_token)
         }
         other => other,
@@ -700,7 +700,7 @@ pub(super) async fn exchange_code(
     nonce: Option<&Secret>,
 ) -> Result<ProviderLogin, ProviderError> {
     let provider = p.name.as_str();
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     let client = build_client(&metadata, p, redirect_uri)?;
     let mut request = client
         .exchange_code(AuthorizationCode::new(code.expose().clone()))
@@ -710,7 +710,7 @@ pub(super) async fn exchange_code(
     if let Some(verifier) = pkce_verifier {
         request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().clone()));
     }
-    let adapter = Adapter::new(inner.http.clone(), RetryPolicy::ConnectOnly);
+    let adapter = Adapter::new(inner.http(p), RetryPolicy::ConnectOnly);
     let token: OidcTokenResponse = measured(provider, "token", async {
         request
             .request_async(&adapter)
@@ -739,7 +739,7 @@ pub(super) async fn exchange_code(
             let userinfo = measured(
                 provider,
                 "userinfo",
-                fetch_userinfo(&inner.http, endpoint.url(), access_token),
+                fetch_userinfo(&inner.http(p), endpoint.url(), access_token),
             )
             .await?;
             // OpenID Connect Core 5.3.2: use userinfo only when its subject is
@@ -797,7 +797,7 @@ pub(super) async fn verify_id_token(
         .expose()
         .parse()
         .map_err(|_| ProviderError::Refused("malformed id_token".into()))?;
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     let claims = verify_fresh(inner, &metadata, p, &parsed).await?;
     check_claims(&claims, &metadata, &IdTokenRules::token_login(p, nonce))?;
     login_from(
@@ -812,7 +812,7 @@ pub(super) async fn userinfo_endpoint(
     inner: &Inner,
     p: &ProviderConfig,
 ) -> Result<url::Url, ProviderError> {
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     metadata
         .userinfo_endpoint()
         .map(|e| e.url().clone())
@@ -847,7 +847,7 @@ async fn extra_endpoint(
     name: &str,
     pick: impl FnOnce(&ExtraMetadata) -> Option<&str>,
 ) -> Result<Option<url::Url>, ProviderError> {
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     pick(metadata.additional_metadata())
         .map(|raw| {
             url::Url::parse(raw)
@@ -870,7 +870,7 @@ pub(super) async fn token_endpoint(
     inner: &Inner,
     p: &ProviderConfig,
 ) -> Result<url::Url, ProviderError> {
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     metadata
         .token_endpoint()
         .map(|u| u.url().clone())
@@ -887,7 +887,7 @@ pub(super) async fn client_auth(
     if p.token_endpoint_auth_method.is_some() {
         return Ok(client_auth_or(p, AuthType::BasicAuth));
     }
-    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let metadata = inner.discovery.get(&inner.http(p), p).await?;
     Ok(auth_type(&metadata))
 }
 

@@ -83,7 +83,7 @@ pub(super) async fn revoke(
         .body(body.into_bytes())
         .map_err(|_| ProviderError::Misconfigured("unusable revocation_url".into()))?;
     measured(p.name.as_str(), "revocation", async {
-        let response = inner.http.send(request, RetryPolicy::Idempotent).await?;
+        let response = inner.http(p).send(request, RetryPolicy::Idempotent).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

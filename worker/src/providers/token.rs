@@ -99,7 +99,7 @@ pub(super) async fn login(
     let raw = measured(
         p.name.as_str(),
         "userinfo",
-        fetch_userinfo(&inner.http, &endpoint, token.expose()),
+        fetch_userinfo(&inner.http(p), &endpoint, token.expose()),
     )
     .await?;
     let mut tokens = provider_tokens(token.expose(), None, None);
@@ -123,7 +123,7 @@ async fn introspect(
         client = client.set_client_secret(ClientSecret::new(p.client_secret.expose().clone()));
     }
     let access_token = AccessToken::new(token.expose().clone());
-    let adapter = Adapter::new(inner.http.clone(), RetryPolicy::Idempotent);
+    let adapter = Adapter::new(inner.http(p), RetryPolicy::Idempotent);
     let answer = client
         .introspect(&access_token)
         .set_token_type_hint("access_token")
