@@ -8,6 +8,7 @@ use crate::state::AppState;
 use serde::Serialize;
 use socialauth_common::catalogue::{Protocol, ProviderConfig};
 use socialauth_common::now_ms;
+use socialauth_common::store::ProviderHealth;
 use utoipa::ToSchema;
 
 /// Refuses a provider whose breaker is open.
@@ -18,16 +19,18 @@ pub async fn ensure_available(
 ) -> Result<(), ApiError> {
     let now = now_ms();
     let health = state.health.get(&state.store).await;
-    match health
-        .iter()
-        .find(|h| h.provider == provider.name.as_str() && h.is_open(now))
-    {
-        Some(h) => {
-            let secs = secs_until(h.open_until.unwrap_or(now), now);
-            Err(ApiError::ProviderPaused(secs, flow))
-        }
+    match open_until(&health, provider.name.as_str(), now) {
+        Some(until) => Err(ApiError::ProviderPaused(secs_until(until, now), flow)),
         None => Ok(()),
     }
+}
+
+/// Until when (ms) `provider`'s breaker is open, if it is open at `now`.
+fn open_until(health: &[ProviderHealth], provider: &str, now: i64) -> Option<i64> {
+    health
+        .iter()
+        .find(|h| h.provider == provider && h.is_open(now))
+        .and_then(|h| h.open_until)
 }
 
 /// `GET /providers`.
@@ -58,10 +61,7 @@ pub async fn list(state: &AppState) -> ProvidersView {
         .catalogue
         .iter()
         .map(|p| {
-            let open_until = health
-                .iter()
-                .find(|h| h.provider == p.name.as_str() && h.is_open(now))
-                .and_then(|h| h.open_until);
+            let open_until = open_until(&health, p.name.as_str(), now);
             ProviderView {
                 name: p.name.as_str().to_owned(),
                 protocol: match p.protocol {
