@@ -179,11 +179,37 @@ ensure_python() {
   fi
 }
 
+# promtool (the alert-rule checks of tests/tests/first_hour.rs): on PATH, or
+# taken out of Debian's prometheus package into tests/.tools without
+# installing the package (no Prometheus server is started).
+ensure_promtool() {
+  local tools="$ROOT/tests/.tools"
+  if command -v promtool >/dev/null 2>&1; then
+    export SOCIALAUTH_PROMTOOL="${SOCIALAUTH_PROMTOOL:-$(command -v promtool)}"
+  elif [ ! -x "$tools/promtool" ]; then
+    if [ -z "$APT_UPDATED" ] && ! apt-cache show prometheus >/dev/null 2>&1; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+      APT_UPDATED=1
+    fi
+    local work
+    work="$(mktemp -d)"
+    log "promtool: apt-get download prometheus (unpacked, not installed)"
+    (cd "$work" && chmod 777 . && apt-get download prometheus >/dev/null)
+    dpkg-deb -x "$work"/prometheus_*.deb "$work/x"
+    mkdir -p "$tools"
+    cp "$work/x/usr/bin/promtool" "$tools/promtool"
+    rm -rf "$work"
+  fi
+  export SOCIALAUTH_PROMTOOL="${SOCIALAUTH_PROMTOOL:-$tools/promtool}"
+  log "$("$SOCIALAUTH_PROMTOOL" --version 2>&1 | head -n 1)"
+}
+
 ensure_services() {
   ensure_postgres
   ensure_rabbitmq
   ensure_node
   ensure_python
+  ensure_promtool
   export SOCIALAUTH_TEST_DATABASE_URL="${SOCIALAUTH_TEST_DATABASE_URL:-postgres://postgres:postgres@$PG_HOST:$PG_PORT/postgres}"
   export SOCIALAUTH_TEST_AMQP_URL="${SOCIALAUTH_TEST_AMQP_URL:-amqp://guest:guest@$AMQP_HOST:$AMQP_PORT/%2f}"
 }

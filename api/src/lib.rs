@@ -2,6 +2,7 @@
 //! and returns the worker's result or a job to poll. No provider HTTP.
 
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod guard;

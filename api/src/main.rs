@@ -22,17 +22,30 @@ enum Command {
     /// Refresh campaigns: start, status, list, cancel (through the running
     /// service's admin routes).
     Campaign(socialauth_api::cli::CampaignArgs),
+    /// Check the configuration, the database, the broker and every
+    /// provider, and print what was found (exit status 1 on a failure).
+    Doctor,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref())?;
-    bootstrap::init_tracing(&settings.telemetry);
+    // The doctor reads the configuration itself: an unreadable one is a
+    // line of its report.
+    let load = || -> anyhow::Result<Settings> {
+        let settings = Settings::load(cli.config.as_deref())?;
+        bootstrap::init_tracing(&settings.telemetry);
+        Ok(settings)
+    };
     match cli.command {
-        Some(Command::Migrate) => socialauth_api::startup::migrate(&settings).await,
-        Some(Command::Campaign(args)) => socialauth_api::cli::run(&settings, args).await,
+        Some(Command::Doctor) => {
+            let healthy = socialauth_api::doctor::run(cli.config.as_deref()).await;
+            std::process::exit(if healthy { 0 } else { 1 });
+        }
+        Some(Command::Migrate) => socialauth_api::startup::migrate(&load()?).await,
+        Some(Command::Campaign(args)) => socialauth_api::cli::run(&load()?, args).await,
         None => {
+            let settings = load()?;
             let app = socialauth_api::Application::build(settings).await?;
             app.run_until(socialauth_worker::app::shutdown_signal())
                 .await

@@ -43,6 +43,8 @@ impl Application {
     /// Connects everything and binds `server.bind` (port 0: any free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
+        // Installed first: what starts below records into it.
+        let metrics = prometheus();
         let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
         let store = connect_store(&settings).await?;
         // The worker's key: the api derives the tokens a job handed out
@@ -137,6 +139,7 @@ impl Application {
                     let _ = campaigns.await;
                 });
                 worker = Some((handle, stop_tx));
+                socialauth_worker::gauges::baseline(&catalogue);
                 info!("embedded mode: the worker runs in this process");
 
                 queue
@@ -149,7 +152,7 @@ impl Application {
             settings: settings.clone(),
             endpoints: EndpointCache::default(),
             secrets,
-            metrics: prometheus(),
+            metrics,
             guard: Arc::new(crate::guard::Guard::from_settings(&settings.server)?),
             health: Default::default(),
         };
@@ -258,9 +261,7 @@ fn prometheus() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ])
+                .set_buckets(&socialauth_common::HISTOGRAM_BUCKETS)
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

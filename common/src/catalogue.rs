@@ -12,6 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use url::Url;
 
+mod path;
+mod presets;
+
+pub use presets::NAMES as PRESET_NAMES;
+use presets::preset;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// OpenID Connect: endpoints by discovery from the issuer.
@@ -33,8 +39,9 @@ impl Protocol {
     }
 }
 
-/// Where the profile's fields are in the provider's answer: dotted paths
-/// into the JSON (`picture.data.url`).
+/// Where the profile's fields are in the provider's answer: path
+/// expressions into the JSON (`picture.data.url`,
+/// `emails[primary=true].email | email`; see [`path`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileMapping {
     pub uid: String,
@@ -81,16 +88,29 @@ impl ProfileMapping {
         self
     }
 
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.uid,
+            &self.email,
+            &self.email_verified,
+            &self.username,
+            &self.first_name,
+            &self.last_name,
+            &self.name,
+            &self.picture,
+        ]
+        .into_iter()
+        .map(String::as_str)
+    }
+
     /// Reads a profile out of a userinfo / claims document. `None` when it
     /// has no uid.
     pub fn extract(&self, doc: &Value) -> Option<Profile> {
         let uid = scalar(doc, &self.uid).filter(|s| !s.is_empty())?;
         let email = scalar(doc, &self.email).filter(|s| !s.is_empty());
-        let email_verified = match lookup(doc, &self.email_verified) {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s == "true",
-            _ => false,
-        };
+        // `true`, `"true"` or `1` (some providers answer with a number).
+        let email_verified =
+            path::read(doc, &self.email_verified).is_some_and(|v| v == "true" || v == "1");
         Some(Profile {
             uid,
             email,
@@ -104,17 +124,8 @@ impl ProfileMapping {
     }
 }
 
-fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(doc, |v, key| v.get(key))
-}
-
-fn scalar(doc: &Value, path: &str) -> Option<String> {
-    match lookup(doc, path)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+fn scalar(doc: &Value, expr: &str) -> Option<String> {
+    path::read(doc, expr)
 }
 
 /// One configured provider, presets applied.
@@ -130,6 +141,11 @@ pub struct ProviderConfig {
     pub access_token_url: Option<Url>,
     /// RFC 7009 revocation endpoint (OIDC: else discovery's).
     pub revocation_url: Option<Url>,
+    /// A second profile request (OAuth2) listing the user's addresses; its
+    /// answer goes under `emails` in the profile document.
+    pub emails_url: Option<Url>,
+    /// OpenID Connect: whether userinfo is read after the id_token.
+    pub read_userinfo: bool,
     pub client_id: String,
     pub client_secret: Secret,
     pub scopes: Vec<String>,
@@ -325,103 +341,36 @@ const KNOWN_ID_TOKEN_ALGS: [&str; 13] = [
 pub const MICROSOFT_ISSUER: &str = "https://login.microsoftonline.com/{tenant}/v2.0";
 const MICROSOFT_DEFAULT_TENANT: &str = "common";
 
-/// Known brands: protocol, endpoints, scopes and profile mapping.
-fn preset(name: &str) -> Option<ProviderSettings> {
-    let s = |v: &str| Some(v.to_owned());
-    let scopes = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
-    let oidc = |issuer: &str, sc: &[&str]| ProviderSettings {
-        protocol: s("oidc"),
-        issuer: s(issuer),
-        scopes: scopes(sc),
-        ..ProviderSettings::default()
-    };
-    let mapping = |uid: &str, username: &str, name: &str, picture: &str| ProfileSettings {
-        uid: s(uid),
-        username: s(username),
-        name: s(name),
-        picture: s(picture),
-        ..ProfileSettings::default()
-    };
-    Some(match name {
-        "google" => ProviderSettings {
-            revocation_url: s("https://oauth2.googleapis.com/revoke"),
-            access_token_check: Some(AccessTokenCheck::Tokeninfo),
-            introspection_url: s("https://oauth2.googleapis.com/tokeninfo"),
-            ..oidc(
-                "https://accounts.google.com",
-                &["openid", "email", "profile"],
-            )
-        },
-        "microsoft" => ProviderSettings {
-            tenant: s(MICROSOFT_DEFAULT_TENANT),
-            ..oidc(MICROSOFT_ISSUER, &["openid", "email", "profile"])
-        },
-        "gitlab" => oidc("https://gitlab.com", &["openid", "email", "profile"]),
-        "linkedin" => oidc(
-            "https://www.linkedin.com/oauth",
-            &["openid", "email", "profile"],
+/// The `exp` (Unix seconds) of a client secret that is a JWT (Sign in
+/// with Apple's is one), read without checking its signature: only its
+/// date matters here.
+pub fn client_secret_expiry(secret: &str) -> Option<i64> {
+    use base64::Engine;
+    let mut parts = secret.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()
+}
+
+/// What an operator of preset `name` should know before relying on it
+/// (`socialauth-api doctor` shows it): an API its provider keeps only for
+/// older clients.
+pub fn preset_note(name: &str) -> Option<&'static str> {
+    match name {
+        "twitter" => Some(
+            "preset twitter signs in through X's legacy API v1.1 (OAuth 1.0a); \
+             X's current sign-in is OAuth 2 with PKCE: the x preset",
         ),
-        "apple" => ProviderSettings {
-            nonce_convention: Some(NonceConvention::Sha256),
-            ..oidc("https://appleid.apple.com", &["openid", "email", "name"])
-        },
-        "github" => ProviderSettings {
-            protocol: s("oauth2"),
-            authorize_url: s("https://github.com/login/oauth/authorize"),
-            token_url: s("https://github.com/login/oauth/access_token"),
-            userinfo_url: s("https://api.github.com/user"),
-            scopes: scopes(&["read:user", "user:email"]),
-            profile: Some(mapping("id", "login", "name", "avatar_url")),
-            refresh_tokens: Some(false),
-            ..ProviderSettings::default()
-        },
-        "facebook" => ProviderSettings {
-            protocol: s("oauth2"),
-            authorize_url: s("https://www.facebook.com/v19.0/dialog/oauth"),
-            token_url: s("https://graph.facebook.com/v19.0/oauth/access_token"),
-            userinfo_url: s(
-                "https://graph.facebook.com/v19.0/me?fields=id,name,email,first_name,last_name,picture",
-            ),
-            scopes: scopes(&["email", "public_profile"]),
-            access_token_check: Some(AccessTokenCheck::DebugToken),
-            introspection_url: s("https://graph.facebook.com/v19.0/debug_token"),
-            profile: Some(ProfileSettings {
-                first_name: s("first_name"),
-                last_name: s("last_name"),
-                ..mapping("id", "id", "name", "picture.data.url")
-            }),
-            ..ProviderSettings::default()
-        },
-        "discord" => ProviderSettings {
-            protocol: s("oauth2"),
-            authorize_url: s("https://discord.com/oauth2/authorize"),
-            token_url: s("https://discord.com/api/oauth2/token"),
-            userinfo_url: s("https://discord.com/api/users/@me"),
-            scopes: scopes(&["identify", "email"]),
-            profile: Some(ProfileSettings {
-                email_verified: s("verified"),
-                ..mapping("id", "username", "global_name", "avatar")
-            }),
-            ..ProviderSettings::default()
-        },
-        "twitter" => ProviderSettings {
-            protocol: s("oauth1"),
-            request_token_url: s("https://api.twitter.com/oauth/request_token"),
-            authorize_url: s("https://api.twitter.com/oauth/authenticate"),
-            access_token_url: s("https://api.twitter.com/oauth/access_token"),
-            userinfo_url: s(
-                "https://api.twitter.com/1.1/account/verify_credentials.json?include_email=true",
-            ),
-            profile: Some(mapping(
-                "id_str",
-                "screen_name",
-                "name",
-                "profile_image_url_https",
-            )),
-            ..ProviderSettings::default()
-        },
-        _ => return None,
-    })
+        _ => None,
+    }
 }
 
 /// `p` with its preset filled in; `linking`: the policy when `p` names
@@ -444,9 +393,39 @@ fn resolve(
         None => ProviderSettings::default(),
     };
     let pick = |own: &Option<String>, fallback: &Option<String>| own.clone().or(fallback.clone());
+    let domain = pick(&p.domain, &base.domain);
+    let realm = pick(&p.realm, &base.realm);
+    for (key, value, also) in [("domain", &domain, ":"), ("realm", &realm, "")] {
+        if let Some(v) = value
+            && (v.is_empty()
+                || !v.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || also.contains(c)
+                }))
+        {
+            return Err(err(format!(
+                "{key} {v:?}: letters, digits, '-', '.', '_'{}",
+                if also.is_empty() { "" } else { ", ':'" }
+            )));
+        }
+    }
+    // `{domain}` and `{realm}` in a preset's URLs: the operator's own host
+    // and realm at a provider they run or rent.
     let url = |field: &str, v: Option<String>| -> Result<Option<Url>, CatalogueError> {
-        v.map(|raw| Url::parse(&raw).map_err(|e| err(format!("{field}: {e}"))))
-            .transpose()
+        let Some(mut raw) = v else { return Ok(None) };
+        for (key, value) in [("domain", &domain), ("realm", &realm)] {
+            let placeholder = format!("{{{key}}}");
+            if raw.contains(&placeholder) {
+                let value = value.as_deref().ok_or_else(|| {
+                    err(format!(
+                        "{field} needs `{key}` (the provider's {key} of yours)"
+                    ))
+                })?;
+                raw = raw.replace(&placeholder, value);
+            }
+        }
+        Url::parse(&raw)
+            .map(Some)
+            .map_err(|e| err(format!("{field}: {e}")))
     };
     let protocol_raw = pick(&p.protocol, &base.protocol)
         .ok_or_else(|| err("needs a `protocol` (oidc, oauth2, oauth1) or a `preset`".into()))?;
@@ -508,6 +487,7 @@ fn resolve(
         "access_token_url",
         pick(&p.access_token_url, &base.access_token_url),
     )?;
+    let emails_url = url("emails_url", pick(&p.emails_url, &base.emails_url))?;
     let revocation_url = url(
         "revocation_url",
         pick(&p.revocation_url, &base.revocation_url),
@@ -545,6 +525,10 @@ fn resolve(
     if let Some(m) = &p.profile {
         profile = profile.overlay(m);
     }
+    profile
+        .paths()
+        .try_for_each(path::check)
+        .map_err(|why| err(format!("profile: {why}")))?;
     let mut authorize_params = base.authorize_params.clone();
     authorize_params.extend(p.authorize_params.clone());
     let access_token_check = access_token_binding(
@@ -572,10 +556,12 @@ fn resolve(
         request_token_url,
         access_token_url,
         revocation_url,
+        emails_url,
+        read_userinfo: p.read_userinfo.or(base.read_userinfo).unwrap_or(true),
         client_id: p.client_id.clone(),
         client_secret: p.client_secret.clone(),
         scopes: p.scopes.clone().or(base.scopes).unwrap_or(default_scopes),
-        pkce: p.pkce.unwrap_or(protocol != Protocol::OAuth1),
+        pkce: p.pkce.or(base.pkce).unwrap_or(protocol != Protocol::OAuth1),
         require_pkce: p.require_pkce.or(base.require_pkce).unwrap_or(false),
         id_token_signing_algs,
         tenant,
@@ -845,6 +831,21 @@ mod tests {
         );
         assert_eq!(gh.profile.uid, "id");
         assert!(gh.pkce);
+    }
+
+    #[test]
+    fn a_jwt_client_secret_tells_its_expiry_and_others_do_not() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"ES256"}"#),
+            b64(r#"{"exp":1790000000}"#)
+        );
+        assert_eq!(client_secret_expiry(&jwt), Some(1_790_000_000));
+        assert_eq!(client_secret_expiry("plain-secret"), None);
+        assert_eq!(client_secret_expiry("a.b.c"), None);
+        assert_eq!(client_secret_expiry("a.b.c.d"), None);
     }
 
     #[test]

@@ -278,7 +278,9 @@ pub struct WorkerSettings {
     /// goes back to the queue (campaign pages stop at once between two
     /// chunks and go back too).
     pub shutdown_grace_secs: u64,
-    /// Where `socialauth-worker` serves Prometheus `/metrics`.
+    /// Where `socialauth-worker` serves Prometheus `/metrics`: an address,
+    /// or a range of ports of which each worker takes the first free one
+    /// (`127.0.0.1:9100-9119`, the default: twenty workers on one host).
     pub metrics_bind: String,
     /// Failed requests in a row (connect errors, timeouts, 5xx, 429) that
     /// open a provider's circuit breaker: its calls then fail at once
@@ -301,7 +303,7 @@ impl Default for WorkerSettings {
             max_attempts: 4,
             store_outage_secs: 30,
             shutdown_grace_secs: 25,
-            metrics_bind: "127.0.0.1:9100".into(),
+            metrics_bind: "127.0.0.1:9100-9119".into(),
             breaker_failures: 5,
             breaker_open_secs: 30,
             budget_wait_ms: 1_000,
@@ -453,6 +455,22 @@ pub struct ProviderSettings {
     /// The directory tenant of a multi-tenant issuer (`microsoft`): its id
     /// or domain, or `common`, `organizations`, `consumers`.
     pub tenant: Option<String>,
+    /// Your own host at a provider you run or rent (`okta`, `auth0`,
+    /// `keycloak`, `zitadel`, a self-managed `gitlab`…): fills `{domain}`
+    /// in the preset's URLs, e.g. `dev-123456.okta.com`.
+    pub domain: Option<String>,
+    /// A Keycloak realm: fills `{realm}` in the preset's URLs.
+    pub realm: Option<String>,
+    /// OpenID Connect: read the userinfo endpoint after the id_token
+    /// (default true); false: the id_token's claims alone are the profile
+    /// (the `dropbox` preset: its userinfo endpoint takes only POST).
+    pub read_userinfo: Option<bool>,
+    /// OAuth2: a second profile request, made with the user's access
+    /// token, for providers that list a user's addresses apart (`github`:
+    /// `/user/emails`); its answer is put under `emails` in the profile
+    /// document, for the mapping to read
+    /// (`emails[primary=true].email`).
+    pub emails_url: Option<String>,
     /// This provider's linking policy; unset: `[security]`'s.
     pub linking: Option<LinkingPolicy>,
     pub profile: Option<ProfileSettings>,

@@ -2,6 +2,11 @@
 //! provider catalogue, the `Store` (all SQL) and the `JobQueue`.
 
 pub mod bootstrap;
+
+/// The buckets (seconds) of every duration histogram, api and worker.
+pub const HISTOGRAM_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 pub mod catalogue;
 pub mod config;
 pub mod crypto;

@@ -11,7 +11,6 @@ use socialauth_common::jobs::JobKind;
 use socialauth_common::queue::amqp::{AmqpQueue, AmqpSource};
 use socialauth_common::queue::connect_with_retry;
 use socialauth_common::store::{self, StoreOptions};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -20,15 +19,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let queue = settings.queue.clone().context(
         "socialauth-worker needs a [queue] section; without one the api runs the worker itself",
     )?;
-    let metrics_addr: SocketAddr = settings
-        .worker
-        .metrics_bind
-        .parse()
-        .context("worker.metrics_bind")?;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(metrics_addr)
-        .install()
-        .context("metrics listener")?;
+    let metrics_addr = crate::metrics_listener::install(&settings.worker.metrics_bind)?;
+    info!(%metrics_addr, "serving Prometheus /metrics");
 
     let db = settings.database.as_ref();
     let options = db.map_or(StoreOptions::with_pool(8), |d| d.store_options());
@@ -42,8 +34,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("queue")?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let publisher = Arc::new(publisher);
+    crate::gauges::baseline(&catalogue);
+    tokio::spawn(crate::gauges::queue_depths(
+        publisher.clone(),
+        stop_rx.clone(),
+    ));
     let deps = Deps::new(&settings, store, catalogue, cipher)
-        .with_publisher(Arc::new(publisher))
+        .with_publisher(publisher)
         .with_stopping(stop_rx.clone());
     let kinds = [JobKind::Login, JobKind::Refresh];
     let source = connect_with_retry("worker", || AmqpSource::connect(&queue, &kinds))

@@ -133,6 +133,13 @@ async fn process(deps: &Deps, running: &Running, delivery: Delivery) {
             return;
         }
     };
+    // How long it waited in the queue (a redelivered one: since it was
+    // first published).
+    #[allow(clippy::cast_precision_loss)]
+    let waited_ms = socialauth_common::now_ms()
+        .saturating_sub(envelope.created_at)
+        .max(0) as f64;
+    metrics::histogram!("socialauth_job_wait_seconds", "kind" => kind).record(waited_ms / 1000.0);
     // A copy of a job running here waits for it first (then it is
     // answered with the first run's outcome, and is not counted).
     let (_run, waited) = enter(running, envelope.id, false).await;

@@ -48,6 +48,8 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         request_token_url: None,
         access_token_url: None,
         revocation_url: None,
+        emails_url: None,
+        read_userinfo: true,
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET.into()),
         scopes: vec![],
@@ -200,6 +202,59 @@ async fn oauth2_login_extracts_a_github_shaped_profile_with_a_custom_mapping() {
     let expires_at = login.tokens.expires_at.expect("expiry");
     assert!((now_ms + 3_590_000..=now_ms + 3_610_000).contains(&expires_at));
     assert_eq!(login.raw["login"], "octo");
+}
+
+/// GitHub's private addresses: `/user/emails` read with the user's token,
+/// the primary one taken with its verification; a list the token may not
+/// read leaves the public (unverified) address.
+#[tokio::test]
+async fn a_provider_listing_addresses_apart_gives_the_primary_verified_one() {
+    let server = MockServer::start().await;
+    mount_token_ok(&server).await;
+    let public = json!({"id": 42, "login": "octo", "email": null});
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(public))
+        .mount(&server)
+        .await;
+    let emails = Mock::given(method("GET"))
+        .and(path("/user/emails"))
+        .and(header(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"email": "old@example.com", "primary": false, "verified": true, "visibility": null},
+            {"email": "octo@example.com", "primary": true, "verified": true, "visibility": "private"},
+        ])))
+        .expect(1)
+        .mount_as_scoped(&server)
+        .await;
+    let github = ProviderConfig {
+        emails_url: Some(url(&server, "/user/emails")),
+        profile: ProfileMapping {
+            email: "emails[primary=true].email | email".into(),
+            email_verified: "emails[primary=true].verified".into(),
+            ..github_like(&server).profile
+        },
+        ..github_like(&server)
+    };
+    let login = exchange(&client(), &github).await.expect("login");
+    assert_eq!(login.profile.email.as_deref(), Some("octo@example.com"));
+    assert!(login.profile.email_verified);
+    assert_eq!(login.raw["emails"][1]["primary"], true);
+    drop(emails);
+
+    // The token may not read the list (the scope was not granted).
+    Mock::given(method("GET"))
+        .and(path("/user/emails"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&server)
+        .await;
+    let login = exchange(&client(), &github).await.expect("login");
+    assert_eq!(login.profile.uid, "42");
+    assert_eq!(login.profile.email, None);
+    assert!(!login.profile.email_verified);
 }
 
 #[tokio::test]
@@ -651,9 +706,10 @@ async fn debug_of_logins_and_errors_contains_no_secret() {
     Mock::given(method("POST"))
         .and(path("/login/oauth/access_token"))
         .respond_with(
-            // A token response the crate cannot parse (no token_type) still
-            // carries the token in its body.
-            ResponseTemplate::new(200).set_body_json(json!({"access_token": ACCESS_TOKEN})),
+            // A token response the crate cannot parse (a token_type that is
+            // not a string) still carries the token in its body.
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": ACCESS_TOKEN, "token_type": 42})),
         )
         .mount(&server)
         .await;

@@ -326,6 +326,9 @@ pub(crate) struct Adapter {
     http: Http,
     policy: RetryPolicy,
     last_status: AtomicU16,
+    /// Successful answers are token answers, made standard before the
+    /// crates read them ([`standard_token_answer`]).
+    token_answers: bool,
 }
 
 impl Adapter {
@@ -334,6 +337,15 @@ impl Adapter {
             http,
             policy,
             last_status: AtomicU16::new(0),
+            token_answers: false,
+        }
+    }
+
+    /// For a token endpoint (code exchange, refresh grant).
+    pub(crate) fn token_endpoint(http: Http, policy: RetryPolicy) -> Self {
+        Self {
+            token_answers: true,
+            ..Self::new(http, policy)
         }
     }
 
@@ -349,17 +361,115 @@ impl<'c> AsyncHttpClient<'c> for Adapter {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = self.http.send(request, self.policy).await?;
+            let mut response = self.http.send(request, self.policy).await?;
             self.last_status
                 .store(response.status().as_u16(), Ordering::Relaxed);
+            if self.token_answers
+                && response.status().is_success()
+                && let Some(standard) = standard_token_answer(response.body())
+            {
+                *response.body_mut() = standard;
+            }
             Ok(response)
         })
+    }
+}
+
+/// A successful token answer in a provider's own shape, made the one of
+/// RFC 6749 section 5.1 that the crates read: `expires_in` as a string
+/// (Naver), `scope` as a list (Twitch), no `token_type` (Instagram), the
+/// answer inside a one-element `data` list (Instagram). `None`: nothing to
+/// change (or not a JSON object).
+pub(crate) fn standard_token_answer(body: &[u8]) -> Option<Vec<u8>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut changed = false;
+    if doc.get("access_token").is_none()
+        && let Some([only]) = doc
+            .get("data")
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+        && only.get("access_token").is_some()
+    {
+        doc = only.clone();
+        changed = true;
+    }
+    let fields = doc.as_object_mut()?;
+    if fields.contains_key("access_token") && !fields.contains_key("token_type") {
+        fields.insert("token_type".into(), "Bearer".into());
+        changed = true;
+    }
+    if let Some(serde_json::Value::String(secs)) = fields.get("expires_in")
+        && let Ok(secs) = secs.trim().parse::<u64>()
+    {
+        fields.insert("expires_in".into(), secs.into());
+        changed = true;
+    }
+    if let Some(serde_json::Value::Array(items)) = fields.get("scope") {
+        let joined: Vec<&str> = items.iter().filter_map(serde_json::Value::as_str).collect();
+        fields.insert("scope".into(), joined.join(" ").into());
+        changed = true;
+    }
+    if changed {
+        serde_json::to_vec(&doc).ok()
+    } else {
+        None
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_answers_in_providers_own_shapes_are_made_standard() {
+        let standard = |body: serde_json::Value| {
+            standard_token_answer(body.to_string().as_bytes())
+                .map(|b| serde_json::from_slice::<serde_json::Value>(&b).expect("json"))
+        };
+        // Naver: expires_in as a string.
+        assert_eq!(
+            standard(
+                serde_json::json!({"access_token": "a", "refresh_token": "r", "token_type": "bearer", "expires_in": "3600"})
+            ),
+            Some(
+                serde_json::json!({"access_token": "a", "refresh_token": "r", "token_type": "bearer", "expires_in": 3600})
+            )
+        );
+        // Twitch: scope as a list.
+        assert_eq!(
+            standard(
+                serde_json::json!({"access_token": "a", "token_type": "bearer", "scope": ["openid", "user:read:email"]})
+            ),
+            Some(
+                serde_json::json!({"access_token": "a", "token_type": "bearer", "scope": "openid user:read:email"})
+            )
+        );
+        // Instagram: inside `data`, no token_type.
+        assert_eq!(
+            standard(
+                serde_json::json!({"data": [{"access_token": "a", "user_id": "17841", "permissions": "instagram_business_basic"}]})
+            ),
+            Some(
+                serde_json::json!({"access_token": "a", "user_id": "17841", "permissions": "instagram_business_basic", "token_type": "Bearer"})
+            )
+        );
+        // Standard answers, errors and other documents are left alone.
+        assert_eq!(
+            standard(
+                serde_json::json!({"access_token": "a", "token_type": "bearer", "expires_in": 3600})
+            ),
+            None
+        );
+        assert_eq!(
+            standard(serde_json::json!({"error": "invalid_grant"})),
+            None
+        );
+        assert_eq!(
+            standard(serde_json::json!({"data": [{"x": 1}, {"y": 2}]})),
+            None
+        );
+        assert_eq!(standard_token_answer(b"not json"), None);
+    }
 
     fn status(code: u16) -> Attempt {
         let mut r = http::Response::new(Vec::new());

@@ -29,6 +29,7 @@ mod http;
 mod oauth1;
 mod oauth2;
 mod oidc;
+mod probe;
 mod refresh;
 mod revoke;
 mod shared;
@@ -41,6 +42,7 @@ pub use self::revoke::TokenKind;
 pub use self::token::AccessTokenFacts;
 
 use self::http::{Http, HttpError, RetrySettings};
+pub use self::probe::Probe;
 use serde_json::Value;
 use socialauth_common::catalogue::{Protocol, ProviderConfig};
 use socialauth_common::jobs::DiscoveredEndpoints;

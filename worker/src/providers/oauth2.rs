@@ -7,7 +7,7 @@
 
 use super::http::{Adapter, RetryPolicy};
 use super::shared::{
-    client_auth_or, fetch_userinfo, login_from, measured, provider_tokens, token_error,
+    client_auth_or, fetch_profile_document, login_from, measured, provider_tokens, token_error,
 };
 use super::{Inner, ProviderError, ProviderLogin};
 use ::oauth2::basic::BasicClient;
@@ -52,7 +52,7 @@ pub(super) async fn exchange_code(
     }
 
     let provider = p.name.as_str();
-    let adapter = Adapter::new(inner.http(p), RetryPolicy::ConnectOnly);
+    let adapter = Adapter::token_endpoint(inner.http(p), RetryPolicy::ConnectOnly);
     let token = measured(provider, "token", async {
         request
             .request_async(&adapter)
@@ -62,12 +62,7 @@ pub(super) async fn exchange_code(
     .await?;
 
     let access_token = token.access_token().secret();
-    let raw = measured(
-        provider,
-        "userinfo",
-        fetch_userinfo(&inner.http(p), userinfo_url, access_token),
-    )
-    .await?;
+    let raw = fetch_profile_document(&inner.http(p), p, userinfo_url, access_token).await?;
     login_from(
         p,
         raw,

@@ -391,6 +391,28 @@ pub(super) async fn discover(
     })
 }
 
+/// `doctor`: the discovery document (its issuer checked against the
+/// configured one) and its signing keys, described.
+pub(super) async fn describe(inner: &Inner, p: &ProviderConfig) -> Result<String, ProviderError> {
+    let metadata = inner.discovery.get(&inner.http, p).await?;
+    let keys = metadata.jwks().keys().len();
+    if keys == 0 {
+        return Err(ProviderError::Misconfigured(
+            "the provider publishes no signing keys".into(),
+        ));
+    }
+    let mut endpoints = vec!["authorization", "token"];
+    if metadata.userinfo_endpoint().is_some() {
+        endpoints.push("userinfo");
+    }
+    Ok(format!(
+        "issuer {}, {keys} signing key{}, endpoints: {}",
+        metadata.issuer().as_str(),
+        if keys == 1 { "" } else { "s" },
+        endpoints.join(", ")
+    ))
+}
+
 /// `client_secret_basic` unless the provider lists `client_secret_post`
 /// without it (absent list: basic, per OpenID Connect Discovery).
 fn auth_type(metadata: &ProviderDocument) -> AuthType {
@@ -710,7 +732,7 @@ pub(super) async fn exchange_code(
     if let Some(verifier) = pkce_verifier {
         request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().clone()));
     }
-    let adapter = Adapter::new(inner.http(p), RetryPolicy::ConnectOnly);
+    let adapter = Adapter::token_endpoint(inner.http(p), RetryPolicy::ConnectOnly);
     let token: OidcTokenResponse = measured(provider, "token", async {
         request
             .request_async(&adapter)
@@ -734,7 +756,7 @@ pub(super) async fn exchange_code(
 
     let mut raw = claims_document(&claims)?;
     let access_token = token.access_token().secret();
-    match metadata.userinfo_endpoint() {
+    match metadata.userinfo_endpoint().filter(|_| p.read_userinfo) {
         Some(endpoint) => {
             let userinfo = measured(
                 provider,
@@ -754,7 +776,7 @@ pub(super) async fn exchange_code(
         None => {
             if p.profile.extract(&raw).is_none() {
                 return Err(ProviderError::Misconfigured(format!(
-                    "no userinfo endpoint and no `{}` in the id_token",
+                    "no userinfo read and no `{}` in the id_token",
                     p.profile.uid
                 )));
             }

@@ -44,7 +44,7 @@ pub(super) async fn refresh(
     if !p.client_secret.expose().is_empty() {
         client = client.set_client_secret(ClientSecret::new(p.client_secret.expose().clone()));
     }
-    let adapter = Adapter::new(inner.http(p), RetryPolicy::ConnectOnly);
+    let adapter = Adapter::token_endpoint(inner.http(p), RetryPolicy::ConnectOnly);
     let grant = RefreshToken::new(refresh_token.expose().clone());
     let token = measured(p.name.as_str(), "refresh", async {
         client

@@ -70,6 +70,50 @@ pub(super) async fn fetch_userinfo(
     url: &Url,
     access_token: &str,
 ) -> Result<Value, ProviderError> {
+    read_userinfo(&bearer_get(http, url, access_token).await?)
+}
+
+/// The userinfo answer and, for a provider that lists a user's addresses
+/// apart (`emails_url`), that list under `emails`, for the profile
+/// mapping to read. A list the token may not read (401, 403, 404: a scope
+/// the user did not grant) is left out; the mapping then finds no
+/// address there.
+pub(super) async fn fetch_profile_document(
+    http: &Http,
+    p: &ProviderConfig,
+    userinfo_url: &Url,
+    access_token: &str,
+) -> Result<Value, ProviderError> {
+    let provider = p.name.as_str();
+    let mut doc = measured(
+        provider,
+        "userinfo",
+        fetch_userinfo(http, userinfo_url, access_token),
+    )
+    .await?;
+    if let Some(url) = &p.emails_url {
+        let response = measured(provider, "emails", bearer_get(http, url, access_token)).await?;
+        let status = response.status();
+        if status.is_success() {
+            let emails = serde_json::from_slice::<Value>(response.body()).map_err(|_| {
+                ProviderError::Unavailable("the emails endpoint answered malformed JSON".into())
+            })?;
+            if let Value::Object(fields) = &mut doc {
+                fields.insert("emails".into(), emails);
+            }
+        } else if !matches!(status.as_u16(), 401 | 403 | 404) {
+            return Err(classify_status(status, "emails"));
+        }
+    }
+    Ok(doc)
+}
+
+/// GET `url` with the access token as bearer, asking for JSON.
+async fn bearer_get(
+    http: &Http,
+    url: &Url,
+    access_token: &str,
+) -> Result<HttpResponse, ProviderError> {
     let mut bearer = HeaderValue::from_str(&format!("Bearer {access_token}")).map_err(|_| {
         ProviderError::Unavailable("access token is not a valid header value".into())
     })?;
@@ -81,8 +125,7 @@ pub(super) async fn fetch_userinfo(
         .header(header::ACCEPT, "application/json")
         .body(Vec::new())
         .map_err(|_| ProviderError::Misconfigured("unusable userinfo URL".into()))?;
-    let response = http.send(request, RetryPolicy::Idempotent).await?;
-    read_userinfo(&response)
+    Ok(http.send(request, RetryPolicy::Idempotent).await?)
 }
 
 /// A userinfo answer: the JSON object, or the failure its status means.

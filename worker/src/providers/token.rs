@@ -13,7 +13,7 @@
 
 use super::http::{Adapter, RetryPolicy};
 use super::shared::{
-    classify_status, fetch_userinfo, login_from, measured, provider_tokens, token_error,
+    classify_status, fetch_profile_document, login_from, measured, provider_tokens, token_error,
 };
 use super::{Inner, ProviderError, ProviderLogin, oidc};
 use ::oauth2::basic::BasicClient;
@@ -96,12 +96,7 @@ pub(super) async fn login(
         (Protocol::Oidc, None) => oidc::userinfo_endpoint(inner, p).await?,
         _ => return Err(ProviderError::Misconfigured("no userinfo_url".into())),
     };
-    let raw = measured(
-        p.name.as_str(),
-        "userinfo",
-        fetch_userinfo(&inner.http(p), &endpoint, token.expose()),
-    )
-    .await?;
+    let raw = fetch_profile_document(&inner.http(p), p, &endpoint, token.expose()).await?;
     let mut tokens = provider_tokens(token.expose(), None, None);
     tokens.expires_at = facts.expires_at;
     login_from(p, raw, tokens)

@@ -8,7 +8,9 @@ use crate::queue::{JobQueue, QueueError, ReplyWaiter};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::message::Delivery as AmqpDelivery;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, Consumer};
 use std::collections::HashMap;
@@ -103,6 +105,38 @@ impl AmqpQueue {
     /// Jobs whose reply is awaited (for tests and a gauge).
     pub fn pending_replies(&self) -> usize {
         self.shared.waiters.len()
+    }
+
+    /// Messages waiting in each queue (`login`, `refresh`, `campaign`,
+    /// `dead`), read by passive declares on a channel of their own (a
+    /// failed one closes only that channel).
+    pub async fn depths(&self) -> Result<Vec<(&'static str, u32)>, QueueError> {
+        let link = self.link().await?;
+        let channel = link
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| topology::unavailable(&e))?;
+        let names = &self.shared.names;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let mut depths = Vec::with_capacity(4);
+        for (label, name) in [
+            ("login", &names.login),
+            ("refresh", &names.refresh),
+            ("campaign", &names.campaign),
+            ("dead", &names.dead),
+        ] {
+            let queue = channel
+                .queue_declare(name.clone(), passive, FieldTable::default())
+                .await
+                .map_err(|e| topology::unavailable(&e))?;
+            depths.push((label, queue.message_count()));
+        }
+        let _ = channel.close(200, "depths read".into()).await;
+        Ok(depths)
     }
 
     /// Stops reconnecting and closes the connection. Waiters get `None`.
