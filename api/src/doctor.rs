@@ -19,8 +19,9 @@ use std::time::Duration;
 /// How long one database, broker or provider check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client secret that expires within this many days is a warning.
-const SECRET_WARN_DAYS: i64 = 30;
+/// A client secret that expires within this many days is a warning (as
+/// the `SocialauthClientSecretExpiring` alert of deploy/prometheus).
+const SECRET_WARN_DAYS: i64 = 14;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
@@ -195,16 +196,15 @@ fn check_key(settings: &Settings, report: &mut Report) {
 
 async fn check_database(settings: &Settings, report: &mut Report) {
     let url = settings.database_url();
-    if let Some(file) = url.strip_prefix("sqlite://")
-        && !file.starts_with(':')
-        && !Path::new(file.split('?').next().unwrap_or(file)).exists()
+    if let Some(file) = settings.sqlite_file()
+        && !file.exists()
     {
         report.add(
             "database",
             Level::Ok,
             format!(
                 "SQLite {} does not exist yet: the first start creates it",
-                shown_path(Path::new(file))
+                shown_path(&file)
             ),
         );
         return;
@@ -246,6 +246,22 @@ async fn check_provider(
     if p.client_id.is_empty() {
         report.add(&check, Level::Fail, "no client_id");
     }
+    if let Some(m) = &p.minted_secret {
+        match client.client_secret(p) {
+            Ok(_) => report.add(
+                &check,
+                Level::Ok,
+                format!(
+                    "client secret minted (ES256, team {}, key {}), renewed every {} s",
+                    m.team_id,
+                    m.key_id,
+                    m.ttl_secs - m.ttl_secs / 10
+                ),
+            ),
+            Err(e) => report.add(&check, Level::Fail, e.to_string()),
+        }
+        return check_preset(settings, p, report, &check);
+    }
     let secret = p.client_secret.expose();
     if secret.is_empty() {
         report.add(
@@ -271,12 +287,17 @@ async fn check_provider(
             );
         }
     }
+    check_preset(settings, p, report, &check);
+}
+
+/// What the operator of `p`'s preset should know.
+fn check_preset(settings: &Settings, p: &ProviderConfig, report: &mut Report, check: &str) {
     let preset = settings
         .providers
         .get(p.name.as_str())
         .and_then(|s| s.preset.as_deref());
     if let Some(note) = preset.and_then(preset_note) {
-        report.add(&check, Level::Warn, note);
+        report.add(check, Level::Warn, note);
     }
 }
 

@@ -146,6 +146,8 @@ pub struct ProviderConfig {
     pub emails_url: Option<Url>,
     /// OpenID Connect: whether userinfo is read after the id_token.
     pub read_userinfo: bool,
+    /// Sign in with Apple: the client secret is minted, not `client_secret`.
+    pub minted_secret: Option<SecretMinting>,
     pub client_id: String,
     pub client_secret: Secret,
     pub scopes: Vec<String>,
@@ -175,6 +177,90 @@ pub struct ProviderConfig {
     pub allowed_redirect_uris: Option<Vec<String>>,
     /// RFC 9207: a callback must carry the provider's `iss`.
     pub require_iss: bool,
+}
+
+/// How a provider's client secret is minted: an ES256 JWT signed with the
+/// key the provider gave (Sign in with Apple), renewed before it expires.
+#[derive(Debug, Clone)]
+pub struct SecretMinting {
+    /// `iss`: the developer team.
+    pub team_id: String,
+    /// `kid`: the key's id.
+    pub key_id: String,
+    /// The P-256 key, PKCS#8 DER.
+    pub key: Secret<Vec<u8>>,
+    /// `aud`: the provider's issuer.
+    pub audience: String,
+    /// Lifetime of one minted secret.
+    pub ttl_secs: i64,
+}
+
+/// Apple's longest client-secret lifetime (six months).
+pub const MAX_MINTED_SECRET_TTL_SECS: u64 = 15_777_000;
+
+/// [`SecretMinting`] from a provider's settings, if they ask for it.
+fn secret_minting(
+    p: &ProviderSettings,
+    issuer: Option<&Url>,
+) -> Result<Option<SecretMinting>, String> {
+    if p.team_id.is_none()
+        && p.key_id.is_none()
+        && p.private_key.is_none()
+        && p.private_key_file.is_none()
+    {
+        return Ok(None);
+    }
+    let need = "a minted client secret needs `team_id`, `key_id` and `private_key` or \
+                `private_key_file`";
+    let team_id = p.team_id.clone().filter(|t| !t.is_empty()).ok_or(need)?;
+    let key_id = p.key_id.clone().filter(|k| !k.is_empty()).ok_or(need)?;
+    let pem = match (&p.private_key, &p.private_key_file) {
+        (Some(pem), None) => pem.expose().clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).map_err(|e| format!("private_key_file {path:?}: {e}"))?
+        }
+        (Some(_), Some(_)) => {
+            return Err("give `private_key` or `private_key_file`, not both".into());
+        }
+        (None, None) => return Err(need.into()),
+    };
+    if !p.client_secret.expose().is_empty() {
+        return Err("give `client_secret` or the key to mint it, not both".into());
+    }
+    let key = pkcs8_der(&pem).ok_or(
+        "private_key: not a PEM private key (`-----BEGIN PRIVATE KEY-----`, the .p8 file)",
+    )?;
+    let ttl = p.client_secret_ttl_secs.unwrap_or(86_400);
+    if !(60..=MAX_MINTED_SECRET_TTL_SECS).contains(&ttl) {
+        return Err(format!(
+            "client_secret_ttl_secs: 60 to {MAX_MINTED_SECRET_TTL_SECS}"
+        ));
+    }
+    let audience = issuer
+        .map(|i| i.as_str().trim_end_matches('/').to_owned())
+        .ok_or("a minted client secret needs the provider's `issuer` (its audience)")?;
+    Ok(Some(SecretMinting {
+        team_id,
+        key_id,
+        key: Secret::new(key),
+        audience,
+        ttl_secs: i64::try_from(ttl).unwrap_or(86_400),
+    }))
+}
+
+/// The DER of a PEM `PRIVATE KEY` block.
+fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let body = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)?
+        .split("-----END PRIVATE KEY-----")
+        .next()?;
+    let text: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .filter(|der| !der.is_empty())
 }
 
 /// A token bucket: `per_second` requests a second, `burst` at once.
@@ -410,11 +496,14 @@ fn resolve(
     }
     // `{domain}` and `{realm}` in a preset's URLs: the operator's own host
     // and realm at a provider they run or rent.
+    let filled = std::cell::Cell::new((false, false));
     let url = |field: &str, v: Option<String>| -> Result<Option<Url>, CatalogueError> {
         let Some(mut raw) = v else { return Ok(None) };
         for (key, value) in [("domain", &domain), ("realm", &realm)] {
             let placeholder = format!("{{{key}}}");
             if raw.contains(&placeholder) {
+                let (d, r) = filled.get();
+                filled.set((d || key == "domain", r || key == "realm"));
                 let value = value.as_deref().ok_or_else(|| {
                     err(format!(
                         "{field} needs `{key}` (the provider's {key} of yours)"
@@ -546,6 +635,24 @@ fn resolve(
             .map_err(|_| err(format!("id_token_max_age_secs: {secs} is too large")))?,
         None => DEFAULT_ID_TOKEN_MAX_AGE_SECS,
     };
+    // A `domain` or `realm` no URL takes would be silently ignored (the
+    // login would go to the provider's public host).
+    let (domain_used, realm_used) = filled.get();
+    for (key, given, used) in [
+        ("domain", domain.is_some(), domain_used),
+        ("realm", realm.is_some(), realm_used),
+    ] {
+        if given && !used {
+            return Err(err(format!(
+                "`{key}` is set but no URL of this provider has {{{key}}} in it \
+                 (set `issuer` or the endpoints instead)"
+            )));
+        }
+    }
+    if emails_url.is_some() && protocol != Protocol::OAuth2 {
+        return Err(err("`emails_url` is for `oauth2` providers".into()));
+    }
+    let minted_secret = secret_minting(p, issuer.as_ref()).map_err(err)?;
     Ok(ProviderConfig {
         name: provider_name,
         protocol,
@@ -558,6 +665,7 @@ fn resolve(
         revocation_url,
         emails_url,
         read_userinfo: p.read_userinfo.or(base.read_userinfo).unwrap_or(true),
+        minted_secret,
         client_id: p.client_id.clone(),
         client_secret: p.client_secret.clone(),
         scopes: p.scopes.clone().or(base.scopes).unwrap_or(default_scopes),
@@ -831,6 +939,37 @@ mod tests {
         );
         assert_eq!(gh.profile.uid, "id");
         assert!(gh.pkce);
+    }
+
+    #[test]
+    fn keys_a_provider_would_ignore_are_refused() {
+        let refused = |toml: &str| {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, toml).expect("write");
+            let s = Settings::load_with_env(Some(&path), vec![]).expect("load");
+            Catalogue::from_settings(&s).expect_err(toml).to_string()
+        };
+        let e = refused(
+            "[providers.gitlab]\npreset = \"gitlab\"\nclient_id = \"id\"\ndomain = \"gitlab.corp.example\"\n",
+        );
+        assert!(e.contains("`domain` is set but no URL"), "{e}");
+        let e = refused(
+            "[providers.okta]\npreset = \"okta\"\nclient_id = \"id\"\ndomain = \"o.example\"\nrealm = \"r\"\n",
+        );
+        assert!(e.contains("`realm` is set but no URL"), "{e}");
+        let e = refused(
+            "[providers.corp]\nprotocol = \"oidc\"\nissuer = \"https://id.example\"\nclient_id = \"id\"\nemails_url = \"https://id.example/emails\"\n",
+        );
+        assert!(e.contains("`emails_url` is for `oauth2`"), "{e}");
+        let e =
+            refused("[providers.apple]\npreset = \"apple\"\nclient_id = \"id\"\nteam_id = \"T\"\n");
+        assert!(e.contains("needs `team_id`, `key_id`"), "{e}");
+        let e = refused(
+            "[providers.apple]\npreset = \"apple\"\nclient_id = \"id\"\nteam_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"nope\"\n",
+        );
+        assert!(e.contains("not a PEM private key"), "{e}");
+        assert!(!e.contains("nope"), "{e}");
     }
 
     #[test]

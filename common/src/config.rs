@@ -456,11 +456,27 @@ pub struct ProviderSettings {
     /// or domain, or `common`, `organizations`, `consumers`.
     pub tenant: Option<String>,
     /// Your own host at a provider you run or rent (`okta`, `auth0`,
-    /// `keycloak`, `zitadel`, a self-managed `gitlab`…): fills `{domain}`
-    /// in the preset's URLs, e.g. `dev-123456.okta.com`.
+    /// `keycloak`, `zitadel`): fills `{domain}` in the preset's URLs, e.g.
+    /// `dev-123456.okta.com`. Refused where no URL has `{domain}`.
     pub domain: Option<String>,
     /// A Keycloak realm: fills `{realm}` in the preset's URLs.
     pub realm: Option<String>,
+    /// Sign in with Apple: the client secret is a JWT (ES256) that
+    /// socialauth mints from the key Apple gave (`.p8`) and renews before
+    /// it expires, instead of a fixed `client_secret`. Needs `team_id`,
+    /// `key_id` and the key: `private_key` (its PEM text) or
+    /// `private_key_file`.
+    pub team_id: Option<String>,
+    /// The key's id (Apple's "Key ID").
+    pub key_id: Option<String>,
+    /// The `.p8` key's PEM text (`-----BEGIN PRIVATE KEY-----…`).
+    pub private_key: Option<Secret>,
+    /// A file holding the `.p8` key.
+    pub private_key_file: Option<String>,
+    /// A minted client secret's lifetime (default 86400; Apple allows at
+    /// most 15777000, six months). It is renewed once less than a tenth of
+    /// it is left.
+    pub client_secret_ttl_secs: Option<u64>,
     /// OpenID Connect: read the userinfo endpoint after the id_token
     /// (default true); false: the id_token's claims alone are the profile
     /// (the `dropbox` preset: its userinfo endpoint takes only POST).
@@ -593,6 +609,42 @@ impl SecuritySettings {
     }
 }
 
+/// A configuration error without the values it quotes: a value may be a
+/// secret (a client secret with a bad escape, a key given where a table was
+/// expected). The key, the line and the column stay.
+fn without_values(message: &str) -> String {
+    let mut out = String::new();
+    for line in message.lines() {
+        // The TOML parser's excerpt of the offending line (`3 | key = …`)
+        // and its caret line.
+        let excerpt = line
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start()
+            .starts_with('|');
+        if excerpt {
+            continue;
+        }
+        let mut quoted = false;
+        for c in line.chars() {
+            match (c, quoted) {
+                ('"', false) => {
+                    quoted = true;
+                    out.push_str("\"…");
+                }
+                ('"', true) => {
+                    quoted = false;
+                    out.push('"');
+                }
+                (_, true) => {}
+                (c, false) => out.push(c),
+            }
+        }
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
 impl Settings {
     /// Loads `path` (if any) then the `SOCIALAUTH__…` environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -630,9 +682,9 @@ impl Settings {
         );
         let settings: Settings = builder
             .build()
-            .map_err(|e| ConfigError::Load(e.to_string()))?
+            .map_err(|e| ConfigError::Load(without_values(&e.to_string())))?
             .try_deserialize()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            .map_err(|e| ConfigError::Invalid(without_values(&e.to_string())))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -685,18 +737,53 @@ impl Settings {
 
     /// Where the embedded mode keeps its generated encryption key.
     pub fn embedded_key_path(&self) -> PathBuf {
+        let file = self
+            .sqlite_file()
+            .unwrap_or_else(|| PathBuf::from("socialauth.db"));
+        PathBuf::from(format!("{}.key", file.display()))
+    }
+
+    /// The SQLite database's file, when the database is one (not an
+    /// in-memory one).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
         let url = self.database_url();
         let file = url
             .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or("socialauth.db");
+            .or_else(|| url.strip_prefix("sqlite:"))?;
         let file = file.split('?').next().unwrap_or(file);
-        PathBuf::from(format!("{file}.key"))
+        (!file.is_empty() && !file.starts_with(':')).then(|| PathBuf::from(file))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn configuration_errors_name_keys_and_lines_but_never_values() {
+        let dir = tempfile::tempdir().expect("dir");
+        let bad_escape = dir.path().join("a.toml");
+        std::fs::write(
+            &bad_escape,
+            "[providers.x]\nprotocol = \"oauth2\"\nclient_secret = \"ab\\qcd-SECRET\"\n",
+        )
+        .expect("write");
+        let e = super::Settings::load_with_env(Some(&bad_escape), vec![])
+            .expect_err("bad escape")
+            .to_string();
+        assert!(!e.contains("SECRET"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        let e = super::Settings::load_with_env(
+            None,
+            vec![(
+                "SOCIALAUTH__SECURITY__PREVIOUS_ENCRYPTION_KEYS".to_owned(),
+                "ENVSECRET".to_owned(),
+            )],
+        )
+        .expect_err("not a table")
+        .to_string();
+        assert!(!e.contains("ENVSECRET"), "{e}");
+        assert!(e.contains("security.previous_encryption_keys"), "{e}");
+    }
+
     use super::*;
     use std::io::Write;
 

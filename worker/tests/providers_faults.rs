@@ -50,6 +50,7 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         revocation_url: None,
         emails_url: None,
         read_userinfo: true,
+        minted_secret: None,
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET.into()),
         scopes: vec![],
@@ -255,6 +256,58 @@ async fn a_provider_listing_addresses_apart_gives_the_primary_verified_one() {
     assert_eq!(login.profile.uid, "42");
     assert_eq!(login.profile.email, None);
     assert!(!login.profile.email_verified);
+}
+
+/// A provider whose client secret is minted (Sign in with Apple's way):
+/// the code exchange sends an ES256 JWT for this client, not a fixed
+/// secret.
+#[tokio::test]
+async fn a_minted_client_secret_goes_to_the_token_endpoint() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    let server = MockServer::start().await;
+    mount_token_ok(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(octocat()))
+        .mount(&server)
+        .await;
+    let key = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .expect("key");
+    let p = ProviderConfig {
+        client_secret: Secret::new(String::new()),
+        minted_secret: Some(socialauth_common::catalogue::SecretMinting {
+            team_id: "TEAM123456".into(),
+            key_id: "KEY1234567".into(),
+            key: Secret::new(key.as_ref().to_vec()),
+            audience: "https://appleid.apple.com".into(),
+            ttl_secs: 3600,
+        }),
+        ..github_like(&server)
+    };
+    exchange(&client(), &p).await.expect("login");
+    let requests = server.received_requests().await.unwrap_or_default();
+    let token_request = requests
+        .iter()
+        .find(|r| r.url.path() == "/login/oauth/access_token")
+        .expect("a token request");
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&token_request.body)
+            .into_owned()
+            .collect();
+    let secret = form.get("client_secret").expect("client_secret");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(secret.split('.').nth(1).expect("claims"))
+            .expect("base64url"),
+    )
+    .expect("json");
+    assert_eq!(claims["iss"], "TEAM123456");
+    assert_eq!(claims["sub"], p.client_id.as_str());
+    assert_eq!(claims["aud"], "https://appleid.apple.com");
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@
 
 mod guard;
 mod http;
+mod minted;
 mod oauth1;
 mod oauth2;
 mod oidc;
@@ -141,9 +142,16 @@ struct Inner {
     discovery: oidc::DiscoveryCache,
     breaker: BreakerSettings,
     guards: std::sync::Mutex<HashMap<String, Arc<guard::Guard>>>,
+    minted: minted::MintedSecrets,
 }
 
 impl Inner {
+    /// `p`'s client secret: the configured one, or one minted from its key
+    /// (Sign in with Apple).
+    fn client_secret(&self, p: &ProviderConfig) -> Result<Secret, ProviderError> {
+        self.minted.get(p, socialauth_common::now_ms() / 1000)
+    }
+
     /// The HTTP client for calls to `p`, behind `p`'s breaker and budget.
     fn http(&self, p: &ProviderConfig) -> Http {
         self.http.guarded(self.guard(p))
@@ -213,6 +221,7 @@ impl ProviderClient {
                 discovery: oidc::DiscoveryCache::new(discovery_ttl),
                 breaker,
                 guards: std::sync::Mutex::new(HashMap::new()),
+                minted: minted::MintedSecrets::default(),
             }),
         })
     }
@@ -252,6 +261,12 @@ impl ProviderClient {
     /// `authorization_endpoint` (cached). OAuth2: the configured
     /// `authorize_url`.
     #[tracing::instrument(skip_all, fields(provider = %p.name))]
+    /// `p`'s client secret as the next request would send it: the
+    /// configured one, or one minted from its key (Sign in with Apple).
+    pub fn client_secret(&self, p: &ProviderConfig) -> Result<Secret, ProviderError> {
+        self.inner.client_secret(p)
+    }
+
     pub async fn discover(&self, p: &ProviderConfig) -> Result<DiscoveredEndpoints, ProviderError> {
         let result = match p.protocol {
             Protocol::Oidc => oidc::discover(&self.inner, p).await,

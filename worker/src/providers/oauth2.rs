@@ -43,8 +43,9 @@ pub(super) async fn exchange_code(
         .set_token_uri(TokenUrl::from_url(token_url))
         .set_redirect_uri(redirect)
         .set_auth_type(client_auth_or(p, AuthType::RequestBody));
-    if !p.client_secret.expose().is_empty() {
-        client = client.set_client_secret(ClientSecret::new(p.client_secret.expose().clone()));
+    let secret = inner.client_secret(p)?;
+    if !secret.expose().is_empty() {
+        client = client.set_client_secret(ClientSecret::new(secret.expose().clone()));
     }
     let mut request = client.exchange_code(AuthorizationCode::new(code.expose().clone()));
     if let Some(verifier) = pkce_verifier {

@@ -428,15 +428,16 @@ fn auth_type(metadata: &ProviderDocument) -> AuthType {
 }
 
 fn build_client(
+    inner: &Inner,
     metadata: &ProviderDocument,
     p: &ProviderConfig,
     redirect_uri: &str,
 ) -> Result<OidcClient, ProviderError> {
     let redirect = RedirectUrl::new(redirect_uri.to_owned())
         .map_err(|_| ProviderError::Misconfigured("unusable redirect_uri".into()))?;
-    let secret = Some(p.client_secret.expose())
-        .filter(|s| !s.is_empty())
-        .map(|s| ClientSecret::new(s.clone()));
+    let secret = Some(inner.client_secret(p)?)
+        .filter(|s| !s.expose().is_empty())
+        .map(|s| ClientSecret::new(s.into_inner()));
     Ok(OidcClient::from_provider_metadata(
         metadata.clone(),
         ClientId::new(p.client_id.clone()),
@@ -723,7 +724,7 @@ pub(super) async fn exchange_code(
 ) -> Result<ProviderLogin, ProviderError> {
     let provider = p.name.as_str();
     let metadata = inner.discovery.get(&inner.http(p), p).await?;
-    let client = build_client(&metadata, p, redirect_uri)?;
+    let client = build_client(inner, &metadata, p, redirect_uri)?;
     let mut request = client
         .exchange_code(AuthorizationCode::new(code.expose().clone()))
         .map_err(|_| {

@@ -41,8 +41,9 @@ pub(super) async fn refresh(
     let mut client = BasicClient::new(ClientId::new(p.client_id.clone()))
         .set_token_uri(TokenUrl::from_url(token_url))
         .set_auth_type(auth);
-    if !p.client_secret.expose().is_empty() {
-        client = client.set_client_secret(ClientSecret::new(p.client_secret.expose().clone()));
+    let secret = inner.client_secret(p)?;
+    if !secret.expose().is_empty() {
+        client = client.set_client_secret(ClientSecret::new(secret.expose().clone()));
     }
     let adapter = Adapter::token_endpoint(inner.http(p), RetryPolicy::ConnectOnly);
     let grant = RefreshToken::new(refresh_token.expose().clone());

@@ -46,7 +46,8 @@ pub(super) async fn revoke(
         // As the code exchange of `oauth2` providers authenticates.
         Protocol::OAuth2 | Protocol::OAuth1 => client_auth_or(p, AuthType::RequestBody),
     };
-    let secret = p.client_secret.expose();
+    let secret = inner.client_secret(p)?;
+    let secret = secret.expose();
     let mut fields = vec![
         ("token", token.expose().as_str()),
         ("token_type_hint", kind.hint()),

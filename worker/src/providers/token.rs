@@ -114,8 +114,9 @@ async fn introspect(
     let mut client = BasicClient::new(ClientId::new(p.client_id.clone()))
         .set_introspection_url(IntrospectionUrl::from_url(endpoint))
         .set_auth_type(auth);
-    if !p.client_secret.expose().is_empty() {
-        client = client.set_client_secret(ClientSecret::new(p.client_secret.expose().clone()));
+    let secret = inner.client_secret(p)?;
+    if !secret.expose().is_empty() {
+        client = client.set_client_secret(ClientSecret::new(secret.expose().clone()));
     }
     let access_token = AccessToken::new(token.expose().clone());
     let adapter = Adapter::new(inner.http(p), RetryPolicy::Idempotent);
