@@ -46,6 +46,8 @@ impl Application {
         // Installed first: what starts below records into it.
         let metrics = prometheus();
         let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
+        socialauth_worker::providers::check_minted_secrets(&catalogue)
+            .map_err(anyhow::Error::msg)?;
         let store = connect_store(&settings).await?;
         // The worker's key: the api derives the tokens a job handed out
         // when it shows them again (a poll, a redelivered reply).

@@ -251,6 +251,8 @@ fn secret_minting(
 /// The DER of a PEM `PRIVATE KEY` block.
 fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
     use base64::Engine;
+    // A PEM put in one environment variable may carry `\n` for its breaks.
+    let pem = pem.replace("\\n", "\n");
     let body = pem
         .split("-----BEGIN PRIVATE KEY-----")
         .nth(1)?

@@ -625,19 +625,51 @@ fn without_values(message: &str) -> String {
         if excerpt {
             continue;
         }
-        let mut quoted = false;
-        for c in line.chars() {
-            match (c, quoted) {
-                ('"', false) => {
-                    quoted = true;
-                    out.push_str("\"…");
-                }
-                ('"', true) => {
-                    quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                // A quoted value (`string "…"`, escapes included), unless it
+                // names a field (`missing configuration field "queue.amqp_url"`).
+                '"' => {
+                    let mut quoted = String::new();
+                    while let Some(q) = chars.next() {
+                        match q {
+                            '\\' => {
+                                if let Some(escaped) = chars.next() {
+                                    quoted.push(escaped);
+                                }
+                            }
+                            '"' => break,
+                            q => quoted.push(q),
+                        }
+                    }
+                    let names_a_field = out.ends_with("field ")
+                        && quoted.chars().all(|q| {
+                            q.is_ascii_lowercase() || q.is_ascii_digit() || "._-".contains(q)
+                        });
+                    out.push('"');
+                    out.push_str(if names_a_field { &quoted } else { "…" });
                     out.push('"');
                 }
-                (_, true) => {}
-                (c, false) => out.push(c),
+                // A number given where something else was expected
+                // (``integer `123456` ``); keys in backticks stay.
+                '`' => {
+                    let mut ticked = String::new();
+                    for t in chars.by_ref() {
+                        if t == '`' {
+                            break;
+                        }
+                        ticked.push(t);
+                    }
+                    let number = !ticked.is_empty()
+                        && ticked
+                            .chars()
+                            .all(|t| t.is_ascii_digit() || "+-.eE".contains(t));
+                    out.push('`');
+                    out.push_str(if number { "…" } else { &ticked });
+                    out.push('`');
+                }
+                c => out.push(c),
             }
         }
         out.push('\n');
@@ -782,6 +814,25 @@ mod tests {
         .to_string();
         assert!(!e.contains("ENVSECRET"), "{e}");
         assert!(e.contains("security.previous_encryption_keys"), "{e}");
+        for value in ["ab\"QUOTEDSECRET", "123456789"] {
+            let e = super::Settings::load_with_env(
+                None,
+                vec![(
+                    "SOCIALAUTH__SECURITY__PREVIOUS_ENCRYPTION_KEYS".to_owned(),
+                    value.to_owned(),
+                )],
+            )
+            .expect_err("not a table")
+            .to_string();
+            assert!(!e.contains("SECRET") && !e.contains("123456789"), "{e}");
+            assert!(e.contains("security.previous_encryption_keys"), "{e}");
+        }
+        let queue = dir.path().join("q.toml");
+        std::fs::write(&queue, "[queue]\nname_prefix = \"x\"\n").expect("write");
+        let e = super::Settings::load_with_env(Some(&queue), vec![])
+            .expect_err("no amqp_url")
+            .to_string();
+        assert!(e.contains("amqp_url"), "the missing key is named: {e}");
     }
 
     use super::*;

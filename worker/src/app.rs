@@ -28,6 +28,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("database")?;
     let catalogue = Arc::new(Catalogue::from_settings(&settings)?);
+    crate::providers::check_minted_secrets(&catalogue).map_err(anyhow::Error::msg)?;
     let cipher = Arc::new(bootstrap::token_cipher(&settings)?);
     // Campaign planning publishes page jobs.
     let publisher = connect_with_retry("worker", || AmqpQueue::connect(&queue))

@@ -14,6 +14,9 @@ use socialauth_common::secret::Secret;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+/// How long before now a minted secret says it was issued.
+const ISSUED_BEFORE_SECS: i64 = 60;
+
 /// The minted secrets of a worker process, by provider.
 #[derive(Debug, Default)]
 pub(super) struct MintedSecrets {
@@ -54,11 +57,14 @@ pub(super) fn mint(
     let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, m.key.expose()).map_err(
         |_| ProviderError::Misconfigured("private_key: not a P-256 (ES256) PKCS#8 key".into()),
     )?;
-    let exp = now_secs.saturating_add(m.ttl_secs);
+    // Issued a minute ago: a clock a little ahead of the provider's never
+    // makes `iat` lie in its future, nor the lifetime exceed its limit.
+    let iat = now_secs.saturating_sub(ISSUED_BEFORE_SECS);
+    let exp = iat.saturating_add(m.ttl_secs);
     let header = serde_json::json!({"alg": "ES256", "kid": m.key_id, "typ": "JWT"});
     let claims = serde_json::json!({
         "iss": m.team_id,
-        "iat": now_secs,
+        "iat": iat,
         "exp": exp,
         "aud": m.audience,
         "sub": client_id,
@@ -125,11 +131,11 @@ mod tests {
         assert_eq!(
             part(jwt, 1),
             serde_json::json!({
-                "iss": "TEAM123456", "iat": 1_800_000_000, "exp": 1_800_086_400,
+                "iss": "TEAM123456", "iat": 1_799_999_940, "exp": 1_800_086_340,
                 "aud": "https://appleid.apple.com", "sub": "com.example.web",
             })
         );
-        assert_eq!(exp, 1_800_086_400);
+        assert_eq!(exp, 1_800_086_340);
         let (signed, signature) = jwt.rsplit_once('.').expect("signature");
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &public)
             .verify(
@@ -139,7 +145,7 @@ mod tests {
             .expect("the signature verifies with the key's public half");
         assert_eq!(
             socialauth_common::catalogue::client_secret_expiry(jwt),
-            Some(1_800_086_400)
+            Some(1_800_086_340)
         );
     }
 
@@ -176,6 +182,28 @@ mod tests {
     }
 
     #[test]
+    fn a_key_that_cannot_sign_stops_the_start() {
+        let p = apple(b"thirty-two bytes that are no key", 3_600);
+        let err = mint(p.minted_secret.as_ref().expect("minted"), &p.client_id, 0)
+            .expect_err("not a P-256 key");
+        assert!(matches!(err, ProviderError::Misconfigured(_)), "{err:?}");
+        let rng = SystemRandom::new();
+        let good =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+        assert!(
+            mint(
+                apple(good.as_ref(), 3_600)
+                    .minted_secret
+                    .as_ref()
+                    .expect("minted"),
+                "id",
+                0
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn a_configured_key_mints_secrets_kept_then_renewed_before_they_expire() {
         let rng = SystemRandom::new();
         let pkcs8 =
@@ -187,13 +215,14 @@ mod tests {
         let secrets = MintedSecrets::default();
         let first = secrets.get(&p, 1_000_000).expect("first");
         assert_eq!(part(first.expose(), 1)["sub"], "com.example.web");
+        // Minted at 1,000,000 as issued at 999,940: it expires at 1,000,940.
         assert_eq!(secrets.get(&p, 1_000_800).expect("kept"), first);
         // Less than a tenth (100 s) left: a new one.
-        let renewed = secrets.get(&p, 1_000_901).expect("renewed");
+        let renewed = secrets.get(&p, 1_000_841).expect("renewed");
         assert_ne!(renewed, first);
         assert_eq!(
             socialauth_common::catalogue::client_secret_expiry(renewed.expose()),
-            Some(1_001_901)
+            Some(1_001_781)
         );
         // A key that is not P-256 is refused when a secret is minted.
         let bad = ProviderConfig {

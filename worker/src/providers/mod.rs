@@ -169,6 +169,21 @@ impl Inner {
     }
 }
 
+/// Mints a client secret for every provider that has its secret minted,
+/// so that a key that cannot sign stops the start rather than every login
+/// (the catalogue checks only that it is PEM).
+pub fn check_minted_secrets(
+    catalogue: &socialauth_common::catalogue::Catalogue,
+) -> Result<(), String> {
+    for p in catalogue.iter() {
+        if let Some(m) = &p.minted_secret {
+            minted::mint(m, &p.client_id, socialauth_common::now_ms() / 1000)
+                .map_err(|e| format!("provider {}: {e}", p.name))?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Debug for ProviderClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderClient").finish_non_exhaustive()
@@ -257,16 +272,16 @@ impl ProviderClient {
         }
     }
 
-    /// The endpoint to send the user to. OIDC: the discovery document's
-    /// `authorization_endpoint` (cached). OAuth2: the configured
-    /// `authorize_url`.
-    #[tracing::instrument(skip_all, fields(provider = %p.name))]
     /// `p`'s client secret as the next request would send it: the
     /// configured one, or one minted from its key (Sign in with Apple).
     pub fn client_secret(&self, p: &ProviderConfig) -> Result<Secret, ProviderError> {
         self.inner.client_secret(p)
     }
 
+    /// The endpoint to send the user to. OIDC: the discovery document's
+    /// `authorization_endpoint` (cached). OAuth2: the configured
+    /// `authorize_url`.
+    #[tracing::instrument(skip_all, fields(provider = %p.name))]
     pub async fn discover(&self, p: &ProviderConfig) -> Result<DiscoveredEndpoints, ProviderError> {
         let result = match p.protocol {
             Protocol::Oidc => oidc::discover(&self.inner, p).await,

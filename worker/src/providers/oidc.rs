@@ -879,10 +879,21 @@ async fn extra_endpoint(
         .transpose()
 }
 
-/// `over`'s keys replace `base`'s.
+/// `over`'s keys replace `base`'s. An `email` that `over` (userinfo)
+/// changes without saying whether the new one is verified is not: the
+/// id_token's `email_verified` was about the id_token's address.
 fn merge(base: &mut Value, over: Value) {
     match (base.as_object_mut(), over) {
-        (Some(doc), Value::Object(over)) => doc.extend(over),
+        (Some(doc), Value::Object(over)) => {
+            if over
+                .get("email")
+                .is_some_and(|e| Some(e) != doc.get("email"))
+                && !over.contains_key("email_verified")
+            {
+                doc.remove("email_verified");
+            }
+            doc.extend(over);
+        }
         (None, over) => *base = over,
         (Some(_), _) => {}
     }
@@ -918,6 +929,35 @@ pub(super) async fn client_auth(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_userinfo_address_is_verified_only_when_userinfo_says_so() {
+        let claims = json!({"sub": "1", "email": "a@example.test", "email_verified": true});
+        // Another address, no word on it: not verified.
+        let mut doc = claims.clone();
+        merge(&mut doc, json!({"sub": "1", "email": "b@example.test"}));
+        assert_eq!(doc["email"], "b@example.test");
+        assert_eq!(doc.get("email_verified"), None);
+        // Another address, said to be verified.
+        let mut doc = claims.clone();
+        merge(
+            &mut doc,
+            json!({"sub": "1", "email": "b@example.test", "email_verified": true}),
+        );
+        assert_eq!(doc["email_verified"], true);
+        // The same address: the id_token's word stands.
+        let mut doc = claims.clone();
+        merge(
+            &mut doc,
+            json!({"sub": "1", "email": "a@example.test", "name": "A"}),
+        );
+        assert_eq!(doc["email_verified"], true);
+        assert_eq!(doc["name"], "A");
+        // No address in userinfo.
+        let mut doc = claims;
+        merge(&mut doc, json!({"sub": "1", "name": "A"}));
+        assert_eq!(doc["email_verified"], true);
+    }
 
     #[test]
     fn bare_host_issuers_are_tried_without_and_with_the_slash() {
