@@ -40,6 +40,10 @@ const WRITE_BATCH: usize = 512;
 /// Stalled campaigns revived per look, at most (the longest stalled first).
 const REVIVE_LOOK: u32 = 50;
 
+/// How long a start waits at most for the stopping process to let go of
+/// its campaigns ([`revive_at_start`]).
+const REVIVE_PATIENCE: Duration = Duration::from_secs(120);
+
 pub async fn plan(deps: &Deps, job: &CampaignPlanJob) -> JobResult {
     match run_plan(deps, job).await {
         Ok(pages) => JobResult::CampaignWork(CampaignWork {
@@ -687,12 +691,14 @@ pub async fn revive(deps: &Deps, stall_ms: i64) -> usize {
 
 /// At the start of a process that runs alone on its database (the
 /// embedded default), every running campaign belongs to a process that
-/// stopped: each is planned again. One the stopped process still wrote to
-/// a moment ago (it was being killed while this one started) is looked at
-/// again every second for at most `window`, until it is taken on. The
-/// number revived.
+/// stopped: each is planned again. One the stopped process still writes
+/// to (it is being killed while this one starts) is looked at again every
+/// second until it is taken on: until `window` has passed without a write
+/// to it, or [`REVIVE_PATIENCE`] in all (then the stall watch takes over).
+/// The number revived.
 pub async fn revive_at_start(deps: &Deps, window: Duration) -> usize {
-    let until = Instant::now() + window;
+    let started = Instant::now();
+    let mut until = started + window;
     let mut taken: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
     // Only what was running at the start: a campaign started since is
     // this process's own.
@@ -711,6 +717,14 @@ pub async fn revive_at_start(deps: &Deps, window: Duration) -> usize {
             } else {
                 missed = true;
             }
+        }
+        // Written to since it was read: the stopping process is still at
+        // it (a slow start may outlast the first window). Wait a window
+        // past the last such write, at most `REVIVE_PATIENCE` in all.
+        if missed {
+            until = until
+                .max(Instant::now() + window)
+                .min(started + REVIVE_PATIENCE);
         }
         if !missed || Instant::now() >= until {
             return taken.len();
