@@ -9,9 +9,9 @@
 #                                      Python venv ready
 #
 # Works on a fresh Debian 12 machine with only the Rust toolchain: installs
-# postgresql, rabbitmq-server, nodejs, npm, python3 and python3-venv from apt
-# when they are missing (as root, or through sudo when it is available). All
-# traffic stays on 127.0.0.1.
+# postgresql, rabbitmq-server, nodejs, npm, python3, python3-venv and
+# chromium from apt when they are missing (as root, or through sudo when it
+# is available). All traffic stays on 127.0.0.1.
 #
 # The tests find the services at (override by exporting them first):
 #   SOCIALAUTH_TEST_DATABASE_URL  postgres://postgres:postgres@127.0.0.1:5432/postgres
@@ -141,19 +141,32 @@ ensure_node() {
     apt_install nodejs npm
   fi
   log "node $(node --version), npm $(npm --version 2>/dev/null)"
-  local idp="$ROOT/tests/idp"
-  if [ ! -f "$idp/node_modules/.package-lock.json" ]; then
-    log "npm ci in tests/idp"
-    (cd "$idp" && npm ci --no-audit --no-fund)
-  else
-    log "tests/idp/node_modules is installed"
-  fi
+  local dir
+  for dir in idp browser; do
+    if [ ! -f "$ROOT/tests/$dir/node_modules/.package-lock.json" ]; then
+      log "npm ci in tests/$dir"
+      (cd "$ROOT/tests/$dir" && npm ci --no-audit --no-fund)
+    else
+      log "tests/$dir/node_modules is installed"
+    fi
+  done
 }
 
-# The OAuth 1.0a test provider (tests/oauth1/server.py) runs in a venv at
-# tests/oauth1/.venv with requirements.txt installed. The marker file holds the
-# requirements' SHA-256, exactly as tests/src/oauth1_idp.rs writes and checks
-# it, so the tests do not install again.
+# Debian's Chromium, which tests/tests/demo.rs drives headless through
+# Playwright (tests/browser, playwright-core with the system browser).
+ensure_chromium() {
+  local chromium="${SOCIALAUTH_CHROMIUM:-/usr/bin/chromium}"
+  if [ ! -x "$chromium" ]; then
+    apt_install chromium
+  fi
+  log "$("$chromium" --version 2>/dev/null | head -n 1)"
+}
+
+# Python venvs, each at tests/<dir>/.venv with tests/<dir>/requirements.txt
+# installed: the OAuth 1.0a test provider (tests/oauth1/server.py) and the
+# OpenAPI validator and client generator (tests/openapi). The marker file
+# holds the requirements' SHA-256, exactly as tests/src/oauth1_idp.rs
+# writes and checks it, so the tests do not install again.
 ensure_python() {
   local python="${SOCIALAUTH_TEST_PYTHON:-python3}"
   # Debian's python3 has the venv module without ensurepip (python3-venv).
@@ -162,21 +175,24 @@ ensure_python() {
     apt_install python3 python3-venv
   fi
   log "$("$python" --version 2>&1)"
-  local dir="$ROOT/tests/oauth1"
-  local venv="$dir/.venv"
-  local marker="$venv/.socialauth-requirements.sha256"
-  local want
-  want="$(sha256sum "$dir/requirements.txt" | cut -d' ' -f1)"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$marker" 2>/dev/null)" = "$want" ]; then
-    log "tests/oauth1/.venv is installed"
-  else
-    log "python3 -m venv tests/oauth1/.venv; pip install -r requirements.txt"
-    "$python" -m venv --clear "$venv"
-    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input \
-      -r "$dir/requirements.txt"
-    printf '%s\n' "$want" >"$marker.partial"
-    mv -f "$marker.partial" "$marker"
-  fi
+  local name
+  for name in oauth1 openapi; do
+    local dir="$ROOT/tests/$name"
+    local venv="$dir/.venv"
+    local marker="$venv/.socialauth-requirements.sha256"
+    local want
+    want="$(sha256sum "$dir/requirements.txt" | cut -d' ' -f1)"
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$marker" 2>/dev/null)" = "$want" ]; then
+      log "tests/$name/.venv is installed"
+    else
+      log "python3 -m venv tests/$name/.venv; pip install -r requirements.txt"
+      "$python" -m venv --clear "$venv"
+      "$venv/bin/python" -m pip install --disable-pip-version-check --no-input \
+        -r "$dir/requirements.txt"
+      printf '%s\n' "$want" >"$marker.partial"
+      mv -f "$marker.partial" "$marker"
+    fi
+  done
 }
 
 # promtool (the alert-rule checks of tests/tests/first_hour.rs): on PATH, or
@@ -210,6 +226,7 @@ ensure_services() {
   ensure_node
   ensure_python
   ensure_promtool
+  ensure_chromium
   export SOCIALAUTH_TEST_DATABASE_URL="${SOCIALAUTH_TEST_DATABASE_URL:-postgres://postgres:postgres@$PG_HOST:$PG_PORT/postgres}"
   export SOCIALAUTH_TEST_AMQP_URL="${SOCIALAUTH_TEST_AMQP_URL:-amqp://guest:guest@$AMQP_HOST:$AMQP_PORT/%2f}"
 }

@@ -299,6 +299,17 @@ fn check_preset(settings: &Settings, p: &ProviderConfig, report: &mut Report, ch
     if let Some(note) = preset.and_then(preset_note) {
         report.add(check, Level::Warn, note);
     }
+    if preset == Some("apple") && p.form_post_url.is_none() && !p.scopes.is_empty() {
+        report.add(
+            check,
+            Level::Warn,
+            format!(
+                "Apple answers a web login that asks for scopes by form_post: set form_post_url \
+                 to this service's https://…/auth/o/{}/callback (client SDK id_tokens work without)",
+                p.name.as_str()
+            ),
+        );
+    }
 }
 
 /// `path` made absolute (a relative one is the working directory's: run

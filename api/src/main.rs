@@ -1,6 +1,7 @@
 use clap::{Parser, Subcommand};
 use socialauth_common::bootstrap;
 use socialauth_common::config::Settings;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// socialauth's HTTP api. Without [database] and [queue] it runs embedded:
@@ -25,6 +26,9 @@ enum Command {
     /// Check the configuration, the database, the broker and every
     /// provider, and print what was found (exit status 1 on a failure).
     Doctor,
+    /// Print the OpenAPI document (JSON) and exit; reads no configuration
+    /// and connects to nothing.
+    Openapi,
 }
 
 #[tokio::main]
@@ -41,6 +45,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Doctor) => {
             let healthy = socialauth_api::doctor::run(cli.config.as_deref()).await;
             std::process::exit(if healthy { 0 } else { 1 });
+        }
+        Some(Command::Openapi) => {
+            let (_, doc) = socialauth_api::routes::openapi_router();
+            writeln!(std::io::stdout().lock(), "{}", doc.to_pretty_json()?)?;
+            Ok(())
         }
         Some(Command::Migrate) => socialauth_api::startup::migrate(&load()?).await,
         Some(Command::Campaign(args)) => socialauth_api::cli::run(&load()?, args).await,

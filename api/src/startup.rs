@@ -171,6 +171,9 @@ impl Application {
             .await
             .with_context(|| format!("bind {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
+        if settings.demo.enabled {
+            routes::demo::announce(&settings, port);
+        }
         let grace = Duration::from_millis(settings.server.reply_timeout_ms)
             .saturating_add(Duration::from_secs(5));
         Ok(Self {

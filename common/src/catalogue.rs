@@ -144,6 +144,10 @@ pub struct ProviderConfig {
     /// A second profile request (OAuth2) listing the user's addresses; its
     /// answer goes under `emails` in the profile document.
     pub emails_url: Option<Url>,
+    /// The provider answers by a form POST to this address of this
+    /// service (`response_mode=form_post`), which is also the redirect URI
+    /// of its code exchange; `None`: it redirects to the client's.
+    pub form_post_url: Option<Url>,
     /// OpenID Connect: whether userinfo is read after the id_token.
     pub read_userinfo: bool,
     /// Sign in with Apple: the client secret is minted, not `client_secret`.
@@ -579,6 +583,7 @@ fn resolve(
         pick(&p.access_token_url, &base.access_token_url),
     )?;
     let emails_url = url("emails_url", pick(&p.emails_url, &base.emails_url))?;
+    let form_post_url = url("form_post_url", p.form_post_url.clone())?;
     let revocation_url = url(
         "revocation_url",
         pick(&p.revocation_url, &base.revocation_url),
@@ -654,6 +659,18 @@ fn resolve(
     if emails_url.is_some() && protocol != Protocol::OAuth2 {
         return Err(err("`emails_url` is for `oauth2` providers".into()));
     }
+    if let Some(u) = &form_post_url {
+        if protocol == Protocol::OAuth1 {
+            return Err(err(
+                "`form_post_url` is for `oidc` and `oauth2` providers".into()
+            ));
+        }
+        if !matches!(u.scheme(), "https" | "http") || u.query().is_some() {
+            return Err(err(
+                "form_post_url: an http(s) address without a query".into()
+            ));
+        }
+    }
     let minted_secret = secret_minting(p, issuer.as_ref()).map_err(err)?;
     Ok(ProviderConfig {
         name: provider_name,
@@ -666,6 +683,7 @@ fn resolve(
         access_token_url,
         revocation_url,
         emails_url,
+        form_post_url,
         read_userinfo: p.read_userinfo.or(base.read_userinfo).unwrap_or(true),
         minted_secret,
         client_id: p.client_id.clone(),
@@ -964,6 +982,17 @@ mod tests {
             "[providers.corp]\nprotocol = \"oidc\"\nissuer = \"https://id.example\"\nclient_id = \"id\"\nemails_url = \"https://id.example/emails\"\n",
         );
         assert!(e.contains("`emails_url` is for `oauth2`"), "{e}");
+        let e = refused(
+            "[providers.twitter]\npreset = \"twitter\"\nclient_id = \"id\"\nform_post_url = \"https://a.example/auth/o/twitter/callback\"\n",
+        );
+        assert!(
+            e.contains("`form_post_url` is for `oidc` and `oauth2`"),
+            "{e}"
+        );
+        let e = refused(
+            "[providers.apple]\npreset = \"apple\"\nclient_id = \"id\"\nform_post_url = \"https://a.example/cb?x=1\"\n",
+        );
+        assert!(e.contains("without a query"), "{e}");
         let e =
             refused("[providers.apple]\npreset = \"apple\"\nclient_id = \"id\"\nteam_id = \"T\"\n");
         assert!(e.contains("needs `team_id`, `key_id`"), "{e}");

@@ -37,6 +37,18 @@ pub struct Settings {
     pub cleanup: CleanupSettings,
     #[serde(default)]
     pub reencrypt: ReencryptSettings,
+    #[serde(default)]
+    pub demo: DemoSettings,
+}
+
+/// `/demo`: a page with a button per configured provider that completes
+/// the djoser flow in the browser and shows the user and their linked
+/// accounts. Off unless enabled; its own address (`<origin>/demo`) must be
+/// in `[security] allowed_redirect_uris` and registered at the providers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    pub enabled: bool,
 }
 
 /// Re-encryption of provider tokens (`POST /admin/reencrypt`): every
@@ -487,6 +499,14 @@ pub struct ProviderSettings {
     /// document, for the mapping to read
     /// (`emails[primary=true].email`).
     pub emails_url: Option<String>,
+    /// OpenID Connect / OAuth2: the provider answers with an HTML form
+    /// that POSTs to this service (`response_mode=form_post`; Sign in with
+    /// Apple does when it is asked for any scope). This service's public
+    /// address of `POST /auth/o/{name}/callback`, e.g.
+    /// `https://auth.example.com/auth/o/apple/callback`: sent to the
+    /// provider as the redirect URI; the callback sends the browser on to
+    /// the client's own redirect URI with `code` and `state`.
+    pub form_post_url: Option<String>,
     /// This provider's linking policy; unset: `[security]`'s.
     pub linking: Option<LinkingPolicy>,
     pub profile: Option<ProfileSettings>,

@@ -721,6 +721,24 @@ async fn a_taken_state_names_its_job_and_code(store: SharedStore) {
         None,
         "not taken yet"
     );
+    // Read while open (a form_post answer is relayed first), as often as
+    // asked, and not after it is taken.
+    for _ in 0..2 {
+        let open = store
+            .find_open_oauth_state("state-1")
+            .await
+            .expect("find open")
+            .expect("open");
+        assert_eq!(open.provider, "corp");
+        assert_eq!(open.expires_at, NOW + 600_000);
+    }
+    assert!(
+        store
+            .find_open_oauth_state("state-2")
+            .await
+            .expect("find open")
+            .is_none()
+    );
     let job = Uuid::new_v4();
     let take = store::OAuthStateTake {
         state_hash: "state-1",
@@ -729,6 +747,13 @@ async fn a_taken_state_names_its_job_and_code(store: SharedStore) {
         code_hash: "code-hash-1",
     };
     assert!(store.take_oauth_state(&take).await.expect("take").is_some());
+    assert!(
+        store
+            .find_open_oauth_state("state-1")
+            .await
+            .expect("find open")
+            .is_none()
+    );
     let taken = store
         .find_taken_oauth_state("state-1")
         .await

@@ -335,16 +335,26 @@ fn node_command() -> String {
 }
 
 /// npm writes `node_modules/.package-lock.json` at the end of an install.
+/// `npm ci` has run in `dir`: every dependency its package.json names is
+/// in node_modules.
 fn is_installed(dir: &Path) -> bool {
+    let dependencies = std::fs::read(dir.join("package.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|package| package["dependencies"].as_object().cloned())
+        .unwrap_or_default();
     dir.join("node_modules/.package-lock.json").is_file()
-        && dir
-            .join("node_modules/oidc-provider/package.json")
-            .is_file()
+        && dependencies.keys().all(|name| {
+            dir.join("node_modules")
+                .join(name)
+                .join("package.json")
+                .is_file()
+        })
 }
 
 /// Runs `npm ci` in `dir` unless `node_modules` is complete, once across
 /// test threads and test binaries.
-async fn ensure_node_modules(dir: &Path) -> anyhow::Result<()> {
+pub async fn ensure_node_modules(dir: &Path) -> anyhow::Result<()> {
     install_once(
         "npm-ci",
         dir,

@@ -278,7 +278,7 @@ fn venv_dir(dir: &Path) -> PathBuf {
     dir.join(".venv")
 }
 
-fn venv_python(dir: &Path) -> PathBuf {
+pub fn venv_python(dir: &Path) -> PathBuf {
     venv_dir(dir).join("bin").join("python")
 }
 
@@ -300,13 +300,18 @@ fn is_installed(dir: &Path, hash: &str) -> bool {
             .is_ok_and(|marker| marker.trim() == hash)
 }
 
-/// Creates `tests/oauth1/.venv` and installs `requirements.txt` into it
-/// unless the marker says it is done. Test threads and concurrent test
-/// binaries serialise on a lock directory (`mkdir` is atomic).
-async fn ensure_venv(dir: &Path) -> anyhow::Result<()> {
+/// Creates `dir/.venv` (`tests/oauth1`, `tests/openapi`) and installs
+/// `dir/requirements.txt` into it unless the marker says it is done. Test
+/// threads and concurrent test binaries serialise on a lock directory
+/// (`mkdir` is atomic).
+pub async fn ensure_venv(dir: &Path) -> anyhow::Result<()> {
     let hash = requirements_hash(dir)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     install_once(
-        "oauth1-venv",
+        &format!("{name}-venv"),
         dir,
         INSTALL_TIMEOUT,
         || is_installed(dir, &hash),

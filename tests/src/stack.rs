@@ -198,6 +198,10 @@ pub struct StackOptions {
     /// Production mode: PostgreSQL and RabbitMQ through a [`Gate`] each,
     /// which a fault test closes and opens.
     pub gated: bool,
+    /// `[server] bind`; by default port 0, the port the api announces.
+    pub bind: String,
+    /// More tables (`[demo]` …), placed before the providers.
+    pub extra_toml: String,
 }
 
 impl StackOptions {
@@ -213,6 +217,8 @@ impl StackOptions {
             queue_toml: String::new(),
             worker_toml: String::new(),
             gated: false,
+            bind: "127.0.0.1:0".into(),
+            extra_toml: String::new(),
         }
     }
 }
@@ -305,8 +311,8 @@ impl Stack {
         let dir = tempfile::tempdir()?;
         let prefix = format!("t_{}.", uuid::Uuid::new_v4().simple());
         let mut config = format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nreply_timeout_ms = {}\n{}\n",
-            opts.reply_timeout_ms, opts.server_toml
+            "[server]\nbind = {:?}\nreply_timeout_ms = {}\n{}\n",
+            opts.bind, opts.reply_timeout_ms, opts.server_toml
         );
         let mut database_gate = None;
         let mut queue_gate = None;
@@ -342,9 +348,10 @@ impl Stack {
             Mode::Embedded => String::new(),
         };
         config.push_str(&format!(
-            "[security]\nallowed_redirect_uris = {}\n{key_line}{}\n\n{}\n",
+            "[security]\nallowed_redirect_uris = {}\n{key_line}{}\n\n{}\n{}\n",
             toml_list(&opts.allowed_redirect_uris),
             opts.security_toml,
+            opts.extra_toml,
             opts.providers_toml
         ));
         let config_path = dir.path().join("socialauth.toml");

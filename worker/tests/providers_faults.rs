@@ -49,6 +49,7 @@ fn provider(name: &str, protocol: Protocol) -> ProviderConfig {
         access_token_url: None,
         revocation_url: None,
         emails_url: None,
+        form_post_url: None,
         read_userinfo: true,
         minted_secret: None,
         client_id: CLIENT_ID.into(),

@@ -1,9 +1,10 @@
 //! A signed-in user's links (app token required): association, the list,
 //! disconnect.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Flow};
 use crate::extract::{ApiPath, ApiQuery, AuthUser, FormOrJson, RequestId, UserOrAdmin};
 use crate::routes::redirect_flow::AuthorizeQuery;
+use crate::routes::schemas::{Detail, NonFieldErrors, ProviderUnavailable, ValidationErrors, body};
 use crate::service::accounts::{self, Associated, ProviderAccessToken};
 use crate::service::redirect_flow::CallbackForm;
 use crate::service::views::{AuthorizationUrl, JobAccepted, SocialAccountView};
@@ -12,6 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use socialauth_common::jobs::JobError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,12 +35,25 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("token" = [])),
     params(("id" = i64, Path, description = "The link's id")),
     responses(
-        (status = 200, body = RefreshedView),
-        (status = 400, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: the provider gave no refresh token"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`: no such link of this user"),
-        (status = 409, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`: the provider refused the refresh token; the user must sign in with it again"),
-        (status = 503, description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`"),
+        (status = 200, body = RefreshedView, description = "Refreshed"),
+        (status = 400, body = ValidationErrors, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: the provider gave no refresh token",
+            example = json!(body(ApiError::Job(JobError::RefreshNotSupported, Flow::Djoser)))),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`: no such link of this user",
+            example = json!(body(ApiError::Job(JobError::SocialAccountNotFound, Flow::Djoser)))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`: the provider refused the refresh token; the user must sign in with it again",
+            example = json!(body(ApiError::Job(JobError::NeedsReauth, Flow::Djoser)))),
+        (status = 500, body = Detail, description = "The worker could not complete the refresh",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer in time; or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait; sent when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn refresh(
@@ -70,12 +85,25 @@ pub struct RefreshedView {
     security(("token" = []), ("admin" = [])),
     params(("id" = i64, Path, description = "The link's id")),
     responses(
-        (status = 200, body = ProviderAccessToken),
-        (status = 400, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: expired, and no refresh token"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
-        (status = 409, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`"),
-        (status = 503, description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`"),
+        (status = 200, body = ProviderAccessToken, description = "The access token"),
+        (status = 400, body = ValidationErrors, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: expired, and no refresh token",
+            example = json!(body(ApiError::Job(JobError::RefreshNotSupported, Flow::Djoser)))),
+        (status = 401, body = Detail,
+            description = "Neither the admin key nor a valid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::NotAuthenticated))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
+            example = json!(body(ApiError::Job(JobError::SocialAccountNotFound, Flow::Djoser)))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`",
+            example = json!(body(ApiError::Job(JobError::NeedsReauth, Flow::Djoser)))),
+        (status = 500, body = Detail, description = "The worker could not complete the refresh",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer in time; or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait; sent when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn provider_token(
@@ -102,9 +130,25 @@ async fn provider_token(
     security(("token" = [])),
     params(("provider" = String, Path, description = "Provider name"), AuthorizeQuery),
     responses(
-        (status = 200, body = AuthorizationUrl),
-        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`"),
-        (status = 401, description = "Missing or invalid token"),
+        (status = 200, body = AuthorizationUrl, description = "The provider's authorization URL: send the user there"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`",
+            examples(
+                ("redirect_uri_not_allowed" = (value = json!(body(ApiError::NonField("redirect_uri_not_allowed"))))),
+                ("invalid_provider" = (value = json!(body(ApiError::InvalidProvider)))),
+            )),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+        (status = 500, body = Detail, description = "OAuth 1.0a: the worker could not get a request token",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open, or its endpoints could not be found; or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn associate_url(
@@ -134,14 +178,32 @@ async fn associate_url(
     tag = "accounts",
     security(("token" = [])),
     params(("provider" = String, Path, description = "Provider name")),
-    request_body(content((CallbackForm = "application/json"), (CallbackForm = "application/x-www-form-urlencoded"))),
+    request_body(content = CallbackForm, description = "JSON, or the same fields as `application/x-www-form-urlencoded`"),
     responses(
         (status = 201, body = SocialAccountView, description = "Linked"),
         (status = 200, body = SocialAccountView, description = "The user had this link already"),
         (status = 202, body = JobAccepted, description = "The worker has not answered within reply_timeout: poll status_url"),
-        (status = 400, description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\"]}`, `{\"email\": \"email_not_allowed\"}`, or missing fields. A state issued to another user, or for a login, is `invalid_state`."),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 409, description = "`{\"non_field_errors\": [\"social_account_already_associated\"]}`: the identity is another user's"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\"]}`, `{\"email\": \"email_not_allowed\"}`, or missing fields. A state issued to another user, or for a login, is `invalid_state`.",
+            examples(
+                ("invalid_state" = (value = json!(body(ApiError::NonField("invalid_state"))))),
+                ("email_not_allowed" = (value = json!(body(ApiError::Job(JobError::EmailNotAllowed, Flow::Djoser))))),
+                ("missing_fields" = (value = json!(body(ApiError::required(&["code", "state"]))))),
+            )),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"social_account_already_associated\"]}`: the identity is another user's",
+            example = json!(body(ApiError::Job(JobError::SocialAccountAlreadyAssociated, Flow::Djoser)))),
+        (status = 500, body = Detail, description = "The worker could not complete the association",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer (the code and state are still unused); or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn associate(
@@ -173,8 +235,10 @@ async fn associate(
     tag = "accounts",
     security(("token" = [])),
     responses(
-        (status = 200, body = Vec<SocialAccountView>),
-        (status = 401, description = "Missing or invalid token"),
+        (status = 200, body = Vec<SocialAccountView>, description = "The links, oldest first"),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
     )
 )]
 async fn social_accounts(
@@ -194,9 +258,13 @@ async fn social_accounts(
     params(("provider" = String, Path, description = "Provider name")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`: no link of this provider"),
-        (status = 409, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it would leave the user no way to sign in"),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`: no link of this provider",
+            example = json!(body(ApiError::NotFound))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it would leave the user no way to sign in",
+            example = json!(body(ApiError::Conflict("cannot_disconnect_last_login")))),
     )
 )]
 async fn disconnect_provider(
@@ -221,9 +289,13 @@ async fn disconnect_provider(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`: no such link of this provider"),
-        (status = 409, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it is the user's last way to sign in"),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`: no such link of this provider",
+            example = json!(body(ApiError::NotFound))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it is the user's last way to sign in",
+            example = json!(body(ApiError::Conflict("cannot_disconnect_last_login")))),
     )
 )]
 async fn disconnect_one(

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{Admin, ApiPath, ApiQuery, FormOrJson};
+use crate::routes::schemas::{Detail, NonFieldErrors, ValidationErrors, body};
 use crate::service::admin::{self, AuditPage, AuditParams};
 use crate::service::campaigns::{self, CampaignList, CampaignView, StartCampaign};
 use crate::service::reencrypt::{self, ReencryptionList, ReencryptionView};
@@ -32,12 +33,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/admin/refresh-campaigns",
     tag = "admin",
     security(("admin" = [])),
-    request_body(content((StartCampaign = "application/json"), (StartCampaign = "application/x-www-form-urlencoded"))),
+    request_body(content = StartCampaign, description = "JSON, or the same fields as `application/x-www-form-urlencoded`"),
     responses(
         (status = 202, body = CampaignView, description = "Started: follow it at `/admin/refresh-campaigns/{id}`"),
-        (status = 400, description = "`{\"expiring_within_seconds\": [\"This field is required.\"]}`, `{\"provider\": [\"Not a configured provider whose tokens are refreshed.\"]}`, `{\"rate_per_second\": [\"A number from 0.01 to 1000000.\"]}`"),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
-        (status = 503, description = "`{\"detail\": \"Service temporarily unavailable, try again.\"}` (the queue did not take the campaign; it is left cancelled)"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"expiring_within_seconds\": [\"This field is required.\"]}`, `{\"provider\": [\"Not a configured provider whose tokens are refreshed.\"]}`, `{\"rate_per_second\": [\"A number from 0.01 to 1000000.\"]}`",
+            example = json!(body(ApiError::required(&["expiring_within_seconds"])))),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
+        (status = 503, body = Detail,
+            description = "`{\"detail\": \"Service temporarily unavailable, try again.\"}`: the queue did not take the campaign (it is left cancelled), the database is away, or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait; sent when the service is busy")),
+            example = json!(body(ApiError::Overloaded))),
     )
 )]
 async fn start_campaign(
@@ -69,7 +76,8 @@ async fn start_campaign(
     security(("admin" = [])),
     responses(
         (status = 200, body = CampaignList),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
     )
 )]
 async fn list_campaigns(
@@ -91,8 +99,10 @@ async fn list_campaigns(
     params(("id" = String, Path, description = "The campaign's id")),
     responses(
         (status = 200, body = CampaignView),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
+            example = json!(body(ApiError::NotFound))),
     )
 )]
 async fn campaign(
@@ -114,9 +124,12 @@ async fn campaign(
     params(("id" = String, Path, description = "The campaign's id")),
     responses(
         (status = 200, body = CampaignView, description = "Cancelled"),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
-        (status = 409, description = "`{\"non_field_errors\": [\"campaign_not_running\"]}` (it is done)"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
+            example = json!(body(ApiError::NotFound))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"campaign_not_running\"]}` (it is done)",
+            example = json!(body(ApiError::Conflict("campaign_not_running")))),
     )
 )]
 async fn cancel_campaign(
@@ -142,8 +155,10 @@ async fn cancel_campaign(
     security(("admin" = [])),
     responses(
         (status = 202, body = ReencryptionView, description = "Started: follow it at `/admin/reencrypt/{id}`"),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
-        (status = 409, description = "`{\"non_field_errors\": [\"reencryption_running\"]}` (one at a time: see `GET /admin/reencrypt`)"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"reencryption_running\"]}` (one at a time: see `GET /admin/reencrypt`)",
+            example = json!(body(ApiError::Conflict("reencryption_running")))),
     )
 )]
 async fn start_reencryption(
@@ -174,7 +189,8 @@ async fn start_reencryption(
     security(("admin" = [])),
     responses(
         (status = 200, body = ReencryptionList),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
     )
 )]
 async fn list_reencryptions(
@@ -195,8 +211,10 @@ async fn list_reencryptions(
     params(("id" = String, Path, description = "The re-encryption's id")),
     responses(
         (status = 200, body = ReencryptionView),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
+            example = json!(body(ApiError::NotFound))),
     )
 )]
 async fn reencryption(
@@ -217,9 +235,12 @@ async fn reencryption(
     params(("id" = String, Path, description = "The re-encryption's id")),
     responses(
         (status = 200, body = ReencryptionView, description = "Cancelled"),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
-        (status = 404, description = "`{\"detail\": \"Not found.\"}`"),
-        (status = 409, description = "`{\"non_field_errors\": [\"reencryption_not_running\"]}` (it is done)"),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
+        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
+            example = json!(body(ApiError::NotFound))),
+        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"reencryption_not_running\"]}` (it is done)",
+            example = json!(body(ApiError::Conflict("reencryption_not_running")))),
     )
 )]
 async fn cancel_reencryption(
@@ -237,11 +258,21 @@ async fn cancel_reencryption(
     path = "/admin/audit",
     tag = "admin",
     security(("admin" = [])),
-    params(AuditParams),
+    // `AuditParams`' fields, in the query (the test
+    // `the_audit_parameters_are_documented_in_the_query` keeps them equal).
+    params(
+        ("user_id" = Option<i64>, Query, description = "Only this user's events."),
+        ("provider" = Option<String>, Query, description = "Only this provider's events."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "Events per page (1–500, default 50)."),
+    ),
     responses(
         (status = 200, body = AuditPage),
-        (status = 400, description = "`{\"limit\": [\"…\"]}` or `{\"cursor\": [\"Invalid cursor.\"]}`"),
-        (status = 401, description = "`{\"detail\": \"A valid admin key is required.\"}`"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"limit\": [\"Ensure this value is between 1 and 500.\"]}` or `{\"cursor\": [\"Invalid cursor.\"]}`",
+            example = json!(body(ApiError::field("cursor", "Invalid cursor.")))),
+        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
+            example = json!(body(ApiError::NotAdmin))),
     )
 )]
 async fn audit(

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::ApiPath;
+use crate::routes::schemas::{Detail, body};
 use crate::service::jobs;
 use crate::service::views::JobStatusView;
 use crate::state::AppState;
@@ -20,7 +21,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/auth/jobs/{id}",
     tag = "jobs",
     params(("id" = String, Path, description = "The job_id of a 202 answer")),
-    responses((status = 200, body = JobStatusView), (status = 404, description = "Unknown job"))
+    responses(
+        (status = 200, body = JobStatusView, description = "`pending`, or the outcome"),
+        (status = 404, body = Detail, description = "Unknown job, or finished more than ten minutes ago",
+            example = json!(body(ApiError::NotFound))),
+    )
 )]
 async fn job_status(
     State(state): State<AppState>,

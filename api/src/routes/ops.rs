@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,14 +18,40 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
 }
 
+/// `GET /healthz`'s body.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /readyz`'s body.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `unavailable` when the store or the queue does not
+    /// answer.
+    pub status: String,
+    /// `ok` or `unavailable`.
+    pub store: String,
+    /// `ok` or `unavailable`.
+    pub queue: String,
+}
+
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200)))]
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses(
+    (status = 200, body = Health, description = "Up", example = json!({"status": "ok"})),
+))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The store and the queue answer.
-#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200), (status = 503)))]
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, body = Readiness, description = "Ready",
+        example = json!({"status": "ready", "store": "ok", "queue": "ok"})),
+    (status = 503, body = Readiness, description = "The store or the queue does not answer",
+        example = json!({"status": "unavailable", "store": "ok", "queue": "unavailable"})),
+))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (store, queue) = tokio::join!(state.store.ping(), state.queue.check());
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
@@ -44,7 +72,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, content_type = "text/plain", description = "The metrics, Prometheus text format 0.0.4"),
+))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::service::campaigns::export_progress(&state).await;
     crate::service::reencrypt::export_progress(&state).await;

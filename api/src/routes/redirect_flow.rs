@@ -1,7 +1,10 @@
 //! The djoser-compatible redirect flow: `/auth/o/{provider}/`.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Flow};
 use crate::extract::{ApiPath, ApiQuery, FormOrJson, RequestId};
+use crate::routes::schemas::{
+    Detail, ProviderUnavailable, ValidationErrors, body, no_email_provided,
+};
 use crate::service::flows::LoginOutcome;
 use crate::service::redirect_flow::{self, CallbackForm};
 use crate::service::state_cookie;
@@ -12,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use socialauth_common::jobs::JobError;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
     /// Where the provider sends the user back; must be on the allow-list.
     pub redirect_uri: Option<String>,
@@ -33,8 +38,22 @@ pub struct AuthorizeQuery {
     tag = "social",
     params(("provider" = String, Path, description = "Provider name"), AuthorizeQuery),
     responses(
-        (status = 200, body = AuthorizationUrl),
-        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`"),
+        (status = 200, body = AuthorizationUrl, description = "The provider's authorization URL: send the user there"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`",
+            examples(
+                ("redirect_uri_not_allowed" = (value = json!(body(ApiError::NonField("redirect_uri_not_allowed"))))),
+                ("invalid_provider" = (value = json!(body(ApiError::InvalidProvider)))),
+            )),
+        (status = 500, body = Detail, description = "OAuth 1.0a: the worker could not get a request token",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open, or its endpoints could not be found; or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn authorize_url(
@@ -65,11 +84,26 @@ async fn authorize_url(
     path = "/auth/o/{provider}/",
     tag = "social",
     params(("provider" = String, Path, description = "Provider name")),
-    request_body(content((CallbackForm = "application/json"), (CallbackForm = "application/x-www-form-urlencoded"))),
+    request_body(content = CallbackForm, description = "JSON, or the same fields as `application/x-www-form-urlencoded`"),
     responses(
-        (status = 201, body = TokenResponse),
+        (status = 201, body = TokenResponse, description = "The user's token"),
         (status = 202, body = JobAccepted, description = "The worker has not answered within reply_timeout: poll status_url"),
-        (status = 400, description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\" | \"signup_closed\"]}`, a pipeline error, or missing fields"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_credentials\" | \"signup_closed\"]}`, a pipeline error, or missing fields",
+            examples(
+                ("invalid_state" = (value = json!(body(ApiError::NonField("invalid_state"))))),
+                ("missing_fields" = (value = json!(body(ApiError::required(&["code", "state"]))))),
+                ("no_email_provided" = (value = json!(no_email_provided(Flow::Djoser)))),
+            )),
+        (status = 500, body = Detail, description = "The worker could not complete the login",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer (the code and state are still unused); or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn complete_login(

@@ -1,13 +1,18 @@
 //! `POST /auth/token/{provider}/`: login with a client-side SDK's token.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Flow};
 use crate::extract::{ApiPath, FormOrJson, RequestId};
 use crate::routes::redirect_flow::login_response;
-use crate::service::token_login::{self, TokenLoginForm};
+use crate::routes::schemas::{
+    Detail, ProviderUnavailable, SocialAuthErrors, body, no_email_provided,
+};
+use crate::service::token_login::{self, ONE_TOKEN, TokenLoginForm};
 use crate::service::views::{JobAccepted, TokenResponse};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
+use socialauth_common::config::NonceConvention;
+use socialauth_common::jobs::JobError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,13 +31,28 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/auth/token/{provider}/",
     tag = "social",
     params(("provider" = String, Path, description = "Provider name")),
-    request_body(content((TokenLoginForm = "application/json"), (TokenLoginForm = "application/x-www-form-urlencoded"))),
+    request_body(content = TokenLoginForm, description = "JSON, or the same fields as `application/x-www-form-urlencoded`"),
     responses(
         (status = 200, description = "An existing user's token", body = TokenResponse),
         (status = 201, description = "A new user's token", body = TokenResponse),
         (status = 202, body = JobAccepted, description = "The worker has not answered within reply_timeout: poll status_url"),
-        (status = 400, description = "`{\"provider\": [\"Invalid provider\"]}`; `{\"access_token\": [\"Send exactly one of access_token and id_token.\"], \"id_token\": […]}`; `{\"non_field_errors\": \"invalid_credentials\"}` (refused by the provider, not this app's, expired, too old, or used before); `{\"nonce\": [\"This field is required.\"]}` (the id_token carries a nonce and none was sent); `{\"nonce\": [\"does not match: this provider's id_token carries the nonce as sent\" | \"does not match: this provider's id_token carries the SHA-256 (hex) of the nonce sent\"]}`; `{\"user\": [\"Enter a JSON object.\"]}`; and `/social-auth`'s pipeline errors (`no_email_provided`, `email_already_in_use`, `signup_closed`, `invalid_referral_code`, …)"),
-        (status = 503, description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`"),
+        (status = 400, body = SocialAuthErrors,
+            description = "`{\"provider\": [\"Invalid provider\"]}`; `{\"access_token\": [\"Send exactly one of access_token and id_token.\"], \"id_token\": […]}`; `{\"non_field_errors\": \"invalid_credentials\"}` (refused by the provider, not this app's, expired, too old, or used before); `{\"nonce\": [\"This field is required.\"]}` (the id_token carries a nonce and none was sent); `{\"nonce\": [\"does not match: this provider's id_token carries the nonce as sent\" | \"does not match: this provider's id_token carries the SHA-256 (hex) of the nonce sent\"]}`; `{\"user\": [\"Enter a JSON object.\"]}`; and `/social-auth`'s pipeline errors (`no_email_provided`, `email_already_in_use`, `signup_closed`, `invalid_referral_code`, …)",
+            examples(
+                ("one_token" = (value = json!(body(ApiError::fields(&["access_token", "id_token"], ONE_TOKEN))))),
+                ("invalid_credentials" = (value = json!(body(ApiError::Job(JobError::InvalidCredentials, Flow::SocialAuth))))),
+                ("nonce_mismatch" = (value = json!(body(ApiError::Job(JobError::NonceMismatch { expected: NonceConvention::Sha256 }, Flow::SocialAuth))))),
+                ("no_email_provided" = (value = json!(no_email_provided(Flow::SocialAuth)))),
+            )),
+        (status = 500, body = Detail, description = "The worker could not complete the login",
+            example = json!(body(ApiError::Job(JobError::Internal, Flow::SocialAuth)))),
+        (status = 503, body = ProviderUnavailable,
+            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer; or the service is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
+            examples(
+                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::SocialAuth))))),
+                ("busy" = (value = json!(body(ApiError::Overloaded)))),
+            )),
     )
 )]
 async fn token_login(

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{AuthUser, FormOrJson};
+use crate::routes::schemas::{Detail, ValidationErrors, body};
 use crate::service::users::{self, UserUpdate};
 use crate::service::views::MeView;
 use crate::state::AppState;
@@ -23,7 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/users/me",
     tag = "users",
     security(("token" = [])),
-    responses((status = 200, body = MeView), (status = 401, description = "Missing or invalid token"))
+    responses(
+        (status = 200, body = MeView, description = "The user and their links"),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+    )
 )]
 async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MeView>, ApiError> {
     Ok(Json(users::me(&state, &auth).await?))
@@ -35,11 +41,18 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MeView
     path = "/users/me",
     tag = "users",
     security(("token" = [])),
-    request_body(content((UserUpdate = "application/json"), (UserUpdate = "application/x-www-form-urlencoded"))),
+    request_body(content = UserUpdate, description = "JSON, or the same fields as `application/x-www-form-urlencoded`"),
     responses(
-        (status = 200, body = MeView),
-        (status = 400, description = "`{\"referral_code\": \"invalid_referral_code\" | \"cannot_refer_yourself\" | \"referral_code_already_set\"}`"),
-        (status = 401, description = "Missing or invalid token"),
+        (status = 200, body = MeView, description = "The user, referred"),
+        (status = 400, body = ValidationErrors,
+            description = "`{\"referral_code\": \"invalid_referral_code\" | \"cannot_refer_yourself\" | \"referral_code_already_set\"}`, or `{\"referral_code\": [\"This field is required.\"]}`",
+            examples(
+                ("invalid_referral_code" = (value = json!(body(ApiError::FieldCode("referral_code", "invalid_referral_code"))))),
+                ("missing_field" = (value = json!(body(ApiError::required(&["referral_code"]))))),
+            )),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
     )
 )]
 async fn update_me(
@@ -56,7 +69,12 @@ async fn update_me(
     path = "/auth/logout",
     tag = "users",
     security(("token" = [])),
-    responses((status = 204), (status = 401, description = "Missing or invalid token"))
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, body = Detail,
+            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
+            example = json!(body(ApiError::InvalidToken))),
+    )
 )]
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
     users::logout(&state, &auth).await?;

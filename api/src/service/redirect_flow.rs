@@ -23,6 +23,7 @@ use socialauth_common::redemption::{FirstUse, retry_of};
 use socialauth_common::secret::Secret;
 use socialauth_common::store::{NewOAuthState, OAuthStateTake, StoreError};
 use socialauth_common::types::UserId;
+use std::borrow::Cow;
 use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -85,8 +86,14 @@ pub async fn authorization_url(
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
             .append_pair("client_id", &provider.client_id)
-            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair(
+                "redirect_uri",
+                &redirect_uri_at_provider(&provider, Cow::Borrowed(redirect_uri.as_str())),
+            )
             .append_pair("state", &state_value);
+        if provider.form_post_url.is_some() {
+            q.append_pair("response_mode", "form_post");
+        }
         if !provider.scopes.is_empty() {
             q.append_pair("scope", &provider.scopes.join(" "));
         }
@@ -102,6 +109,78 @@ pub async fn authorization_url(
         }
     }
     Ok(url.into())
+}
+
+/// The redirect URI the provider is given, in the authorization request
+/// and in the code exchange: the client's own, or for a `form_post`
+/// provider this service's callback, which sends the browser on to the
+/// client's (the state keeps the client's).
+fn redirect_uri_at_provider<'a>(
+    provider: &'a ProviderConfig,
+    client_redirect_uri: Cow<'a, str>,
+) -> Cow<'a, str> {
+    match &provider.form_post_url {
+        Some(url) => Cow::Borrowed(url.as_str()),
+        None => client_redirect_uri,
+    }
+}
+
+/// A `form_post` provider's answer, POSTed by the user's browser to
+/// `/auth/o/{provider}/callback`. Sign in with Apple also sends `user`
+/// (the name, on the first sign-in only) and `id_token`; neither is
+/// used: the code exchange gives the id_token again, from the provider.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct FormPostAnswer {
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Secret>,
+    #[schema(value_type = Option<String>)]
+    pub state: Option<Secret>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Where a `form_post` provider's answer sends the browser: the client's
+/// redirect URI that the state names, with `code` and `state` (or the
+/// provider's `error`), as a provider redirecting there itself would. The
+/// state is read, not taken: the client's POST of the code takes it.
+pub async fn relay_form_post(
+    state: &AppState,
+    provider_name: &str,
+    answer: FormPostAnswer,
+) -> Result<Url, ApiError> {
+    let provider = provider(state, provider_name)?;
+    if provider.form_post_url.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let state_value = answer.state.ok_or_else(|| ApiError::required(&["state"]))?;
+    let saved = state
+        .store
+        .find_open_oauth_state(&hash_token(state_value.expose()))
+        .await?
+        .filter(|saved| saved.provider == provider.name.as_str())
+        .ok_or(ApiError::NonField("invalid_state"))?;
+    if saved.expires_at <= now_ms() {
+        return Err(ApiError::NonField("state_expired"));
+    }
+    let mut url =
+        Url::parse(&saved.redirect_uri).map_err(|_| ApiError::NonField("invalid_state"))?;
+    {
+        let mut q = url.query_pairs_mut();
+        match (answer.code, answer.error) {
+            (_, Some(error)) => {
+                q.append_pair("error", &error);
+                if let Some(description) = &answer.error_description {
+                    q.append_pair("error_description", description);
+                }
+            }
+            (Some(code), None) => {
+                q.append_pair("code", code.expose());
+            }
+            (None, None) => return Err(ApiError::required(&["code"])),
+        }
+        q.append_pair("state", state_value.expose());
+    }
+    Ok(url)
 }
 
 /// The configured authorization endpoint, or the one a worker found by
@@ -279,7 +358,8 @@ pub async fn take_state(
             }
             LoginCredential::AuthorizationCode {
                 code,
-                redirect_uri: saved.redirect_uri,
+                redirect_uri: redirect_uri_at_provider(provider, Cow::Owned(saved.redirect_uri))
+                    .into_owned(),
                 // A state made before verifiers were derived names its own;
                 // one naming a key this process does not know is refused.
                 pkce_verifier: match saved.pkce_verifier {

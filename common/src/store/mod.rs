@@ -862,6 +862,11 @@ pub trait Store: Send + Sync + 'static {
     /// reached the queue; false when it was not taken by that job.
     async fn release_oauth_state(&self, state_hash: &str, job_id: Uuid)
     -> Result<bool, StoreError>;
+    /// A state not taken yet (expired or not), read without taking it.
+    async fn find_open_oauth_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<OAuthState>, StoreError>;
     /// A state that was taken: by which job, when, with which code.
     async fn find_taken_oauth_state(
         &self,

@@ -27,6 +27,11 @@ pub(super) const RELEASE: &str = "UPDATE oauth_states \
 pub(super) const FIND_TAKEN: &str = "SELECT provider, consumed_at, consumed_by, code_hash, user_id \
      FROM oauth_states WHERE state_hash = $1 AND consumed_at IS NOT NULL";
 
+/// A state not yet taken, read without taking it (a `form_post`
+/// provider's answer is relayed to the client's redirect URI first).
+pub(super) const FIND_OPEN: &str = "SELECT provider, redirect_uri, pkce_verifier, nonce, expires_at, user_id \
+     FROM oauth_states WHERE state_hash = $1 AND consumed_at IS NULL";
+
 /// [`INSERT`] over rows instead of parameters: several states in one
 /// statement.
 pub(super) const INSERT_MANY_PG: &str = "INSERT INTO oauth_states \

@@ -818,6 +818,18 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn find_open_oauth_state(
+                &self,
+                state_hash: &str,
+            ) -> Result<Option<OAuthState>, StoreError> {
+                let row = sqlx::query(oauth_states::FIND_OPEN)
+                    .bind(state_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(oauth_states::from_row).transpose()
+            }
+
             async fn find_taken_oauth_state(
                 &self,
                 state_hash: &str,
