@@ -4,7 +4,8 @@
 use crate::error::{ApiError, Flow};
 use crate::extract::{ApiPath, ApiQuery, AuthUser, FormOrJson, RequestId, UserOrAdmin};
 use crate::routes::redirect_flow::AuthorizeQuery;
-use crate::routes::schemas::{Detail, NonFieldErrors, ProviderUnavailable, ValidationErrors, body};
+use crate::routes::responses;
+use crate::routes::schemas::{Detail, NonFieldErrors, ValidationErrors, body};
 use crate::service::accounts::{self, Associated, ProviderAccessToken};
 use crate::service::redirect_flow::CallbackForm;
 use crate::service::views::{AuthorizationUrl, JobAccepted, SocialAccountView};
@@ -36,24 +37,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("id" = i64, Path, description = "The link's id")),
     responses(
         (status = 200, body = RefreshedView, description = "Refreshed"),
-        (status = 400, body = ValidationErrors, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: the provider gave no refresh token",
-            example = json!(body(ApiError::Job(JobError::RefreshNotSupported, Flow::Djoser)))),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`: no such link of this user",
-            example = json!(body(ApiError::Job(JobError::SocialAccountNotFound, Flow::Djoser)))),
-        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`: the provider refused the refresh token; the user must sign in with it again",
-            example = json!(body(ApiError::Job(JobError::NeedsReauth, Flow::Djoser)))),
-        (status = 500, body = Detail, description = "The worker could not complete the refresh",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer in time; or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait; sent when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 400, response = responses::RefreshNotSupported),
+        (status = 401, response = responses::TokenRequired),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::NeedsReauth),
+        (status = 500, response = responses::WorkerFailed),
+        (status = 503, response = responses::RefreshUnavailable),
     )
 )]
 async fn refresh(
@@ -86,24 +75,14 @@ pub struct RefreshedView {
     params(("id" = i64, Path, description = "The link's id")),
     responses(
         (status = 200, body = ProviderAccessToken, description = "The access token"),
-        (status = 400, body = ValidationErrors, description = "`{\"non_field_errors\": [\"refresh_not_supported\"]}`: expired, and no refresh token",
-            example = json!(body(ApiError::Job(JobError::RefreshNotSupported, Flow::Djoser)))),
+        (status = 400, response = responses::RefreshNotSupported),
         (status = 401, body = Detail,
             description = "Neither the admin key nor a valid token: `Authentication credentials were not provided.` or `Invalid token.`",
             example = json!(body(ApiError::NotAuthenticated))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
-            example = json!(body(ApiError::Job(JobError::SocialAccountNotFound, Flow::Djoser)))),
-        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"needs_reauth\"]}`",
-            example = json!(body(ApiError::Job(JobError::NeedsReauth, Flow::Djoser)))),
-        (status = 500, body = Detail, description = "The worker could not complete the refresh",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer in time; or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait; sent when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::Job(JobError::ProviderUnavailable, Flow::Djoser))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::NeedsReauth),
+        (status = 500, response = responses::WorkerFailed),
+        (status = 503, response = responses::RefreshUnavailable),
     )
 )]
 async fn provider_token(
@@ -131,24 +110,10 @@ async fn provider_token(
     params(("provider" = String, Path, description = "Provider name"), AuthorizeQuery),
     responses(
         (status = 200, body = AuthorizationUrl, description = "The provider's authorization URL: send the user there"),
-        (status = 400, body = ValidationErrors,
-            description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`",
-            examples(
-                ("redirect_uri_not_allowed" = (value = json!(body(ApiError::NonField("redirect_uri_not_allowed"))))),
-                ("invalid_provider" = (value = json!(body(ApiError::InvalidProvider)))),
-            )),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
-        (status = 500, body = Detail, description = "OAuth 1.0a: the worker could not get a request token",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open, or its endpoints could not be found; or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 400, response = responses::AuthorizeUrlRefused),
+        (status = 401, response = responses::TokenRequired),
+        (status = 500, response = responses::RequestTokenFailed),
+        (status = 503, response = responses::ProviderUnavailable),
     )
 )]
 async fn associate_url(
@@ -172,6 +137,8 @@ async fn associate_url(
 /// Finish linking with the provider's `code` and `state` (OAuth 1.0a:
 /// `oauth_token` and `oauth_verifier`), as the user the state was issued
 /// to.
+///
+/// A 503 `provider_unavailable` leaves the code and state unused.
 #[utoipa::path(
     post,
     path = "/auth/associate/{provider}/",
@@ -190,20 +157,11 @@ async fn associate_url(
                 ("email_not_allowed" = (value = json!(body(ApiError::Job(JobError::EmailNotAllowed, Flow::Djoser))))),
                 ("missing_fields" = (value = json!(body(ApiError::required(&["code", "state"]))))),
             )),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
+        (status = 401, response = responses::TokenRequired),
         (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"social_account_already_associated\"]}`: the identity is another user's",
             example = json!(body(ApiError::Job(JobError::SocialAccountAlreadyAssociated, Flow::Djoser)))),
-        (status = 500, body = Detail, description = "The worker could not complete the association",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer (the code and state are still unused); or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 500, response = responses::WorkerFailed),
+        (status = 503, response = responses::ProviderUnavailable),
     )
 )]
 async fn associate(
@@ -236,9 +194,7 @@ async fn associate(
     security(("token" = [])),
     responses(
         (status = 200, body = Vec<SocialAccountView>, description = "The links, oldest first"),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
+        (status = 401, response = responses::TokenRequired),
     )
 )]
 async fn social_accounts(
@@ -258,13 +214,9 @@ async fn social_accounts(
     params(("provider" = String, Path, description = "Provider name")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`: no link of this provider",
-            example = json!(body(ApiError::NotFound))),
-        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it would leave the user no way to sign in",
-            example = json!(body(ApiError::Conflict("cannot_disconnect_last_login")))),
+        (status = 401, response = responses::TokenRequired),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::CannotDisconnectLastLogin),
     )
 )]
 async fn disconnect_provider(
@@ -289,13 +241,9 @@ async fn disconnect_provider(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`: no such link of this provider",
-            example = json!(body(ApiError::NotFound))),
-        (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"cannot_disconnect_last_login\"]}`: it is the user's last way to sign in",
-            example = json!(body(ApiError::Conflict("cannot_disconnect_last_login")))),
+        (status = 401, response = responses::TokenRequired),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::CannotDisconnectLastLogin),
     )
 )]
 async fn disconnect_one(

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{Admin, ApiPath, ApiQuery, FormOrJson};
+use crate::routes::responses;
 use crate::routes::schemas::{Detail, NonFieldErrors, ValidationErrors, body};
 use crate::service::admin::{self, AuditPage, AuditParams};
 use crate::service::campaigns::{self, CampaignList, CampaignView, StartCampaign};
@@ -39,8 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 400, body = ValidationErrors,
             description = "`{\"expiring_within_seconds\": [\"This field is required.\"]}`, `{\"provider\": [\"Not a configured provider whose tokens are refreshed.\"]}`, `{\"rate_per_second\": [\"A number from 0.01 to 1000000.\"]}`",
             example = json!(body(ApiError::required(&["expiring_within_seconds"])))),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
+        (status = 401, response = responses::AdminKeyRequired),
         (status = 503, body = Detail,
             description = "`{\"detail\": \"Service temporarily unavailable, try again.\"}`: the queue did not take the campaign (it is left cancelled), the database is away, or the service is busy",
             headers(("Retry-After" = u64, description = "Seconds to wait; sent when the service is busy")),
@@ -76,8 +76,7 @@ async fn start_campaign(
     security(("admin" = [])),
     responses(
         (status = 200, body = CampaignList),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
+        (status = 401, response = responses::AdminKeyRequired),
     )
 )]
 async fn list_campaigns(
@@ -99,10 +98,8 @@ async fn list_campaigns(
     params(("id" = String, Path, description = "The campaign's id")),
     responses(
         (status = 200, body = CampaignView),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
-            example = json!(body(ApiError::NotFound))),
+        (status = 401, response = responses::AdminKeyRequired),
+        (status = 404, response = responses::NotFound),
     )
 )]
 async fn campaign(
@@ -124,10 +121,8 @@ async fn campaign(
     params(("id" = String, Path, description = "The campaign's id")),
     responses(
         (status = 200, body = CampaignView, description = "Cancelled"),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
-            example = json!(body(ApiError::NotFound))),
+        (status = 401, response = responses::AdminKeyRequired),
+        (status = 404, response = responses::NotFound),
         (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"campaign_not_running\"]}` (it is done)",
             example = json!(body(ApiError::Conflict("campaign_not_running")))),
     )
@@ -155,8 +150,7 @@ async fn cancel_campaign(
     security(("admin" = [])),
     responses(
         (status = 202, body = ReencryptionView, description = "Started: follow it at `/admin/reencrypt/{id}`"),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
+        (status = 401, response = responses::AdminKeyRequired),
         (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"reencryption_running\"]}` (one at a time: see `GET /admin/reencrypt`)",
             example = json!(body(ApiError::Conflict("reencryption_running")))),
     )
@@ -189,8 +183,7 @@ async fn start_reencryption(
     security(("admin" = [])),
     responses(
         (status = 200, body = ReencryptionList),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
+        (status = 401, response = responses::AdminKeyRequired),
     )
 )]
 async fn list_reencryptions(
@@ -211,10 +204,8 @@ async fn list_reencryptions(
     params(("id" = String, Path, description = "The re-encryption's id")),
     responses(
         (status = 200, body = ReencryptionView),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
-            example = json!(body(ApiError::NotFound))),
+        (status = 401, response = responses::AdminKeyRequired),
+        (status = 404, response = responses::NotFound),
     )
 )]
 async fn reencryption(
@@ -235,10 +226,8 @@ async fn reencryption(
     params(("id" = String, Path, description = "The re-encryption's id")),
     responses(
         (status = 200, body = ReencryptionView, description = "Cancelled"),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
-        (status = 404, body = Detail, description = "`{\"detail\": \"Not found.\"}`",
-            example = json!(body(ApiError::NotFound))),
+        (status = 401, response = responses::AdminKeyRequired),
+        (status = 404, response = responses::NotFound),
         (status = 409, body = NonFieldErrors, description = "`{\"non_field_errors\": [\"reencryption_not_running\"]}` (it is done)",
             example = json!(body(ApiError::Conflict("reencryption_not_running")))),
     )
@@ -271,8 +260,7 @@ async fn cancel_reencryption(
         (status = 400, body = ValidationErrors,
             description = "`{\"limit\": [\"Ensure this value is between 1 and 500.\"]}` or `{\"cursor\": [\"Invalid cursor.\"]}`",
             example = json!(body(ApiError::field("cursor", "Invalid cursor.")))),
-        (status = 401, body = Detail, description = "`{\"detail\": \"A valid admin key is required.\"}`",
-            example = json!(body(ApiError::NotAdmin))),
+        (status = 401, response = responses::AdminKeyRequired),
     )
 )]
 async fn audit(

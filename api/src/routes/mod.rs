@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod ops;
 pub mod providers;
 pub mod redirect_flow;
+pub mod responses;
 pub mod schemas;
 pub mod social_auth;
 pub mod token_login;
@@ -32,6 +33,24 @@ use utoipa_axum::router::OpenApiRouter;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "socialauth", description = "Social login: provider answers in, app users and tokens out."),
+    components(
+        // Only shared responses name it, and a response does not bring its
+        // schema into the document.
+        schemas(schemas::ProviderUnavailable),
+        responses(
+            responses::TokenRequired,
+            responses::AdminKeyRequired,
+            responses::NotFound,
+            responses::AuthorizeUrlRefused,
+            responses::RequestTokenFailed,
+            responses::WorkerFailed,
+            responses::ProviderUnavailable,
+            responses::RefreshUnavailable,
+            responses::RefreshNotSupported,
+            responses::NeedsReauth,
+            responses::CannotDisconnectLastLogin,
+        )
+    ),
     modifiers(&TokenAuth)
 )]
 struct ApiDoc;

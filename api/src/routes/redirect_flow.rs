@@ -2,9 +2,8 @@
 
 use crate::error::{ApiError, Flow};
 use crate::extract::{ApiPath, ApiQuery, FormOrJson, RequestId};
-use crate::routes::schemas::{
-    Detail, ProviderUnavailable, ValidationErrors, body, no_email_provided,
-};
+use crate::routes::responses;
+use crate::routes::schemas::{ValidationErrors, body, no_email_provided};
 use crate::service::flows::LoginOutcome;
 use crate::service::redirect_flow::{self, CallbackForm};
 use crate::service::state_cookie;
@@ -15,7 +14,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use socialauth_common::jobs::JobError;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,21 +37,9 @@ pub struct AuthorizeQuery {
     params(("provider" = String, Path, description = "Provider name"), AuthorizeQuery),
     responses(
         (status = 200, body = AuthorizationUrl, description = "The provider's authorization URL: send the user there"),
-        (status = 400, body = ValidationErrors,
-            description = "`{\"provider\": [\"Invalid provider\"]}` or `{\"non_field_errors\": [\"redirect_uri_required\" | \"redirect_uri_not_allowed\"]}`",
-            examples(
-                ("redirect_uri_not_allowed" = (value = json!(body(ApiError::NonField("redirect_uri_not_allowed"))))),
-                ("invalid_provider" = (value = json!(body(ApiError::InvalidProvider)))),
-            )),
-        (status = 500, body = Detail, description = "OAuth 1.0a: the worker could not get a request token",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open, or its endpoints could not be found; or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 400, response = responses::AuthorizeUrlRefused),
+        (status = 500, response = responses::RequestTokenFailed),
+        (status = 503, response = responses::ProviderUnavailable),
     )
 )]
 async fn authorize_url(
@@ -79,6 +65,8 @@ async fn authorize_url(
 }
 
 /// Finish a login with the provider's `code` and `state` (JSON or form).
+///
+/// A 503 `provider_unavailable` leaves the code and state unused.
 #[utoipa::path(
     post,
     path = "/auth/o/{provider}/",
@@ -95,15 +83,8 @@ async fn authorize_url(
                 ("missing_fields" = (value = json!(body(ApiError::required(&["code", "state"]))))),
                 ("no_email_provided" = (value = json!(no_email_provided(Flow::Djoser)))),
             )),
-        (status = 500, body = Detail, description = "The worker could not complete the login",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::Djoser)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer (the code and state are still unused); or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::Djoser))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 500, response = responses::WorkerFailed),
+        (status = 503, response = responses::ProviderUnavailable),
     )
 )]
 async fn complete_login(

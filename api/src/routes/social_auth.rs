@@ -3,9 +3,8 @@
 use crate::error::{ApiError, Flow};
 use crate::extract::{FormOrJson, RequestId};
 use crate::routes::redirect_flow::login_response;
-use crate::routes::schemas::{
-    Detail, ProviderUnavailable, SocialAuthErrors, body, no_email_provided,
-};
+use crate::routes::responses;
+use crate::routes::schemas::{SocialAuthErrors, body, no_email_provided};
 use crate::service::social_auth::{self, RequestTokenResponse, SocialAuthForm, SocialAuthOutcome};
 use crate::service::views::{JobAccepted, TokenResponse};
 use crate::state::AppState;
@@ -36,6 +35,9 @@ pub enum TokenOrRequestToken {
 /// `redirect_uri`), OAuth1 step 2 (`oauth_token`, `oauth_token_secret`,
 /// `oauth_verifier`), OAuth2/OIDC (`code`, `redirect_uri`, `code_verifier?`),
 /// or a resume (`partial_token` with `email` or `referral_code`).
+///
+/// A resume is not refused for the provider's open breaker (503
+/// `provider_unavailable`).
 #[utoipa::path(
     post,
     path = "/social-auth",
@@ -54,15 +56,8 @@ pub enum TokenOrRequestToken {
                 ("signup_closed" = (value = json!(body(ApiError::Job(JobError::SignupClosed, Flow::SocialAuth))))),
                 ("missing_fields" = (value = json!(body(ApiError::required(&["code", "redirect_uri"]))))),
             )),
-        (status = 500, body = Detail, description = "The worker could not complete the login",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::SocialAuth)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer (a resume with `partial_token` is not refused for the breaker); or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::SocialAuth))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 500, response = responses::WorkerFailed),
+        (status = 503, response = responses::ProviderUnavailable),
     )
 )]
 async fn social_auth(

@@ -3,9 +3,8 @@
 use crate::error::{ApiError, Flow};
 use crate::extract::{ApiPath, FormOrJson, RequestId};
 use crate::routes::redirect_flow::login_response;
-use crate::routes::schemas::{
-    Detail, ProviderUnavailable, SocialAuthErrors, body, no_email_provided,
-};
+use crate::routes::responses;
+use crate::routes::schemas::{SocialAuthErrors, body, no_email_provided};
 use crate::service::token_login::{self, ONE_TOKEN, TokenLoginForm};
 use crate::service::views::{JobAccepted, TokenResponse};
 use crate::state::AppState;
@@ -44,15 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
                 ("nonce_mismatch" = (value = json!(body(ApiError::Job(JobError::NonceMismatch { expected: NonceConvention::Sha256 }, Flow::SocialAuth))))),
                 ("no_email_provided" = (value = json!(no_email_provided(Flow::SocialAuth)))),
             )),
-        (status = 500, body = Detail, description = "The worker could not complete the login",
-            example = json!(body(ApiError::Job(JobError::Internal, Flow::SocialAuth)))),
-        (status = 503, body = ProviderUnavailable,
-            description = "`{\"non_field_errors\": [\"provider_unavailable\"]}`: the provider's breaker is open or it did not answer; or the service is busy",
-            headers(("Retry-After" = u64, description = "Seconds to wait: until the provider's breaker closes, or 1 when the service is busy")),
-            examples(
-                ("provider_unavailable" = (value = json!(body(ApiError::ProviderPaused(30, Flow::SocialAuth))))),
-                ("busy" = (value = json!(body(ApiError::Overloaded)))),
-            )),
+        (status = 500, response = responses::WorkerFailed),
+        (status = 503, response = responses::ProviderUnavailable),
     )
 )]
 async fn token_login(

@@ -2,7 +2,8 @@
 
 use crate::error::ApiError;
 use crate::extract::{AuthUser, FormOrJson};
-use crate::routes::schemas::{Detail, ValidationErrors, body};
+use crate::routes::responses;
+use crate::routes::schemas::{ValidationErrors, body};
 use crate::service::users::{self, UserUpdate};
 use crate::service::views::MeView;
 use crate::state::AppState;
@@ -26,9 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("token" = [])),
     responses(
         (status = 200, body = MeView, description = "The user and their links"),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
+        (status = 401, response = responses::TokenRequired),
     )
 )]
 async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MeView>, ApiError> {
@@ -50,9 +49,7 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MeView
                 ("invalid_referral_code" = (value = json!(body(ApiError::FieldCode("referral_code", "invalid_referral_code"))))),
                 ("missing_field" = (value = json!(body(ApiError::required(&["referral_code"]))))),
             )),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
+        (status = 401, response = responses::TokenRequired),
     )
 )]
 async fn update_me(
@@ -71,9 +68,7 @@ async fn update_me(
     security(("token" = [])),
     responses(
         (status = 204, description = "The token is revoked"),
-        (status = 401, body = Detail,
-            description = "Missing or invalid token: `Authentication credentials were not provided.` or `Invalid token.`",
-            example = json!(body(ApiError::InvalidToken))),
+        (status = 401, response = responses::TokenRequired),
     )
 )]
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
