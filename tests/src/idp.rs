@@ -335,20 +335,31 @@ fn node_command() -> String {
 }
 
 /// npm writes `node_modules/.package-lock.json` at the end of an install.
-/// `npm ci` has run in `dir`: every dependency its package.json names is
-/// in node_modules.
+/// `npm ci` has run in `dir` for its current lock file: every package
+/// `package-lock.json` names is in node_modules at the version it names
+/// (npm's record of what it installed, `node_modules/.package-lock.json`).
 fn is_installed(dir: &Path) -> bool {
-    let dependencies = std::fs::read(dir.join("package.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|package| package["dependencies"].as_object().cloned())
-        .unwrap_or_default();
-    dir.join("node_modules/.package-lock.json").is_file()
-        && dependencies.keys().all(|name| {
-            dir.join("node_modules")
-                .join(name)
-                .join("package.json")
-                .is_file()
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+    };
+    let (Some(wanted), Some(installed)) = (
+        read(dir.join("package-lock.json")),
+        read(dir.join("node_modules/.package-lock.json")),
+    ) else {
+        return false;
+    };
+    let Some(packages) = wanted["packages"].as_object() else {
+        return false;
+    };
+    packages
+        .iter()
+        // The root, and optional packages for other platforms.
+        .filter(|(path, package)| !path.is_empty() && package["optional"] != true)
+        .all(|(path, package)| {
+            installed["packages"][path]["version"] == package["version"]
+                && dir.join(path).join("package.json").is_file()
         })
 }
 

@@ -87,12 +87,21 @@ async fn browse(
         std::path::Path::new(&chromium).is_file(),
         "{chromium} is missing: `bash tests/run.sh` installs Debian's chromium"
     );
-    let password = &w.idp.config.user(username).context("IdP user")?.password;
+    let password = match w.idp.config.user(username) {
+        Some(user) => user.password.clone(),
+        None => w
+            .oauth1
+            .config
+            .user(username)
+            .context("no such user")?
+            .password
+            .clone(),
+    };
     let out = tokio::time::timeout(
         BROWSER_TIMEOUT,
         tokio::process::Command::new("node")
             .arg("demo.mjs")
-            .args([demo, provider, username, password, shots])
+            .args([demo, provider, username, &password, shots])
             .env("SOCIALAUTH_CHROMIUM", &chromium)
             .current_dir(&dir)
             .kill_on_drop(true)
@@ -191,7 +200,54 @@ async fn a_browser_signs_up_and_signs_in_on_the_demo_page() -> anyhow::Result<()
     assert_eq!(again["outcome"], "Signed in with corp", "{again}");
     assert_eq!(again["user"]["id"], first["user"]["id"]);
     assert_eq!(again["accounts"].as_array().map(Vec::len), Some(1));
+    // An answer this tab did not ask for (a code and state planted by a
+    // link) is not posted: no login CSRF through the page.
+    let planted = browse(
+        &w,
+        &format!("{demo}?code=planted&state=planted"),
+        "corp",
+        "alice",
+        &shots.join("planted").display().to_string(),
+    )
+    .await?;
+    assert!(
+        planted["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("not for a login this browser tab started")),
+        "{planted}"
+    );
+    assert_eq!(planted["posts"], serde_json::json!([]), "{planted}");
+    assert_eq!(planted["finalUrl"], demo.as_str());
     println!("screenshots: {}", shots.display());
+    Ok(())
+}
+
+/// An OAuth 1.0a provider from the page: the request token goes to the
+/// provider, `oauth_token` and `oauth_verifier` come back and are posted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth1_provider_signs_in_from_the_demo_page() -> anyhow::Result<()> {
+    let (w, demo) = world_with_demo().await?;
+    let shots = artifacts().join("oauth1");
+    let shown = browse(
+        &w,
+        &demo,
+        "twitter",
+        "tw_alice",
+        &shots.display().to_string(),
+    )
+    .await?;
+    assert_eq!(shown["failure"], Value::Null, "{shown}");
+    assert!(
+        shown["providerLogin"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&w.oauth1.base_url)),
+        "{shown}"
+    );
+    assert_eq!(shown["outcome"], "Signed up with twitter", "{shown}");
+    assert_eq!(shown["user"]["email"], "tw_alice@example.test");
+    let accounts = shown["accounts"].as_array().context("accounts")?;
+    assert_eq!(accounts.len(), 1, "{shown}");
+    assert_eq!(accounts[0][0], "twitter");
     Ok(())
 }
 
@@ -240,6 +296,17 @@ async fn a_form_post_provider_signs_in_through_the_callback() -> anyhow::Result<
     assert_eq!(
         body,
         serde_json::json!({"state": ["This field is required."]})
+    );
+    let (status, body) = socialauth_tests::world::send(w.http.post(callback("corpfp")).form(&[
+        ("code", "c"),
+        ("state", "s"),
+        ("iss", "http://127.0.0.1:9/not-the-issuer"),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        serde_json::json!({"non_field_errors": ["invalid_iss"]})
     );
     let (status, _) = socialauth_tests::world::send(
         w.http

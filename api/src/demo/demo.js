@@ -75,23 +75,46 @@ async function start(provider) {
     }
     return fail(`GET /auth/o/${provider}/ answered ${describe(status, body)}`);
   }
-  sessionStorage.setItem(PENDING, provider);
+  // What the answer must carry back to be this tab's: the state (OAuth 2,
+  // OpenID Connect) or the request token (OAuth 1.0a).
+  const sent = new URL(body.authorization_url).searchParams;
+  sessionStorage.setItem(PENDING, JSON.stringify({
+    provider,
+    state: sent.get('state'),
+    oauthToken: sent.get('oauth_token'),
+  }));
   window.location.assign(body.authorization_url);
 }
 
-// The provider sent the user back: trade the code for an app token.
+// The provider sent the user back: trade its answer for an app token.
 async function finish(params) {
-  // The code and state leave the address bar (and the history) at once.
+  // The answer leaves the address bar (and the history) at once.
   window.history.replaceState(null, '', '/demo');
-  const provider = sessionStorage.getItem(PENDING);
+  let pending = null;
+  try {
+    pending = JSON.parse(sessionStorage.getItem(PENDING));
+  } catch {
+    pending = null;
+  }
   sessionStorage.removeItem(PENDING);
+  // Only the answer to the login this tab started is taken (login CSRF):
+  // its state, or its request token, must come back.
+  const ours = pending && (pending.state
+    ? params.get('state') === pending.state
+    : pending.oauthToken && (params.get('oauth_token') || params.get('denied')) === pending.oauthToken);
+  if (!ours) return fail('This answer is not for a login this browser tab started: ignored.');
+  const { provider } = pending;
   if (params.has('error')) {
     const detail = params.get('error_description');
-    return fail(`The provider answered ${params.get('error')}${detail ? `: ${detail}` : ''}`);
+    return fail(`${provider} answered ${params.get('error')}${detail ? `: ${detail}` : ''}`);
   }
-  if (!provider) return fail('This browser tab did not start the login it was sent back from.');
+  if (params.has('denied')) return fail(`The sign-in at ${provider} was cancelled.`);
   show('working');
-  const form = new URLSearchParams({ code: params.get('code') || '', state: params.get('state') || '' });
+  const form = new URLSearchParams();
+  const fields = pending.state ? ['code', 'state', 'iss'] : ['oauth_token', 'oauth_verifier'];
+  for (const field of fields) {
+    if (params.has(field)) form.set(field, params.get(field));
+  }
   let { status, body } = await call(`/auth/o/${encodeURIComponent(provider)}/`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -162,7 +185,7 @@ async function signOut() {
 async function main() {
   byId('sign-out').addEventListener('click', signOut);
   const params = new URLSearchParams(window.location.search);
-  if (params.has('code') || params.has('error')) return finish(params);
+  if (['code', 'error', 'oauth_token', 'denied'].some((name) => params.has(name))) return finish(params);
   if (sessionStorage.getItem(TOKEN)) return showUser('Signed in');
   return listProviders();
 }

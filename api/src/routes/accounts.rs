@@ -138,7 +138,8 @@ async fn associate_url(
 /// `oauth_token` and `oauth_verifier`), as the user the state was issued
 /// to.
 ///
-/// A 503 `provider_unavailable` leaves the code and state unused.
+/// A 503 `provider_unavailable` answered before the job (the provider's
+/// breaker is open) leaves the code and state unused.
 #[utoipa::path(
     post,
     path = "/auth/associate/{provider}/",

@@ -76,11 +76,11 @@ pub fn announce(settings: &Settings, port: u16) {
                 .as_ref()
                 .is_some_and(|uris| uris.iter().any(is_demo))
         });
-    let host = settings
-        .server
-        .bind
-        .rsplit_once(':')
-        .map_or("127.0.0.1", |(host, _)| host);
+    // Bound to every address: this host's own is one of them.
+    let host = match settings.server.bind.rsplit_once(':') {
+        Some(("0.0.0.0" | "[::]", _)) | None => "127.0.0.1",
+        Some((host, _)) => host,
+    };
     let page = format!("http://{host}:{port}/demo");
     if allowed {
         tracing::info!(page, "demo page");

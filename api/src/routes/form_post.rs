@@ -25,11 +25,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/auth/o/{provider}/callback",
     tag = "social",
     params(("provider" = String, Path, description = "Provider name")),
-    request_body(content((FormPostAnswer = "application/x-www-form-urlencoded"))),
+    request_body(content = FormPostAnswer, content_type = "application/x-www-form-urlencoded", description = "As the provider posts it (JSON with the same fields is accepted too)"),
     responses(
         (status = 303, description = "On to the client's redirect URI", headers(("Location" = String, description = "The client's redirect URI with `code` and `state` (or `error`, `error_description` and `state`)"))),
         (status = 400, body = ValidationErrors,
-            description = "`{\"non_field_errors\": [\"invalid_state\" | \"state_expired\"]}` or a missing `state` or `code`",
+            description = "`{\"provider\": [\"Invalid provider\"]}`, `{\"non_field_errors\": [\"invalid_state\" | \"state_expired\" | \"invalid_iss\"]}` or a missing `state` or `code`",
             examples(
                 ("invalid_state" = (value = json!(body(ApiError::NonField("invalid_state"))))),
                 ("missing_state" = (value = json!(body(ApiError::required(&["state"]))))),

@@ -66,7 +66,8 @@ async fn authorize_url(
 
 /// Finish a login with the provider's `code` and `state` (JSON or form).
 ///
-/// A 503 `provider_unavailable` leaves the code and state unused.
+/// A 503 `provider_unavailable` answered before the job (the provider's
+/// breaker is open) leaves the code and state unused.
 #[utoipa::path(
     post,
     path = "/auth/o/{provider}/",

@@ -137,6 +137,9 @@ pub struct FormPostAnswer {
     pub state: Option<Secret>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// RFC 9207: checked here against the provider's issuer and passed
+    /// on, as the client's POST checks it again.
+    pub iss: Option<String>,
 }
 
 /// Where a `form_post` provider's answer sends the browser: the client's
@@ -152,6 +155,7 @@ pub async fn relay_form_post(
     if provider.form_post_url.is_none() {
         return Err(ApiError::NotFound);
     }
+    check_iss(&provider, answer.iss.as_deref())?;
     let state_value = answer.state.ok_or_else(|| ApiError::required(&["state"]))?;
     let saved = state
         .store
@@ -179,6 +183,9 @@ pub async fn relay_form_post(
             (None, None) => return Err(ApiError::required(&["code"])),
         }
         q.append_pair("state", state_value.expose());
+        if let Some(iss) = &answer.iss {
+            q.append_pair("iss", iss);
+        }
     }
     Ok(url)
 }
