@@ -36,7 +36,7 @@ const browser = await chromium.launch({
 const problems = [];
 const requests = [];
 try {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, deviceScaleFactor: 1 });
+  const context = await browser.newContext({ viewport: { width: 1100, height: 760 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   // A failed load is reported with its address below; its console line

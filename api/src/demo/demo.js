@@ -158,10 +158,10 @@ async function showUser(outcome) {
     row.dataset.provider = account.provider;
     const cells = [
       [account.provider, ''],
-      [account.uid, ''],
+      [account.uid, 'id'],
       [account.email ?? '', ''],
-      [date(account.created_at), 'when'],
-      [date(account.last_login_at), 'when'],
+      [date(account.created_at), ''],
+      [date(account.last_login_at), ''],
     ];
     for (const [text, className] of cells) {
       const cell = document.createElement('td');
