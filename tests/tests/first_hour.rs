@@ -349,6 +349,27 @@ async fn the_dashboard_and_alerts_read_only_exported_metrics() -> anyhow::Result
 
     let (status, body) = w.login("corp", "alice").await?;
     anyhow::ensure!(status.is_success(), "{status} {body}");
+    // A provider nothing called yet has its calls' series at zero, errors
+    // included: the first error after a start counts in a `rate()`.
+    let worker_metrics = w
+        .http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for (endpoint, outcome) in [("token", "error"), ("userinfo", "error"), ("token", "ok")] {
+        anyhow::ensure!(
+            worker_metrics.lines().any(|l| {
+                l.starts_with("socialauth_provider_calls_total{")
+                    && l.contains(r#"provider="signedsecret""#)
+                    && l.contains(&format!("endpoint=\"{endpoint}\""))
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+                    && l.ends_with(" 0")
+            }),
+            "no {endpoint} {outcome} series at zero: {worker_metrics}"
+        );
+    }
     let admin = |method: reqwest::Method, path: &str| {
         w.http
             .request(method, w.stack.url(path))

@@ -3,7 +3,7 @@
 //! event), the expiry of client secrets that are JWTs (Sign in with Apple's),
 //! and the broker's queue depths.
 
-use socialauth_common::catalogue::{Catalogue, client_secret_expiry};
+use socialauth_common::catalogue::{Catalogue, Protocol, ProviderConfig, client_secret_expiry};
 use socialauth_common::queue::amqp::AmqpQueue;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,6 +29,19 @@ pub fn baseline(catalogue: &Catalogue) {
             metrics::counter!("socialauth_logins_total", "provider" => provider.clone(), "kind" => kind)
                 .increment(0);
         }
+        // A login's calls by every outcome, so that the first errors after
+        // a start count in a `rate()` (a series that appears at 1 does not).
+        for endpoint in login_endpoints(p) {
+            for outcome in ["ok", "error", "refused"] {
+                metrics::counter!(
+                    "socialauth_provider_calls_total",
+                    "provider" => provider.clone(),
+                    "endpoint" => endpoint,
+                    "outcome" => outcome,
+                )
+                .increment(0);
+            }
+        }
         if let Some(exp) = client_secret_expiry(p.client_secret.expose()) {
             #[allow(clippy::cast_precision_loss)]
             metrics::gauge!(
@@ -38,6 +51,26 @@ pub fn baseline(catalogue: &Catalogue) {
             .set(exp as f64);
         }
     }
+}
+
+/// The provider calls a login through `p` makes (the `endpoint` label of
+/// `socialauth_provider_calls_total`), and its refresh.
+fn login_endpoints(p: &ProviderConfig) -> Vec<&'static str> {
+    let mut endpoints = match p.protocol {
+        Protocol::Oidc => vec!["discovery", "token"],
+        Protocol::OAuth2 => vec!["token", "userinfo"],
+        Protocol::OAuth1 => vec!["request_token", "access_token", "userinfo"],
+    };
+    if p.protocol == Protocol::Oidc && p.read_userinfo {
+        endpoints.push("userinfo");
+    }
+    if p.emails_url.is_some() {
+        endpoints.push("emails");
+    }
+    if p.refresh.enabled {
+        endpoints.push("refresh");
+    }
+    endpoints
 }
 
 /// How often the broker's queue depths are read.
