@@ -249,38 +249,9 @@ DB_NAME=""
 QUEUE_PREFIX=""
 QUEUES_USED=0
 
-# Stops the given pids: TERM, up to 10 s, then KILL; reaps them.
-stop_pids() {
-  local pid alive deadline
-  [ "$#" -gt 0 ] || return 0
-  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-  deadline=$((SECONDS + 10))
-  while :; do
-    alive=()
-    for pid in "$@"; do
-      if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
-        alive+=("$pid")
-      fi
-    done
-    [ "${#alive[@]}" -gt 0 ] || break
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "killing ${alive[*]} (no exit 10 s after SIGTERM)"
-      for pid in "${alive[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-      break
-    fi
-    sleep 0.2
-  done
-  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
-
-forget_pids() {
-  local keep=() pid gone
-  for pid in "${STARTED[@]}"; do
-    for gone in "$@"; do [ "$pid" = "$gone" ] && continue 2; done
-    keep+=("$pid")
-  done
-  STARTED=("${keep[@]}")
-}
+# alive, stop_pids, forget_pids, free_port.
+# shellcheck source=../lib/processes.sh
+source "$ROOT/tests/lib/processes.sh"
 
 drop_queues() {
   [ -n "$QUEUE_PREFIX" ] && [ "$QUEUES_USED" = 1 ] || return 0
@@ -329,10 +300,6 @@ trap 'exit 143' TERM
 TMP="$(mktemp -d /tmp/socialauth-bench.XXXXXX)"
 SUFFIX="$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # Starts "$@" in the background in directory $1 with output to $2; sets PID.
 PID=""
 start_bg() {
@@ -342,8 +309,6 @@ start_bg() {
   PID=$!
   STARTED+=("$PID")
 }
-
-alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 # The long-running processes of the current stack ("name=pid"), and their logs.
 STACK=()

@@ -95,36 +95,9 @@ STARTED=() # pids of the processes this script started and still runs
 DB_NAME=""
 QUEUE_PREFIX=""
 
-alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
-# Stops the given pids: TERM, up to 10 s, then KILL; reaps them.
-stop_pids() {
-  local pid deadline left
-  [ "$#" -gt 0 ] || return 0
-  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-  deadline=$((SECONDS + 10))
-  while :; do
-    left=()
-    for pid in "$@"; do alive "$pid" && left+=("$pid"); done
-    [ "${#left[@]}" -gt 0 ] || break
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "killing ${left[*]} (no exit 10 s after SIGTERM)"
-      for pid in "${left[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-      break
-    fi
-    sleep 0.2
-  done
-  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
-
-forget_pids() {
-  local keep=() pid gone
-  for pid in "${STARTED[@]}"; do
-    for gone in "$@"; do [ "$pid" = "$gone" ] && continue 2; done
-    keep+=("$pid")
-  done
-  STARTED=("${keep[@]}")
-}
+# alive, stop_pids, forget_pids, free_port.
+# shellcheck source=../../../tests/lib/processes.sh
+source "$ROOT/tests/lib/processes.sh"
 
 cleanup() {
   local rc=$?
@@ -171,10 +144,6 @@ start_bg() {
   (cd "$TMP" && exec "$@" </dev/null >"$logfile" 2>&1) &
   PID=$!
   STARTED+=("$PID")
-}
-
-free_port() {
-  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
